@@ -1,0 +1,340 @@
+package eventlog
+
+import (
+	"crypto/ed25519"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// NodeID is a node's ed25519 public key. It is the node's only identity:
+// names are labels that anyone may pick, the key is what TLS proves.
+type NodeID [ed25519.PublicKeySize]byte
+
+// IDFromKey returns the NodeID of an ed25519 public key.
+func IDFromKey(pub ed25519.PublicKey) (NodeID, error) {
+	var id NodeID
+	if len(pub) != len(id) {
+		return id, fmt.Errorf("ed25519 public key has %d bytes, want %d", len(pub), len(id))
+	}
+	copy(id[:], pub)
+	return id, nil
+}
+
+// ParseNodeID parses the 64-character lowercase hex form of a NodeID.
+func ParseNodeID(s string) (NodeID, error) {
+	var id NodeID
+	if len(s) != 2*len(id) {
+		return id, fmt.Errorf("node id %q: want %d hex characters", s, 2*len(id))
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return id, fmt.Errorf("node id %q: %w", s, err)
+	}
+	return id, nil
+}
+
+// String returns the full form: 64 lowercase hex characters.
+func (id NodeID) String() string { return hex.EncodeToString(id[:]) }
+
+// Short returns the first 8 hex characters, the form shown to people.
+func (id NodeID) Short() string { return id.String()[:8] }
+
+// IsZero reports whether id is unset.
+func (id NodeID) IsZero() bool { return id == NodeID{} }
+
+// PublicKey returns id as the ed25519 key it is.
+func (id NodeID) PublicKey() ed25519.PublicKey { return ed25519.PublicKey(id[:]) }
+
+// Less orders IDs bytewise; the lower ID's dial wins a simultaneous open.
+func (id NodeID) Less(other NodeID) bool { return string(id[:]) < string(other[:]) }
+
+// MarshalText encodes id as hex, so JSON shows it in its full form.
+func (id NodeID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText decodes the hex form.
+func (id *NodeID) UnmarshalText(b []byte) error {
+	parsed, err := ParseNodeID(string(b))
+	if err != nil {
+		return err
+	}
+	*id = parsed
+	return nil
+}
+
+// Type names the kind of an event. The numeric values are stored in the
+// log and must never be renumbered.
+type Type uint8
+
+// The event types. New types are appended at the end.
+const (
+	TypeJoin       Type = 1
+	TypePeers      Type = 2
+	TypeConnect    Type = 3
+	TypeDisconnect Type = 4
+	TypeDialFailed Type = 5
+	TypeChat       Type = 6
+	TypePrivate    Type = 7
+	TypeNick       Type = 8
+	TypeBan        Type = 9
+	TypeUnban      Type = 10
+)
+
+var typeNames = map[Type]string{
+	TypeJoin:       "JOIN",
+	TypePeers:      "PEERS",
+	TypeConnect:    "CONNECT",
+	TypeDisconnect: "DISCONNECT",
+	TypeDialFailed: "DIAL_FAILED",
+	TypeChat:       "CHAT",
+	TypePrivate:    "PRIVATE",
+	TypeNick:       "NICK",
+	TypeBan:        "BAN",
+	TypeUnban:      "UNBAN",
+}
+
+func (t Type) String() string {
+	if s, ok := typeNames[t]; ok {
+		return s
+	}
+	return fmt.Sprintf("TYPE(%d)", uint8(t))
+}
+
+// Event is one entry of the log: what happened, when, and at which local
+// sequence number. Seq and Time are assigned by Append.
+type Event struct {
+	Seq  uint64
+	Time time.Time
+	Body Body
+}
+
+// Body is the payload of an event; its dynamic type is one of the structs
+// below.
+type Body interface {
+	Type() Type
+}
+
+// Limits that the vocabulary itself enforces, so that nothing larger can
+// reach the log from any path.
+const (
+	MaxNameLen   = 32
+	MaxTextLen   = 4096
+	MaxAddrs     = 8
+	MaxPeersList = 1000
+	MaxAddrLen   = 255
+)
+
+// Join records a peer's introduction, as proven by its TLS key.
+type Join struct {
+	ID      NodeID   `json:"id"`
+	Name    string   `json:"name"`
+	Addrs   []string `json:"addrs"`
+	Version int      `json:"version"`
+}
+
+// PeerInfo is one entry of a PEERS list: hearsay about another node.
+type PeerInfo struct {
+	ID    NodeID   `json:"id"`
+	Name  string   `json:"name"`
+	Addrs []string `json:"addrs"`
+}
+
+// Peers records what a peer told us about other nodes.
+type Peers struct {
+	From  NodeID     `json:"from"`
+	Peers []PeerInfo `json:"peers"`
+}
+
+// Connect records an established, authenticated connection.
+type Connect struct {
+	ID      NodeID `json:"id"`
+	Addr    string `json:"addr"`
+	Inbound bool   `json:"inbound"`
+}
+
+// Disconnect records the end of a connection.
+type Disconnect struct {
+	ID     NodeID `json:"id"`
+	Reason string `json:"reason"`
+}
+
+// DialFailed records a failed attempt to reach a known peer.
+type DialFailed struct {
+	ID    NodeID `json:"id"`
+	Addr  string `json:"addr"`
+	Error string `json:"error"`
+}
+
+// Chat is a signed public line. (Origin, OriginSeq) identifies it across the
+// whole network; the log holds each at most once.
+type Chat struct {
+	Origin     NodeID    `json:"origin"`
+	OriginSeq  uint64    `json:"origin_seq"`
+	OriginTime time.Time `json:"origin_time"`
+	Name       string    `json:"name"`
+	Text       string    `json:"text"`
+	Sig        []byte    `json:"sig"`
+}
+
+// Nick is a signed rename. It shares the origin sequence space with Chat,
+// so it travels, deduplicates and catches up the same way.
+type Nick struct {
+	Origin     NodeID    `json:"origin"`
+	OriginSeq  uint64    `json:"origin_seq"`
+	OriginTime time.Time `json:"origin_time"`
+	Name       string    `json:"name"`
+	Sig        []byte    `json:"sig"`
+}
+
+// Private is a direct message between two nodes, never relayed.
+type Private struct {
+	From     NodeID    `json:"from"`
+	To       NodeID    `json:"to"`
+	Name     string    `json:"name"`
+	Text     string    `json:"text"`
+	SentTime time.Time `json:"sent_time"`
+}
+
+// Ban records that a peer is refused until Until (zero: for good).
+type Ban struct {
+	ID     NodeID    `json:"id"`
+	Until  time.Time `json:"until"`
+	Reason string    `json:"reason"`
+}
+
+// Unban lifts a ban.
+type Unban struct {
+	ID NodeID `json:"id"`
+}
+
+func (Join) Type() Type       { return TypeJoin }
+func (Peers) Type() Type      { return TypePeers }
+func (Connect) Type() Type    { return TypeConnect }
+func (Disconnect) Type() Type { return TypeDisconnect }
+func (DialFailed) Type() Type { return TypeDialFailed }
+func (Chat) Type() Type       { return TypeChat }
+func (Nick) Type() Type       { return TypeNick }
+func (Private) Type() Type    { return TypePrivate }
+func (Ban) Type() Type        { return TypeBan }
+func (Unban) Type() Type      { return TypeUnban }
+
+// Signed is a message that carries its origin's signature and an origin
+// sequence number: Chat and Nick.
+type Signed interface {
+	Body
+	OriginKey() (NodeID, uint64)
+}
+
+// OriginKey returns the network-wide identity of the line.
+func (c Chat) OriginKey() (NodeID, uint64) { return c.Origin, c.OriginSeq }
+
+// OriginKey returns the network-wide identity of the rename.
+func (n Nick) OriginKey() (NodeID, uint64) { return n.Origin, n.OriginSeq }
+
+// ErrBadSignature is returned by Verify for a forged or altered message.
+var ErrBadSignature = errors.New("bad signature")
+
+// signingBytes is the canonical encoding a signature covers. It is fixed
+// for protocol version 1: a domain tag, then every field in order, with
+// lengths so that no two messages share an encoding.
+func signingBytes(tag string, origin NodeID, seq uint64, t time.Time, fields ...string) []byte {
+	b := make([]byte, 0, len(tag)+1+len(origin)+16+64)
+	b = append(b, tag...)
+	b = append(b, 0)
+	b = append(b, origin[:]...)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	b = binary.BigEndian.AppendUint64(b, uint64(t.UnixNano()))
+	for _, f := range fields {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+func (c Chat) signingBytes() []byte {
+	return signingBytes("p2pchat/chat/1", c.Origin, c.OriginSeq, c.OriginTime, c.Name, c.Text)
+}
+
+func (n Nick) signingBytes() []byte {
+	return signingBytes("p2pchat/nick/1", n.Origin, n.OriginSeq, n.OriginTime, n.Name)
+}
+
+// Sign sets Origin from key and signs the line.
+func (c *Chat) Sign(key ed25519.PrivateKey) {
+	copy(c.Origin[:], key.Public().(ed25519.PublicKey))
+	c.Sig = ed25519.Sign(key, c.signingBytes())
+}
+
+// Verify checks the signature against Origin and the field limits.
+func (c Chat) Verify() error {
+	if err := CheckName(c.Name); err != nil {
+		return err
+	}
+	if err := CheckText(c.Text); err != nil {
+		return err
+	}
+	if c.OriginSeq == 0 {
+		return errors.New("origin seq 0")
+	}
+	if len(c.Sig) != ed25519.SignatureSize || !ed25519.Verify(c.Origin.PublicKey(), c.signingBytes(), c.Sig) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// Sign sets Origin from key and signs the rename.
+func (n *Nick) Sign(key ed25519.PrivateKey) {
+	copy(n.Origin[:], key.Public().(ed25519.PublicKey))
+	n.Sig = ed25519.Sign(key, n.signingBytes())
+}
+
+// Verify checks the signature against Origin and the name rules.
+func (n Nick) Verify() error {
+	if err := CheckName(n.Name); err != nil {
+		return err
+	}
+	if n.OriginSeq == 0 {
+		return errors.New("origin seq 0")
+	}
+	if len(n.Sig) != ed25519.SignatureSize || !ed25519.Verify(n.Origin.PublicKey(), n.signingBytes(), n.Sig) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+// CheckName enforces the name rules: 1 to 32 printable characters, no
+// spaces at either end, and no '#' (reserved for name#shortid).
+func CheckName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("name is empty")
+	case len([]rune(name)) > MaxNameLen:
+		return fmt.Errorf("name %q is longer than %d characters", name, MaxNameLen)
+	case strings.TrimSpace(name) != name:
+		return fmt.Errorf("name %q has spaces at an end", name)
+	case strings.ContainsRune(name, '#'):
+		return fmt.Errorf("name %q contains '#', which is reserved for name#id", name)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\uFFFD' {
+			return fmt.Errorf("name %q contains a control or invalid character", name)
+		}
+	}
+	return nil
+}
+
+// CheckText enforces the chat text rules: at most 4096 bytes of valid
+// UTF-8 with no control characters but tab.
+func CheckText(text string) error {
+	if len(text) > MaxTextLen {
+		return fmt.Errorf("text is %d bytes, the limit is %d", len(text), MaxTextLen)
+	}
+	for _, r := range text {
+		if (r < 0x20 && r != '\t') || r == 0x7f || r == '\uFFFD' {
+			return errors.New("text contains a control or invalid character")
+		}
+	}
+	return nil
+}
