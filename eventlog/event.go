@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -337,4 +338,26 @@ func CheckText(text string) error {
 		}
 	}
 	return nil
+}
+
+// MarshalJSON flattens an event into one object: seq, time, type and the
+// body's fields, as `p2pchat events --json` prints it.
+func (e Event) MarshalJSON() ([]byte, error) {
+	body, err := json.Marshal(e.Body)
+	if err != nil {
+		return nil, err
+	}
+	head, err := json.Marshal(struct {
+		Seq  uint64    `json:"seq"`
+		Time time.Time `json:"time"`
+		Type string    `json:"type"`
+	}{e.Seq, e.Time, e.Body.Type().String()})
+	if err != nil {
+		return nil, err
+	}
+	if len(body) <= 2 { // "{}"
+		return head, nil
+	}
+	out := append(head[:len(head)-1], ',')
+	return append(out, body[1:]...), nil
 }

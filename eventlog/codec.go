@@ -1,0 +1,296 @@
+package eventlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The stored form of an event is compact binary, because the log holds
+// every chat line the network ever carried:
+//
+//	byte 0    codec version (1)
+//	byte 1    Type
+//	varint    local time, unix nanoseconds (zigzag)
+//	...       the body's fields in declaration order: IDs and signatures
+//	          raw, integers as varints, strings and lists length-prefixed.
+//
+// A new field is added by a new codec version; decoders keep reading every
+// older version.
+const codecVersion = 1
+
+// ErrDecode is returned for a stored event that cannot be decoded.
+var ErrDecode = errors.New("undecodable event")
+
+// Encode returns the stored form of e (its Seq is the key, not part of the
+// value).
+func Encode(e Event) ([]byte, error) {
+	w := encoder{buf: make([]byte, 0, 128)}
+	w.buf = append(w.buf, codecVersion, byte(e.Body.Type()))
+	w.time(e.Time)
+	switch b := e.Body.(type) {
+	case Join:
+		w.id(b.ID)
+		w.str(b.Name)
+		w.strs(b.Addrs)
+		w.uint(uint64(b.Version))
+	case Peers:
+		w.id(b.From)
+		w.uint(uint64(len(b.Peers)))
+		for _, p := range b.Peers {
+			w.id(p.ID)
+			w.str(p.Name)
+			w.strs(p.Addrs)
+		}
+	case Connect:
+		w.id(b.ID)
+		w.str(b.Addr)
+		w.bool(b.Inbound)
+	case Disconnect:
+		w.id(b.ID)
+		w.str(b.Reason)
+	case DialFailed:
+		w.id(b.ID)
+		w.str(b.Addr)
+		w.str(b.Error)
+	case Chat:
+		w.id(b.Origin)
+		w.uint(b.OriginSeq)
+		w.time(b.OriginTime)
+		w.str(b.Name)
+		w.str(b.Text)
+		w.bytes(b.Sig)
+	case Nick:
+		w.id(b.Origin)
+		w.uint(b.OriginSeq)
+		w.time(b.OriginTime)
+		w.str(b.Name)
+		w.bytes(b.Sig)
+	case Private:
+		w.id(b.From)
+		w.id(b.To)
+		w.str(b.Name)
+		w.str(b.Text)
+		w.time(b.SentTime)
+	case Ban:
+		w.id(b.ID)
+		w.time(b.Until)
+		w.str(b.Reason)
+	case Unban:
+		w.id(b.ID)
+	default:
+		return nil, fmt.Errorf("encode event: unknown body %T", e.Body)
+	}
+	return w.buf, nil
+}
+
+// Decode parses the stored form of an event. It never panics and never
+// keeps a reference to data, which may be memory owned by a bbolt
+// transaction.
+func Decode(seq uint64, data []byte) (Event, error) {
+	if len(data) < 2 {
+		return Event{}, fmt.Errorf("%w %d: %d bytes", ErrDecode, seq, len(data))
+	}
+	if data[0] != codecVersion {
+		return Event{}, fmt.Errorf("%w %d: codec version %d", ErrDecode, seq, data[0])
+	}
+	r := decoder{buf: data[2:]}
+	e := Event{Seq: seq, Time: r.time()}
+	switch Type(data[1]) {
+	case TypeJoin:
+		e.Body = Join{ID: r.id(), Name: r.str(), Addrs: r.strs(), Version: int(r.uint())}
+	case TypePeers:
+		b := Peers{From: r.id()}
+		n := r.count(32 + 2)
+		for i := 0; i < n && r.err == nil; i++ {
+			b.Peers = append(b.Peers, PeerInfo{ID: r.id(), Name: r.str(), Addrs: r.strs()})
+		}
+		e.Body = b
+	case TypeConnect:
+		e.Body = Connect{ID: r.id(), Addr: r.str(), Inbound: r.bool()}
+	case TypeDisconnect:
+		e.Body = Disconnect{ID: r.id(), Reason: r.str()}
+	case TypeDialFailed:
+		e.Body = DialFailed{ID: r.id(), Addr: r.str(), Error: r.str()}
+	case TypeChat:
+		e.Body = Chat{Origin: r.id(), OriginSeq: r.uint(), OriginTime: r.time(), Name: r.str(), Text: r.str(), Sig: r.bytes()}
+	case TypeNick:
+		e.Body = Nick{Origin: r.id(), OriginSeq: r.uint(), OriginTime: r.time(), Name: r.str(), Sig: r.bytes()}
+	case TypePrivate:
+		e.Body = Private{From: r.id(), To: r.id(), Name: r.str(), Text: r.str(), SentTime: r.time()}
+	case TypeBan:
+		e.Body = Ban{ID: r.id(), Until: r.time(), Reason: r.str()}
+	case TypeUnban:
+		e.Body = Unban{ID: r.id()}
+	default:
+		return Event{}, fmt.Errorf("%w %d: unknown type %d", ErrDecode, seq, data[1])
+	}
+	if r.err == nil && len(r.buf) != 0 {
+		r.err = fmt.Errorf("%d trailing bytes", len(r.buf))
+	}
+	if r.err != nil {
+		return Event{}, fmt.Errorf("%w %d (%s): %v", ErrDecode, seq, Type(data[1]), r.err)
+	}
+	return e, nil
+}
+
+// peekType returns the type of a stored event without decoding it.
+func peekType(data []byte) Type {
+	if len(data) < 2 {
+		return 0
+	}
+	return Type(data[1])
+}
+
+type encoder struct{ buf []byte }
+
+func (w *encoder) uint(v uint64) { w.buf = binary.AppendUvarint(w.buf, v) }
+func (w *encoder) id(id NodeID)  { w.buf = append(w.buf, id[:]...) }
+func (w *encoder) bytes(b []byte) {
+	w.uint(uint64(len(b)))
+	w.buf = append(w.buf, b...)
+}
+func (w *encoder) str(s string) {
+	w.uint(uint64(len(s)))
+	w.buf = append(w.buf, s...)
+}
+func (w *encoder) strs(ss []string) {
+	w.uint(uint64(len(ss)))
+	for _, s := range ss {
+		w.str(s)
+	}
+}
+func (w *encoder) bool(v bool) {
+	if v {
+		w.buf = append(w.buf, 1)
+	} else {
+		w.buf = append(w.buf, 0)
+	}
+}
+
+// time stores the zero time as 0, so it survives a round trip as IsZero.
+func (w *encoder) time(t time.Time) {
+	if t.IsZero() {
+		w.buf = binary.AppendVarint(w.buf, 0)
+		return
+	}
+	w.buf = binary.AppendVarint(w.buf, t.UnixNano())
+}
+
+// decoder reads what encoder wrote; the first error sticks and every later
+// read returns a zero value.
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (r *decoder) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf(format, args...)
+	}
+}
+
+func (r *decoder) uint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.buf)
+	if n <= 0 {
+		r.fail("bad varint")
+		return 0
+	}
+	r.buf = r.buf[n:]
+	return v
+}
+
+func (r *decoder) time() time.Time {
+	if r.err != nil {
+		return time.Time{}
+	}
+	v, n := binary.Varint(r.buf)
+	if n <= 0 {
+		r.fail("bad time")
+		return time.Time{}
+	}
+	r.buf = r.buf[n:]
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v).UTC()
+}
+
+func (r *decoder) id() NodeID {
+	var id NodeID
+	if r.err != nil {
+		return id
+	}
+	if len(r.buf) < len(id) {
+		r.fail("short node id")
+		return id
+	}
+	copy(id[:], r.buf)
+	r.buf = r.buf[len(id):]
+	return id
+}
+
+// count reads a length and checks it against what is left, given the
+// smallest encoding of one element, so a corrupt length cannot make the
+// decoder allocate more than the input could hold.
+func (r *decoder) count(minSize int) int {
+	n := r.uint()
+	if r.err != nil {
+		return 0
+	}
+	if n > uint64(len(r.buf)/minSize) {
+		r.fail("length %d exceeds the %d bytes left", n, len(r.buf))
+		return 0
+	}
+	return int(n)
+}
+
+func (r *decoder) bytes() []byte {
+	n := r.count(1)
+	if r.err != nil || n == 0 {
+		return nil
+	}
+	out := make([]byte, n)
+	copy(out, r.buf)
+	r.buf = r.buf[n:]
+	return out
+}
+
+func (r *decoder) str() string {
+	n := r.count(1)
+	if r.err != nil {
+		return ""
+	}
+	s := string(r.buf[:n])
+	r.buf = r.buf[n:]
+	return s
+}
+
+func (r *decoder) strs() []string {
+	n := r.count(1)
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		out = append(out, r.str())
+	}
+	return out
+}
+
+func (r *decoder) bool() bool {
+	if r.err != nil {
+		return false
+	}
+	if len(r.buf) < 1 || r.buf[0] > 1 {
+		r.fail("bad bool")
+		return false
+	}
+	v := r.buf[0] == 1
+	r.buf = r.buf[1:]
+	return v
+}

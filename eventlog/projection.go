@@ -1,0 +1,234 @@
+package eventlog
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Peer is one row of the peer table: everything the log says about a node.
+// It is a projection of the log, never written any other way.
+type Peer struct {
+	ID              NodeID    `json:"id"`
+	Name            string    `json:"name"`
+	Addrs           []string  `json:"addrs"`
+	FirstSeen       time.Time `json:"first_seen"`
+	LastSeen        time.Time `json:"last_seen"`
+	LastConnect     time.Time `json:"last_connect,omitzero"`
+	LastDisconnect  time.Time `json:"last_disconnect,omitzero"`
+	DialFailures    int       `json:"dial_failures"`
+	LastDialFailure time.Time `json:"last_dial_failure,omitzero"`
+	Banned          bool      `json:"banned"`
+	BannedUntil     time.Time `json:"banned_until,omitzero"`
+	// NickSeq is the origin seq of the rename Name came from, so a
+	// rename caught up late does not undo a newer one.
+	NickSeq uint64 `json:"nick_seq,omitempty"`
+}
+
+// BannedAt reports whether the peer is refused at time now.
+func (p Peer) BannedAt(now time.Time) bool {
+	return p.Banned && (p.BannedUntil.IsZero() || now.Before(p.BannedUntil))
+}
+
+// projection is where fold writes: the bbolt buckets on the append path,
+// plain maps when verify rebuilds from scratch.
+type projection interface {
+	peer(id NodeID) (Peer, bool, error)
+	putPeer(p Peer) error
+	watermark(origin NodeID) (uint64, error)
+	putWatermark(origin NodeID, seq uint64) error
+	hasOrigin(origin NodeID, seq uint64) (bool, error)
+	putOrigin(origin NodeID, originSeq, seq uint64) error
+}
+
+// fold applies one event to the projection. It is the only code that
+// changes the projection: Append calls it inside the transaction that
+// stores the event, and Verify calls it to rebuild from sequence 1, so the
+// two cannot drift apart.
+func fold(p projection, self NodeID, e Event) error {
+	switch b := e.Body.(type) {
+	case Join:
+		return updatePeer(p, self, b.ID, e.Time, func(r *Peer) {
+			r.Name = b.Name
+			r.Addrs = mergeAddrs(b.Addrs, r.Addrs)
+			r.LastSeen = e.Time
+		})
+	case Peers:
+		for _, info := range b.Peers {
+			err := updatePeer(p, self, info.ID, e.Time, func(r *Peer) {
+				if r.Name == "" {
+					r.Name = info.Name
+				}
+				// Known addresses first: hearsay must not push out
+				// addresses the peer gave us itself.
+				r.Addrs = mergeAddrs(r.Addrs, info.Addrs)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	case Connect:
+		return updatePeer(p, self, b.ID, e.Time, func(r *Peer) {
+			r.LastConnect, r.LastSeen = e.Time, e.Time
+			r.DialFailures = 0
+			if !b.Inbound && b.Addr != "" {
+				r.Addrs = mergeAddrs([]string{b.Addr}, r.Addrs)
+			}
+		})
+	case Disconnect:
+		return updatePeer(p, self, b.ID, e.Time, func(r *Peer) {
+			r.LastDisconnect, r.LastSeen = e.Time, e.Time
+		})
+	case DialFailed:
+		return updatePeer(p, self, b.ID, e.Time, func(r *Peer) {
+			r.DialFailures++
+			r.LastDialFailure = e.Time
+		})
+	case Chat:
+		return foldOrigin(p, b.Origin, b.OriginSeq, e.Seq)
+	case Nick:
+		if err := foldOrigin(p, b.Origin, b.OriginSeq, e.Seq); err != nil {
+			return err
+		}
+		return updatePeer(p, self, b.Origin, e.Time, func(r *Peer) {
+			if b.OriginSeq > r.NickSeq {
+				r.Name, r.NickSeq = b.Name, b.OriginSeq
+			}
+		})
+	case Ban:
+		return updatePeer(p, self, b.ID, e.Time, func(r *Peer) {
+			r.Banned, r.BannedUntil = true, b.Until
+		})
+	case Unban:
+		return updatePeer(p, self, b.ID, e.Time, func(r *Peer) {
+			r.Banned, r.BannedUntil = false, time.Time{}
+		})
+	case Private:
+		return nil
+	default:
+		return fmt.Errorf("fold: unknown event body %T", e.Body)
+	}
+}
+
+// updatePeer loads (or starts) the row of id, lets change edit it and
+// stores it. The node itself never gets a row.
+func updatePeer(p projection, self, id NodeID, now time.Time, change func(*Peer)) error {
+	if id == self || id.IsZero() {
+		return nil
+	}
+	r, ok, err := p.peer(id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		r = Peer{ID: id, FirstSeen: now, LastSeen: now}
+	}
+	change(&r)
+	return p.putPeer(r)
+}
+
+// foldOrigin indexes (origin, originSeq) and advances the origin's
+// high-water mark over every sequence now contiguous: a hole keeps the mark
+// below it until the missing message arrives.
+func foldOrigin(p projection, origin NodeID, originSeq, seq uint64) error {
+	if err := p.putOrigin(origin, originSeq, seq); err != nil {
+		return err
+	}
+	mark, err := p.watermark(origin)
+	if err != nil || originSeq != mark+1 {
+		return err
+	}
+	for {
+		mark++
+		next, err := p.hasOrigin(origin, mark+1)
+		if err != nil {
+			return err
+		}
+		if !next {
+			return p.putWatermark(origin, mark)
+		}
+	}
+}
+
+// mergeAddrs returns first's addresses then second's, without repeats or
+// empties, at most MaxAddrs.
+func mergeAddrs(first, second []string) []string {
+	out := make([]string, 0, min(len(first)+len(second), MaxAddrs))
+	for _, list := range [][]string{first, second} {
+		for _, a := range list {
+			if len(out) == MaxAddrs {
+				return out
+			}
+			if a != "" && !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
+}
+
+// encodePeer is the stored form of a peer row. JSON: rows are few and
+// small, and a readable encoding makes the projection easy to inspect.
+func encodePeer(p Peer) ([]byte, error) { return json.Marshal(p) }
+
+func decodePeer(b []byte) (Peer, error) {
+	var p Peer
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("decode peer row: %w", err)
+	}
+	return p, nil
+}
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
+
+// memProjection is the projection Verify rebuilds in memory.
+type memProjection struct {
+	peers      map[NodeID]Peer
+	watermarks map[NodeID]uint64
+	origins    map[originKey]uint64
+}
+
+type originKey struct {
+	origin NodeID
+	seq    uint64
+}
+
+func newMemProjection() *memProjection {
+	return &memProjection{
+		peers:      map[NodeID]Peer{},
+		watermarks: map[NodeID]uint64{},
+		origins:    map[originKey]uint64{},
+	}
+}
+
+func (m *memProjection) peer(id NodeID) (Peer, bool, error) {
+	p, ok := m.peers[id]
+	return p, ok, nil
+}
+
+func (m *memProjection) putPeer(p Peer) error {
+	m.peers[p.ID] = p
+	return nil
+}
+
+func (m *memProjection) watermark(origin NodeID) (uint64, error) {
+	return m.watermarks[origin], nil
+}
+
+func (m *memProjection) putWatermark(origin NodeID, seq uint64) error {
+	m.watermarks[origin] = seq
+	return nil
+}
+
+func (m *memProjection) hasOrigin(origin NodeID, seq uint64) (bool, error) {
+	_, ok := m.origins[originKey{origin, seq}]
+	return ok, nil
+}
+
+func (m *memProjection) putOrigin(origin NodeID, originSeq, seq uint64) error {
+	m.origins[originKey{origin, originSeq}] = seq
+	return nil
+}
