@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -164,12 +165,20 @@ func openBolt(dir, path string, opts Options) (s *Store, err error) {
 	case errors.Is(err, bolt.ErrTimeout):
 		return nil, fmt.Errorf("%w: %s", ErrDirInUse, dir)
 	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum),
-		errors.Is(err, bolt.ErrVersionMismatch), errors.Is(err, bolt.ErrInvalidMapping):
+		errors.Is(err, bolt.ErrVersionMismatch), errors.Is(err, bolt.ErrInvalidMapping),
+		isTooSmall(err):
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	case err != nil:
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return &Store{db: db, dir: dir, path: path}, nil
+}
+
+// isTooSmall reports bbolt's error for a file shorter than two pages (a
+// truncated file, or garbage whose first page happens to be readable).
+// bbolt has no sentinel for it, only this text.
+func isTooSmall(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "file size too small")
 }
 
 // checkMeta refuses files that are not ours or are newer than this binary.
