@@ -361,3 +361,40 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	out := append(head[:len(head)-1], ',')
 	return append(out, body[1:]...), nil
 }
+
+// String is the one-line human form of an event, as `p2pchat events`
+// prints it.
+func (e Event) String() string {
+	head := fmt.Sprintf("%d %s %-11s", e.Seq, e.Time.Format(time.RFC3339), e.Body.Type())
+	switch b := e.Body.(type) {
+	case Join:
+		return fmt.Sprintf("%s %s %q %s", head, b.ID.Short(), b.Name, strings.Join(b.Addrs, ","))
+	case Peers:
+		return fmt.Sprintf("%s from %s, %d peers", head, b.From.Short(), len(b.Peers))
+	case Connect:
+		dir := "outbound"
+		if b.Inbound {
+			dir = "inbound"
+		}
+		return fmt.Sprintf("%s %s %s %s", head, b.ID.Short(), b.Addr, dir)
+	case Disconnect:
+		return fmt.Sprintf("%s %s: %s", head, b.ID.Short(), b.Reason)
+	case DialFailed:
+		return fmt.Sprintf("%s %s %s: %s", head, b.ID.Short(), b.Addr, b.Error)
+	case Chat:
+		return fmt.Sprintf("%s %s/%d <%s> %s", head, b.Origin.Short(), b.OriginSeq, b.Name, b.Text)
+	case Nick:
+		return fmt.Sprintf("%s %s/%d is now %s", head, b.Origin.Short(), b.OriginSeq, b.Name)
+	case Private:
+		return fmt.Sprintf("%s %s -> %s <%s> %s", head, b.From.Short(), b.To.Short(), b.Name, b.Text)
+	case Ban:
+		until := "for good"
+		if !b.Until.IsZero() {
+			until = "until " + b.Until.Format(time.RFC3339)
+		}
+		return fmt.Sprintf("%s %s %s: %s", head, b.ID.Short(), until, b.Reason)
+	case Unban:
+		return fmt.Sprintf("%s %s", head, b.ID.Short())
+	}
+	return head
+}

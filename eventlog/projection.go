@@ -52,7 +52,7 @@ func fold(p projection, self NodeID, e Event) error {
 	case Join:
 		return updatePeer(p, self, b.ID, e.Time, func(r *Peer) {
 			r.Name = b.Name
-			r.Addrs = mergeAddrs(b.Addrs, r.Addrs)
+			r.Addrs = MergeAddrs(b.Addrs, r.Addrs)
 			r.LastSeen = e.Time
 		})
 	case Peers:
@@ -63,7 +63,7 @@ func fold(p projection, self NodeID, e Event) error {
 				}
 				// Known addresses first: hearsay must not push out
 				// addresses the peer gave us itself.
-				r.Addrs = mergeAddrs(r.Addrs, info.Addrs)
+				r.Addrs = MergeAddrs(r.Addrs, info.Addrs)
 			})
 			if err != nil {
 				return err
@@ -75,7 +75,7 @@ func fold(p projection, self NodeID, e Event) error {
 			r.LastConnect, r.LastSeen = e.Time, e.Time
 			r.DialFailures = 0
 			if !b.Inbound && b.Addr != "" {
-				r.Addrs = mergeAddrs([]string{b.Addr}, r.Addrs)
+				r.Addrs = MergeAddrs([]string{b.Addr}, r.Addrs)
 			}
 		})
 	case Disconnect:
@@ -153,9 +153,9 @@ func foldOrigin(p projection, origin NodeID, originSeq, seq uint64) error {
 	}
 }
 
-// mergeAddrs returns first's addresses then second's, without repeats or
-// empties, at most MaxAddrs.
-func mergeAddrs(first, second []string) []string {
+// MergeAddrs returns first's addresses then second's, without repeats or
+// empties, at most MaxAddrs: the one rule for combining address lists.
+func MergeAddrs(first, second []string) []string {
 	out := make([]string, 0, min(len(first)+len(second), MaxAddrs))
 	for _, list := range [][]string{first, second} {
 		for _, a := range list {

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/store"
+	"github.com/rs/zerolog"
+)
+
+// CLI is the whole command line. Every flag can also be set through
+// P2PCHAT_<FLAG> (P2PCHAT_DATA_DIR, P2PCHAT_PORT, ...).
+type CLI struct {
+	Globals
+
+	Run     RunCmd     `cmd:"" default:"withargs" help:"Run a chat node (the default command)."`
+	History HistoryCmd `cmd:"" help:"Print the chat history."`
+	Peers   PeersCmd   `cmd:"" help:"Print the peer table."`
+	Events  EventsCmd  `cmd:"" help:"Print the event log."`
+	Verify  VerifyCmd  `cmd:"" help:"Rebuild the projection from the whole log and compare it with the stored one."`
+	Version VersionCmd `cmd:"" help:"Print the version."`
+}
+
+// Globals are the flags every command takes: which node, and its logs.
+type Globals struct {
+	DataDir  string `help:"Data directory of the node (default: $XDG_DATA_HOME/p2pchat/<uname>, or ~/.local/share/p2pchat/<uname>)." placeholder:"DIR"`
+	Uname    string `help:"Your name on the network; also picks the default data directory. Needed on first start." placeholder:"NAME"`
+	LogLevel string `help:"Log level: debug, info, warn or error." default:"info" enum:"debug,info,warn,error" placeholder:"L"`
+	LogFile  string `help:"Write logs to this file instead of stderr." placeholder:"F"`
+}
+
+// dataDir is where the node lives: --data-dir, or the default directory
+// named after --uname.
+func (g *Globals) dataDir() (string, error) {
+	if g.DataDir != "" {
+		return g.DataDir, nil
+	}
+	if g.Uname == "" {
+		return "", usageError{"no node given: pass --uname NAME (default data directory) or --data-dir DIR"}
+	}
+	if err := eventlog.CheckName(g.Uname); err != nil {
+		return "", usageError{fmt.Sprintf("--uname: %v", err)}
+	}
+	if strings.ContainsAny(g.Uname, `/\`) || g.Uname == "." || g.Uname == ".." {
+		return "", usageError{fmt.Sprintf("--uname %q cannot name a directory; pass --data-dir DIR", g.Uname)}
+	}
+	base := os.Getenv("XDG_DATA_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no default data directory (%v): pass --data-dir DIR", err)
+		}
+		base = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(base, "p2pchat", g.Uname), nil
+}
+
+// logger builds the zerolog logger: to --log-file as JSON, or to stderr,
+// human-readable when stderr is a terminal and JSON otherwise. The returned
+// closer closes the log file, if any.
+func (g *Globals) logger(stderr io.Writer) (zerolog.Logger, io.Closer, error) {
+	level, err := zerolog.ParseLevel(g.LogLevel)
+	if err != nil {
+		return zerolog.Nop(), nil, usageError{fmt.Sprintf("--log-level: %v", err)}
+	}
+	var w io.Writer = stderr
+	var closer io.Closer = io.NopCloser(nil)
+	if g.LogFile != "" {
+		f, err := os.OpenFile(g.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return zerolog.Nop(), nil, fmt.Errorf("open log file: %w", err)
+		}
+		w, closer = f, f
+	} else if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), closer, nil
+}
+
+// openReadOnly opens the node's store and log for the reading commands.
+// They never wait for a running node: its lock makes them fail at once.
+func (g *Globals) openReadOnly() (*store.Store, *eventlog.Log, error) {
+	dir, err := g.dataDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(dir, store.Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
+	if errors.Is(err, store.ErrDirInUse) {
+		return nil, nil, fmt.Errorf("%w; stop the node to read it", err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := eventlog.Open(st, eventlog.Options{ReadOnly: true})
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, l, nil
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/mattn/go-isatty"
+	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering"
+	"github.com/p2pchat/p2pchat/repl"
+	"github.com/p2pchat/p2pchat/store"
+)
+
+// RunCmd runs a node: the REPL on stdin/stdout (or headless), the network,
+// the log.
+type RunCmd struct {
+	Port       int      `help:"TCP port to listen on. Remembered: later starts reuse it. On first start without it, any free port." placeholder:"P"`
+	Peer       []string `help:"Address of a node to join through; repeatable. Known peers are redialed without it." placeholder:"HOST:PORT"`
+	ListenHost string   `help:"Interface to listen on (default: all)." placeholder:"H"`
+	Headless   bool     `help:"Run without the REPL until SIGINT or SIGTERM."`
+	Replay     int      `help:"Chat lines of history to show at start." default:"20" placeholder:"N"`
+	MaxPeers   int      `help:"Most peers connected at once, inbound and outbound together." default:"32" placeholder:"N"`
+}
+
+// Run opens the data directory and serves until the REPL ends or a signal
+// arrives.
+func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
+	if c.Port < 0 || c.Port > 65535 {
+		return usageError{fmt.Sprintf("--port %d: want 0 to 65535", c.Port)}
+	}
+	if c.Replay < 0 {
+		return usageError{"--replay: want 0 or more"}
+	}
+	if c.MaxPeers < 1 {
+		return usageError{"--max-peers: want 1 or more"}
+	}
+	for _, p := range c.Peer {
+		if err := peering.CheckAddr(p); err != nil {
+			return usageError{fmt.Sprintf("--peer %s: %v", p, err)}
+		}
+	}
+	dir, err := g.dataDir()
+	if err != nil {
+		return err
+	}
+	if g.Uname != "" {
+		if err := eventlog.CheckName(g.Uname); err != nil {
+			return usageError{fmt.Sprintf("--uname: %v", err)}
+		}
+	}
+	logger, logCloser, err := g.logger(io.err)
+	if err != nil {
+		return err
+	}
+	defer logCloser.Close()
+
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	name, err := st.Name()
+	if err != nil {
+		return err
+	}
+	if name == "" && g.Uname == "" {
+		return usageError{fmt.Sprintf("%s holds no node yet: the first start needs --uname NAME", dir)}
+	}
+	port := c.Port
+	if port == 0 {
+		if port, err = st.Port(); err != nil {
+			return err
+		}
+	}
+	key, err := st.Identity()
+	if err != nil {
+		return err
+	}
+	log, err := eventlog.Open(st, eventlog.Options{})
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+
+	renamed := g.Uname != "" && g.Uname != name
+	if renamed {
+		name = g.Uname
+	}
+	terminal := isTerminal(io.in) && isTerminal(io.out)
+	console := repl.New(io.in, io.out, repl.Options{Terminal: terminal, Prompt: name + "> "})
+	display := console.Display()
+
+	cfg := peering.DefaultConfig()
+	cfg.Name, cfg.Key, cfg.Port, cfg.ListenHost = name, key, port, c.ListenHost
+	cfg.Seeds, cfg.MaxPeers, cfg.Logger = c.Peer, c.MaxPeers, logger
+	node, err := peering.New(cfg, log, display)
+	if err != nil {
+		return err
+	}
+	if err := node.Listen(); err != nil {
+		return err
+	}
+	if err := st.SetPort(node.Port()); err != nil {
+		return err
+	}
+	if renamed {
+		if err := st.SetName(name); err != nil {
+			return err
+		}
+	}
+
+	if err := showHistory(log, display, c.Replay); err != nil {
+		return err
+	}
+	display.ShowSystem(fmt.Sprintf("%s (%s) listening on %s, data in %s", name, node.ID().Short(), node.Addr(), dir))
+
+	nodeCtx, stopNode := context.WithCancel(ctx)
+	defer stopNode()
+	var wg sync.WaitGroup
+	var nodeErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		nodeErr = node.Run(nodeCtx)
+		stopNode()
+	}()
+
+	var replErr error
+	if c.Headless {
+		<-nodeCtx.Done()
+	} else {
+		replErr = console.Run(nodeCtx, chatNode{node})
+		if errors.Is(replErr, context.Canceled) {
+			replErr = nil
+		}
+	}
+	stopNode()
+	wg.Wait()
+	return errors.Join(nodeErr, replErr)
+}
+
+// showHistory prints the last n chat lines, as the node starts.
+func showHistory(log *eventlog.Log, display *repl.Display, n int) error {
+	lines, err := log.LastChats(n)
+	if err != nil {
+		return fmt.Errorf("read history: %w", err)
+	}
+	for _, e := range lines {
+		chat := e.Body.(eventlog.Chat)
+		display.ShowChat(chat.OriginTime, chat.Name, chat.Text)
+	}
+	return nil
+}
+
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}
+
+// chatNode presents a peering.Node to the REPL in the REPL's own terms.
+type chatNode struct{ *peering.Node }
+
+func (n chatNode) Users() []repl.User {
+	users := n.Node.Users()
+	out := make([]repl.User, len(users))
+	for i, u := range users {
+		out[i] = repl.User{Name: u.Name, ID: u.ID, Addr: u.Addr, Since: u.Since}
+	}
+	return out
+}

@@ -1,0 +1,111 @@
+package peering
+
+import (
+	"crypto/ed25519"
+	"time"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/rs/zerolog"
+)
+
+// Config is everything a Node needs besides its log and display. Every
+// limit of the protocol is a field, so tests can shrink timeouts instead
+// of waiting them out.
+type Config struct {
+	// Name is the label this node introduces itself with.
+	Name string
+	// Key is the node's identity; its public half is the node ID.
+	Key ed25519.PrivateKey
+	// ListenHost is the interface to listen on; "" means all.
+	ListenHost string
+	// Port is the TCP port to listen on; 0 picks a free one.
+	Port int
+	// Seeds are addresses to dial at start (--peer), whose IDs are not
+	// known yet.
+	Seeds []string
+
+	// MaxFrame is the largest frame read or written, in bytes.
+	MaxFrame int
+	// MaxPeers caps the connected peers, inbound and outbound together.
+	MaxPeers int
+	// MaxConns caps the TCP connections of any state, handshakes included.
+	MaxConns int
+	// MaxConnsPerIP caps concurrent inbound connections from one IP
+	// address. It never penalises: honest peers can share an address.
+	MaxConnsPerIP int
+	// SendQueue is the number of frames queued per peer before the peer
+	// counts as too slow and is disconnected.
+	SendQueue int
+	// MaxParallelDials bounds the dials in flight.
+	MaxParallelDials int
+
+	// HandshakeTimeout bounds TCP dial, TLS handshake and the JOIN
+	// exchange.
+	HandshakeTimeout time.Duration
+	// PingInterval is how often an idle connection is probed.
+	PingInterval time.Duration
+	// IdleTimeout is how long a connection may stay silent before it is
+	// considered dead.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds one write to a peer.
+	WriteTimeout time.Duration
+	// Backoff is the redial schedule after failures and drops.
+	Backoff Backoff
+
+	// Logger receives diagnostics; the zero value discards them.
+	Logger zerolog.Logger
+}
+
+// DefaultConfig returns the limits of the design contract.
+func DefaultConfig() Config {
+	return Config{
+		MaxFrame:         DefaultMaxFrame,
+		MaxPeers:         32,
+		MaxConns:         128,
+		MaxConnsPerIP:    64,
+		SendQueue:        4096,
+		MaxParallelDials: 8,
+		HandshakeTimeout: 5 * time.Second,
+		PingInterval:     30 * time.Second,
+		IdleTimeout:      90 * time.Second,
+		WriteTimeout:     10 * time.Second,
+		Backoff:          DefaultBackoff(),
+		Logger:           zerolog.Nop(),
+	}
+}
+
+// fill replaces unset limits with the defaults, so a Config built by hand
+// with only a few fields still works.
+func (c *Config) fill() {
+	d := DefaultConfig()
+	setDefault(&c.MaxFrame, d.MaxFrame)
+	setDefault(&c.MaxPeers, d.MaxPeers)
+	setDefault(&c.MaxConns, d.MaxConns)
+	setDefault(&c.MaxConnsPerIP, d.MaxConnsPerIP)
+	setDefault(&c.SendQueue, d.SendQueue)
+	setDefault(&c.MaxParallelDials, d.MaxParallelDials)
+	setDefault(&c.HandshakeTimeout, d.HandshakeTimeout)
+	setDefault(&c.PingInterval, d.PingInterval)
+	setDefault(&c.IdleTimeout, d.IdleTimeout)
+	setDefault(&c.WriteTimeout, d.WriteTimeout)
+	if c.Backoff.Base <= 0 || c.Backoff.Max <= 0 {
+		c.Backoff = d.Backoff
+	}
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// maxPeersEntries and maxAddrsPerPeer come from the event vocabulary, so
+// the wire can never carry more than the log accepts.
+const (
+	maxPeersEntries = eventlog.MaxPeersList
+	maxAddrsPerPeer = eventlog.MaxAddrs
+)
+
+// CheckAddr reports whether addr is a dialable HOST:PORT, as --peer and
+// /connect take it.
+func CheckAddr(addr string) error { return validateHostPort(addr) }

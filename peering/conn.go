@@ -1,0 +1,471 @@
+package peering
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+)
+
+// Reasons a connection ends, as logged and as sent in GOODBYE.
+var (
+	errSelf      = errors.New("connected to itself")
+	errSlow      = errors.New("send queue full: peer too slow")
+	errShutdown  = errors.New("shutdown")
+	errDuplicate = errors.New("duplicate connection")
+	errFull      = errors.New("full")
+	errBanned    = errors.New("banned")
+)
+
+// conn is one authenticated connection. Its read loop runs in the
+// goroutine that serves it; its write loop is a second goroutine that
+// conn owns, fed by a bounded queue, so a slow peer only ever fills its own
+// queue and is then dropped.
+type conn struct {
+	n       *Node
+	tc      *tls.Conn
+	fr      *FrameReader
+	id      eventlog.NodeID
+	name    string
+	addrs   []string // where the peer listens, best first
+	inbound bool
+	since   time.Time
+
+	sendq     chan []byte
+	closing   chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup
+
+	// replaced is set (under n.mu) when a newer connection to the same
+	// peer took this one's place, so its end is not the peer leaving.
+	replaced bool
+}
+
+func (c *conn) listenAddr() string {
+	if len(c.addrs) == 0 {
+		return ""
+	}
+	return c.addrs[0]
+}
+
+// handshake runs TLS and the JOIN exchange under the handshake timeout and
+// returns the authenticated connection.
+func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, error) {
+	if err := raw.SetDeadline(time.Now().Add(n.cfg.HandshakeTimeout)); err != nil {
+		return nil, err
+	}
+	// Shutdown must not wait for a slow handshake.
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	var tc *tls.Conn
+	if t == nil {
+		tc = tls.Server(raw, n.serverTLS)
+	} else {
+		tc = tls.Client(raw, n.clientTLS)
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	id, err := PeerID(tc.ConnectionState())
+	if err != nil {
+		return nil, err
+	}
+	join, err := EncodeFrame(FrameJoin, n.joinMsg(), n.cfg.MaxFrame)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tc.Write(join); err != nil {
+		return nil, fmt.Errorf("send JOIN: %w", err)
+	}
+	fr := NewFrameReader(tc, n.cfg.MaxFrame)
+	typ, payload, err := fr.Next()
+	if err != nil {
+		return nil, fmt.Errorf("read JOIN from %s: %w", id.Short(), err)
+	}
+	if typ != FrameJoin {
+		return nil, fmt.Errorf("first frame from %s is %s, want JOIN", id.Short(), typ)
+	}
+	var msg JoinMsg
+	if err := json.Unmarshal(payload, &msg); err != nil {
+		return nil, fmt.Errorf("JOIN from %s: %w", id.Short(), err)
+	}
+	if err := msg.Validate(maxAddrsPerPeer); err != nil {
+		return nil, fmt.Errorf("JOIN from %s: %w", id.Short(), err)
+	}
+	if msg.ID != id {
+		return nil, fmt.Errorf("JOIN names %s but the TLS key is %s", msg.ID.Short(), id.Short())
+	}
+	if id == n.self {
+		if t != nil {
+			n.markSelf(t)
+		}
+		return nil, errSelf
+	}
+	if err := raw.SetDeadline(time.Time{}); err != nil {
+		return nil, err
+	}
+	c := &conn{
+		n:       n,
+		tc:      tc,
+		fr:      fr,
+		id:      id,
+		name:    msg.Name,
+		inbound: t == nil,
+		since:   time.Now(),
+		sendq:   make(chan []byte, n.cfg.SendQueue),
+		closing: make(chan struct{}),
+	}
+	c.addrs = peerAddrs(raw, msg, t)
+	return c, nil
+}
+
+// peerAddrs is where the peer can be dialed: for an outbound connection
+// the address that worked, for an inbound one the address it came from
+// with the port it says it listens on; then whatever it announced.
+func peerAddrs(raw net.Conn, msg JoinMsg, t *target) []string {
+	var first string
+	if t != nil {
+		first = raw.RemoteAddr().String()
+		if t.addr != "" {
+			first = t.addr
+		}
+	} else if host, _, err := net.SplitHostPort(raw.RemoteAddr().String()); err == nil {
+		first = net.JoinHostPort(host, strconv.Itoa(msg.Port))
+	}
+	out := []string{first}
+	for _, a := range msg.Addrs {
+		if a != first && len(out) < maxAddrsPerPeer {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// runConn registers an authenticated connection, records it, serves it
+// until it ends and records the end. t is the dial target of an outbound
+// connection; it is told of the outcome only once the connection is
+// registered, so the dialer never sees the peer as neither dialing nor
+// connected and dials it twice.
+func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
+	join := eventlog.Join{ID: c.id, Name: c.name, Addrs: c.addrs, Version: ProtocolVersion}
+	if n.isBanned(c.id) {
+		n.logger.Info().Str("peer", c.id.Short()).Msg("refused banned peer")
+		c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errBanned.Error()})
+		return
+	}
+	status, old := n.register(c)
+	if t != nil {
+		n.dialDone(t, c, nil)
+	}
+	switch status {
+	case registerFull:
+		// Still useful to a newcomer: tell it whom else to dial.
+		if _, err := n.log.Append(ctx, join); err != nil {
+			n.logger.Error().Err(err).Msg("append JOIN")
+		}
+		if msg, err := n.peersMsg(); err == nil {
+			c.writeNow(FramePeers, msg)
+		}
+		c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errFull.Error()})
+		n.logger.Info().Str("peer", c.id.Short()).Msg("refused peer: full")
+		return
+	case registerDuplicate:
+		c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errDuplicate.Error()})
+		return
+	}
+	if old != nil {
+		old.close(errDuplicate)
+	}
+	c.wg.Add(1)
+	go c.writeLoop()
+	stop := context.AfterFunc(ctx, func() { c.close(errShutdown) })
+
+	_, err := n.log.Append(ctx, join, eventlog.Connect{ID: c.id, Addr: c.listenAddr(), Inbound: c.inbound})
+	if err != nil {
+		c.close(fmt.Errorf("append CONNECT: %w", err))
+	} else {
+		if n.setPresent(c.id, true) {
+			n.display.ShowSystem(n.label(c.id, c.name) + " joined")
+		}
+		n.logger.Info().Str("peer", c.id.Short()).Str("name", c.name).Str("addr", c.listenAddr()).Bool("inbound", c.inbound).Msg("connected")
+		if msg, err := n.peersMsg(); err == nil {
+			c.sendMsg(FramePeers, msg)
+		}
+		c.close(c.readLoop(ctx))
+	}
+	stop()
+	c.wg.Wait()
+
+	if !n.unregister(c) {
+		return // replaced by a newer connection to the same peer
+	}
+	reason := c.closeErr.Error()
+	n.logger.Info().Str("peer", c.id.Short()).Str("reason", reason).Msg("disconnected")
+	// Record the end even during shutdown: the log must say the peer is
+	// gone. The caller closes the log only after Run returns.
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := n.log.Append(recordCtx, eventlog.Disconnect{ID: c.id, Reason: reason}); err != nil {
+		n.logger.Error().Err(err).Msg("append DISCONNECT")
+	}
+	// A connection closed as a duplicate has a twin on its way: the peer
+	// has not left.
+	var bye errGoodbye
+	replacedRemotely := errors.As(c.closeErr, &bye) && bye.reason == errDuplicate.Error()
+	if !errors.Is(c.closeErr, errShutdown) && !replacedRemotely && n.setPresent(c.id, false) {
+		n.display.ShowSystem(n.label(c.id, c.name) + " left")
+	}
+	n.peerDown(c)
+}
+
+type registerStatus int
+
+const (
+	registerOK registerStatus = iota
+	registerDuplicate
+	registerFull
+)
+
+// register makes c the peer's connection. Of two connections to one peer,
+// both sides keep the one dialed by the lower node ID, so a simultaneous
+// open ends with exactly one connection whatever the timing.
+func (n *Node) register(c *conn) (registerStatus, *conn) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	old := n.conns[c.id]
+	if old == nil {
+		if len(n.conns) >= n.cfg.MaxPeers {
+			return registerFull, nil
+		}
+		n.conns[c.id] = c
+		return registerOK, nil
+	}
+	if !n.prefer(c, old) {
+		return registerDuplicate, nil
+	}
+	old.replaced = true
+	n.conns[c.id] = c
+	return registerOK, old
+}
+
+// prefer reports whether the new connection c should replace old.
+func (n *Node) prefer(c, old *conn) bool {
+	dialer := func(x *conn) eventlog.NodeID {
+		if x.inbound {
+			return x.id
+		}
+		return n.self
+	}
+	if dc, do := dialer(c), dialer(old); dc != do {
+		return dc.Less(do)
+	}
+	// Same dialer twice: a peer that dials again has lost the old
+	// connection (it restarted); two dials of ours are a race, keep one.
+	return c.inbound
+}
+
+func (n *Node) unregister(c *conn) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.conns[c.id] != c {
+		return false
+	}
+	delete(n.conns, c.id)
+	return true
+}
+
+// close ends the connection: the write loop flushes what is queued (a
+// goodbye, say), then closes the socket, which ends the read loop.
+func (c *conn) close(err error) {
+	c.closeOnce.Do(func() {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = errors.New("closed by peer")
+		}
+		c.closeErr = err
+		close(c.closing)
+	})
+}
+
+// send queues a frame without waiting. A full queue means the peer cannot
+// keep up: it is dropped (and redialed later) rather than slowing anyone.
+func (c *conn) send(frame []byte) {
+	select {
+	case c.sendq <- frame:
+	case <-c.closing:
+	default:
+		c.close(errSlow)
+	}
+}
+
+func (c *conn) sendMsg(typ string, v any) {
+	frame, err := EncodeFrame(typ, v, c.n.cfg.MaxFrame)
+	if err != nil {
+		c.n.logger.Error().Err(err).Str("type", typ).Msg("encode frame")
+		return
+	}
+	c.send(frame)
+}
+
+// writeNow writes one frame directly, for connections refused before their
+// write loop starts.
+func (c *conn) writeNow(typ string, v any) {
+	frame, err := EncodeFrame(typ, v, c.n.cfg.MaxFrame)
+	if err != nil {
+		return
+	}
+	_ = c.tc.SetWriteDeadline(time.Now().Add(c.n.cfg.WriteTimeout))
+	_, _ = c.tc.Write(frame)
+}
+
+func (c *conn) writeLoop() {
+	defer c.wg.Done()
+	defer c.tc.Close()
+	bw := bufio.NewWriterSize(c.tc, 32<<10)
+	ping := time.NewTicker(c.n.cfg.PingInterval)
+	defer ping.Stop()
+	write := func(frame []byte) bool {
+		_ = c.tc.SetWriteDeadline(time.Now().Add(c.n.cfg.WriteTimeout))
+		if _, err := bw.Write(frame); err != nil {
+			c.close(fmt.Errorf("write: %w", err))
+			return false
+		}
+		return true
+	}
+	flush := func() bool {
+		if err := bw.Flush(); err != nil {
+			c.close(fmt.Errorf("write: %w", err))
+			return false
+		}
+		return true
+	}
+	for {
+		select {
+		case frame := <-c.sendq:
+			if !write(frame) {
+				return
+			}
+			// Coalesce whatever else is queued into one flush.
+			for more := true; more; {
+				select {
+				case frame := <-c.sendq:
+					if !write(frame) {
+						return
+					}
+				default:
+					more = false
+				}
+			}
+			if !flush() {
+				return
+			}
+		case <-ping.C:
+			frame, _ := EncodeFrame(FramePing, PingMsg{Nonce: uint64(time.Now().UnixNano())}, 0)
+			if !write(frame) || !flush() {
+				return
+			}
+		case <-c.closing:
+			c.farewell(bw)
+			return
+		}
+	}
+}
+
+// farewell flushes what is still queued and says goodbye, under a short
+// deadline: a peer that does not read gets nothing more.
+func (c *conn) farewell(bw *bufio.Writer) {
+	_ = c.tc.SetWriteDeadline(time.Now().Add(time.Second))
+	if errors.Is(c.closeErr, errSlow) {
+		return
+	}
+	for more := true; more; {
+		select {
+		case frame := <-c.sendq:
+			if _, err := bw.Write(frame); err != nil {
+				return
+			}
+		default:
+			more = false
+		}
+	}
+	if reason := goodbyeReason(c.closeErr); reason != "" {
+		frame, _ := EncodeFrame(FrameGoodbye, GoodbyeMsg{Reason: reason}, 0)
+		_, _ = bw.Write(frame)
+	}
+	_ = bw.Flush()
+}
+
+// goodbyeReason is what the peer is told, only for ends it should know of.
+func goodbyeReason(err error) string {
+	for _, known := range []error{errShutdown, errDuplicate, errFull, errBanned} {
+		if errors.Is(err, known) {
+			return known.Error()
+		}
+	}
+	return ""
+}
+
+// readLoop handles frames until the connection fails or ends. Its error
+// says why.
+func (c *conn) readLoop(ctx context.Context) error {
+	for {
+		if err := c.tc.SetReadDeadline(time.Now().Add(c.n.cfg.IdleTimeout)); err != nil {
+			return err
+		}
+		typ, payload, err := c.fr.Next()
+		if err != nil {
+			select {
+			case <-c.closing:
+				return c.closeErr
+			default:
+			}
+			return err
+		}
+		if err := c.handle(ctx, typ, payload); err != nil {
+			if errors.As(err, new(errGoodbye)) {
+				return err
+			}
+			c.n.logger.Warn().Err(err).Str("peer", c.id.Short()).Str("frame", typ).Msg("dropping peer")
+			return err
+		}
+	}
+}
+
+// errGoodbye carries the reason a peer gave for leaving.
+type errGoodbye struct{ reason string }
+
+func (e errGoodbye) Error() string { return "goodbye: " + e.reason }
+
+func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
+	switch typ {
+	case FrameChat:
+		return c.n.onChat(ctx, c, payload)
+	case FramePeers:
+		return c.n.onPeers(ctx, c, payload)
+	case FramePing:
+		var ping PingMsg
+		if err := json.Unmarshal(payload, &ping); err != nil {
+			return fmt.Errorf("PING: %w", err)
+		}
+		c.sendMsg(FramePong, ping)
+	case FrameGoodbye:
+		var bye GoodbyeMsg
+		_ = json.Unmarshal(payload, &bye)
+		return errGoodbye{reason: bye.Reason}
+	case FrameJoin:
+		return errors.New("second JOIN")
+	}
+	// PONG only proves liveness (the read deadline moved); unknown types
+	// are ignored so that later protocol versions can add frames.
+	return nil
+}

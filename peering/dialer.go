@@ -1,0 +1,237 @@
+package peering
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+)
+
+// target is a node (or, for a --peer address, a place) the dialer keeps
+// trying to be connected to, with its own backoff.
+type target struct {
+	key      string          // the ID in hex, or "seed " + address
+	id       eventlog.NodeID // zero while a seed's ID is unknown
+	addrs    []string        // where to try, best first
+	addr     string          // the address of the dial in flight
+	next     int             // which address the next dial tries
+	failures int             // consecutive; drives the backoff
+	due      time.Time       // not before
+	dialing  bool
+}
+
+// loadTargets fills the dialer from the peer table, so a restarted node
+// redials everyone it knew, and picks up each peer's failures so that a
+// long-dead peer stays backed off across restarts.
+func (n *Node) loadTargets() error {
+	table, err := n.log.Peers()
+	if err != nil {
+		return fmt.Errorf("read peer table: %w", err)
+	}
+	now := time.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, p := range table {
+		if p.BannedAt(now) {
+			n.banned[p.ID] = true
+			continue
+		}
+		if len(p.Addrs) == 0 {
+			continue
+		}
+		t := &target{key: p.ID.String(), id: p.ID, addrs: p.Addrs, failures: p.DialFailures}
+		if p.DialFailures > 0 {
+			t.due = p.LastDialFailure.Add(n.cfg.Backoff.Delay(p.DialFailures, rand.Float64))
+		}
+		n.targets[t.key] = t
+	}
+seeds:
+	for _, addr := range n.cfg.Seeds {
+		for _, t := range n.targets {
+			if slices.Contains(t.addrs, addr) {
+				// Named on the command line: try it now, whatever
+				// its backoff says.
+				t.due = time.Time{}
+				continue seeds
+			}
+		}
+		n.targets["seed "+addr] = &target{key: "seed " + addr, addrs: []string{addr}}
+	}
+	return nil
+}
+
+// dialLoop starts the dials that are due, within the bounds, and sleeps
+// until the next one is due or something changes.
+func (n *Node) dialLoop(ctx context.Context) {
+	defer n.wg.Done()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		timer.Reset(n.dialDue(ctx))
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+func (n *Node) poke() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dialDue launches every due dial it may and returns how long until the
+// next one is due.
+func (n *Node) dialDue(ctx context.Context) time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := time.Now()
+	wait := time.Hour
+	// Map order is random: when the bounds leave room for only some
+	// dials, each round favours different peers.
+	for key, t := range n.targets {
+		if t.dialing || n.conns[t.id] != nil || n.banned[t.id] {
+			continue
+		}
+		if len(n.conns)+n.dialing >= n.cfg.MaxPeers || n.dialing >= n.cfg.MaxParallelDials {
+			break // a finished dial or a lost peer pokes the loop
+		}
+		if d := t.due.Sub(now); d > 0 {
+			wait = min(wait, d)
+			continue
+		}
+		t.addrs = slices.DeleteFunc(t.addrs, func(a string) bool { return n.selfAddrs[a] })
+		if len(t.addrs) == 0 {
+			delete(n.targets, key)
+			continue
+		}
+		t.addr = t.addrs[t.next%len(t.addrs)]
+		t.next++
+		t.dialing = true
+		n.dialing++
+		n.open++
+		n.wg.Add(1)
+		go n.dial(ctx, t)
+	}
+	return wait
+}
+
+func (n *Node) dial(ctx context.Context, t *target) {
+	defer n.wg.Done()
+	defer n.release("")
+	d := net.Dialer{Timeout: n.cfg.HandshakeTimeout}
+	raw, err := d.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		n.dialDone(t, nil, err)
+		return
+	}
+	n.serve(ctx, raw, t)
+}
+
+// dialDone updates t after its dial's handshake, successful or not.
+func (n *Node) dialDone(t *target, c *conn, err error) {
+	if err == nil && !t.id.IsZero() && c.id != t.id {
+		// The address now belongs to another node: connect to that one,
+		// but it does not count for t.
+		err = fmt.Errorf("%s is now %s", t.addr, c.id.Short())
+		n.mu.Lock()
+		t.addrs = slices.DeleteFunc(t.addrs, func(a string) bool { return a == t.addr })
+		n.mu.Unlock()
+	}
+	n.mu.Lock()
+	t.dialing = false
+	n.dialing--
+	switch {
+	case err == nil:
+		t.failures, t.next = 0, 0
+		if t.id.IsZero() {
+			// A seed resolved: from now on the peer is dialed by ID.
+			delete(n.targets, t.key)
+			n.ensureTargetLocked(c.id, c.addrs)
+		}
+		n.mu.Unlock()
+		n.poke()
+		return
+	case errors.Is(err, errSelf):
+		if t.id.IsZero() {
+			delete(n.targets, t.key)
+		}
+		n.mu.Unlock()
+		n.logger.Info().Str("addr", t.addr).Msg("address is this node; not dialing it again")
+		n.poke()
+		return
+	}
+	t.failures++
+	t.due = time.Now().Add(n.cfg.Backoff.Delay(t.failures, rand.Float64))
+	id, addr, failures, due := t.id, t.addr, t.failures, t.due
+	n.mu.Unlock()
+	n.poke()
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	n.logger.Info().Err(err).Str("addr", addr).Int("failures", failures).Time("retry", due).Msg("dial failed")
+	if !id.IsZero() {
+		// Remembered, so that after a restart a dead peer stays backed off.
+		recordCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := n.log.Append(recordCtx, eventlog.DialFailed{ID: id, Addr: addr, Error: err.Error()}); err != nil {
+			n.logger.Error().Err(err).Msg("append DIAL_FAILED")
+		}
+	}
+}
+
+func (n *Node) markSelf(t *target) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.selfAddrs[t.addr] = true
+}
+
+// learn adds a node heard of in PEERS to the dialer.
+func (n *Node) learn(id eventlog.NodeID, addrs []string) {
+	n.mu.Lock()
+	added := n.ensureTargetLocked(id, addrs)
+	n.mu.Unlock()
+	if added {
+		n.poke()
+	}
+}
+
+func (n *Node) ensureTargetLocked(id eventlog.NodeID, addrs []string) bool {
+	if id == n.self || n.banned[id] {
+		return false
+	}
+	if t := n.targets[id.String()]; t != nil {
+		t.addrs = eventlog.MergeAddrs(t.addrs, addrs)
+		return false
+	}
+	n.targets[id.String()] = &target{key: id.String(), id: id, addrs: eventlog.MergeAddrs(nil, addrs)}
+	return true
+}
+
+// peerDown schedules the redial of a peer whose connection ended: first
+// after the base delay, then backing off as dials fail.
+func (n *Node) peerDown(c *conn) {
+	n.mu.Lock()
+	n.ensureTargetLocked(c.id, c.addrs)
+	if t := n.targets[c.id.String()]; t != nil {
+		t.addrs = eventlog.MergeAddrs(c.addrs, t.addrs)
+		t.failures = 1 // the connection was up: the backoff starts over
+		var bye errGoodbye
+		if errors.As(c.closeErr, &bye) && bye.reason == errFull.Error() {
+			// A full peer will stay full for a while.
+			t.failures = max(t.failures, 4)
+		}
+		t.due = time.Now().Add(n.cfg.Backoff.Delay(t.failures, rand.Float64))
+	}
+	n.mu.Unlock()
+	n.poke()
+}

@@ -1,0 +1,380 @@
+package peering
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/rs/zerolog"
+)
+
+// Log is what the node needs of its event log. It is satisfied by
+// *eventlog.Log; the node never touches the database itself.
+type Log interface {
+	Append(ctx context.Context, bodies ...eventlog.Body) ([]eventlog.Result, error)
+	Peers() ([]eventlog.Peer, error)
+}
+
+// Display is where the node shows what happens to the person at the
+// keyboard.
+type Display interface {
+	ShowChat(t time.Time, name, text string)
+	ShowSystem(text string)
+}
+
+// Node is one chat node: it listens, dials, keeps one connection per peer
+// and moves chat lines between its log and its peers.
+type Node struct {
+	cfg     Config
+	self    eventlog.NodeID
+	log     Log
+	display Display
+	logger  zerolog.Logger
+
+	serverTLS *tls.Config
+	clientTLS *tls.Config
+	ln        net.Listener
+
+	mu        sync.Mutex
+	name      string
+	conns     map[eventlog.NodeID]*conn // one authenticated connection per peer
+	open      int                       // TCP connections in any state
+	perIP     map[string]int            // inbound connections per remote IP
+	selfAddrs map[string]bool           // addresses that turned out to be this node
+	banned    map[eventlog.NodeID]bool
+	present   map[eventlog.NodeID]bool // shown as joined and not yet as left
+	targets   map[string]*target // what the dialer works on
+	dialing   int
+
+	wake chan struct{} // pokes the dialer
+	wg   sync.WaitGroup
+}
+
+// New prepares a node; Listen and Run start it.
+func New(cfg Config, log Log, display Display) (*Node, error) {
+	cfg.fill()
+	if err := eventlog.CheckName(cfg.Name); err != nil {
+		return nil, err
+	}
+	self, err := eventlog.IDFromKey(cfg.Key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, err
+	}
+	cert, err := NewCertificate(cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	return &Node{
+		cfg:       cfg,
+		self:      self,
+		log:       log,
+		display:   display,
+		logger:    cfg.Logger,
+		serverTLS: ServerConfig(cert),
+		clientTLS: ClientConfig(cert),
+		name:      cfg.Name,
+		conns:     map[eventlog.NodeID]*conn{},
+		perIP:     map[string]int{},
+		selfAddrs: map[string]bool{},
+		banned:    map[eventlog.NodeID]bool{},
+		present:   map[eventlog.NodeID]bool{},
+		targets:   map[string]*target{},
+		wake:      make(chan struct{}, 1),
+	}, nil
+}
+
+// ID is this node's ID.
+func (n *Node) ID() eventlog.NodeID { return n.self }
+
+// Name is this node's current name.
+func (n *Node) Name() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.name
+}
+
+// Listen binds the listening socket, so the caller learns the port before
+// Run.
+func (n *Node) Listen() error {
+	addr := net.JoinHostPort(n.cfg.ListenHost, strconv.Itoa(n.cfg.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	n.ln = ln
+	return nil
+}
+
+// Addr is the listening address (after Listen).
+func (n *Node) Addr() net.Addr { return n.ln.Addr() }
+
+// Port is the listening port (after Listen).
+func (n *Node) Port() int { return n.ln.Addr().(*net.TCPAddr).Port }
+
+// Run serves until ctx ends, then says goodbye to every peer and returns
+// once every goroutine it started has stopped.
+func (n *Node) Run(ctx context.Context) error {
+	if n.ln == nil {
+		if err := n.Listen(); err != nil {
+			return err
+		}
+	}
+	if err := n.loadTargets(); err != nil {
+		n.ln.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n.wg.Add(2)
+	go n.acceptLoop(ctx)
+	go n.dialLoop(ctx)
+	n.logger.Info().Str("id", n.self.Short()).Str("addr", n.ln.Addr().String()).Msg("listening")
+	<-ctx.Done()
+	n.ln.Close()
+	n.wg.Wait()
+	return nil
+}
+
+func (n *Node) acceptLoop(ctx context.Context) {
+	defer n.wg.Done()
+	for {
+		raw, err := n.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			n.logger.Warn().Err(err).Msg("accept")
+			// Out of file descriptors and the like: give the system a
+			// moment instead of spinning.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		ip := remoteIP(raw)
+		if reason := n.admit(ip); reason != "" {
+			n.logger.Debug().Str("remote", raw.RemoteAddr().String()).Str("reason", reason).Msg("refused connection")
+			raw.Close()
+			continue
+		}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			defer n.release(ip)
+			n.serve(ctx, raw, nil)
+		}()
+	}
+}
+
+// admit counts an inbound connection against the caps, or says why not.
+func (n *Node) admit(ip string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.open >= n.cfg.MaxConns {
+		return "connection limit reached"
+	}
+	if n.perIP[ip] >= n.cfg.MaxConnsPerIP {
+		return "per-address connection limit reached"
+	}
+	n.open++
+	n.perIP[ip]++
+	return ""
+}
+
+func (n *Node) release(ip string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.open--
+	if ip == "" {
+		return // outbound: counted in open only
+	}
+	if n.perIP[ip]--; n.perIP[ip] <= 0 {
+		delete(n.perIP, ip)
+	}
+}
+
+func remoteIP(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
+}
+
+// serve runs one connection from handshake to close. t is the dial target
+// for an outbound connection, nil for an inbound one.
+func (n *Node) serve(ctx context.Context, raw net.Conn, t *target) {
+	defer raw.Close()
+	c, err := n.handshake(ctx, raw, t)
+	if err != nil {
+		if t != nil {
+			n.dialDone(t, nil, err)
+		}
+		if !errors.Is(err, errSelf) && ctx.Err() == nil {
+			n.logger.Info().Err(err).Str("remote", raw.RemoteAddr().String()).Bool("inbound", t == nil).Msg("handshake failed")
+		}
+		return
+	}
+	n.runConn(ctx, c, t)
+}
+
+// Say signs, appends (durably) and then broadcasts a line from this node.
+func (n *Node) Say(ctx context.Context, text string) error {
+	if err := eventlog.CheckText(text); err != nil {
+		return err
+	}
+	res, err := n.log.Append(ctx, eventlog.Chat{Name: n.Name(), Text: text})
+	if err != nil {
+		return fmt.Errorf("store line: %w", err)
+	}
+	chat := res[0].Body.(eventlog.Chat)
+	n.display.ShowChat(chat.OriginTime, n.label(n.self, chat.Name), chat.Text)
+	frame, err := EncodeFrame(FrameChat, ChatFromEvent(chat), n.cfg.MaxFrame)
+	if err != nil {
+		return err
+	}
+	n.broadcast(frame, nil)
+	return nil
+}
+
+// broadcast queues frame to every connected peer but except.
+func (n *Node) broadcast(frame []byte, except *conn) {
+	n.mu.Lock()
+	peers := make([]*conn, 0, len(n.conns))
+	for _, c := range n.conns {
+		if c != except {
+			peers = append(peers, c)
+		}
+	}
+	n.mu.Unlock()
+	for _, c := range peers {
+		c.send(frame)
+	}
+}
+
+// User is a connected peer as the REPL lists it.
+type User struct {
+	ID    eventlog.NodeID
+	Name  string
+	Addr  string
+	Since time.Time
+}
+
+// Users lists the connected peers, never this node itself, by name.
+func (n *Node) Users() []User {
+	n.mu.Lock()
+	out := make([]User, 0, len(n.conns))
+	for _, c := range n.conns {
+		out = append(out, User{ID: c.id, Name: c.name, Addr: c.listenAddr(), Since: c.since})
+	}
+	n.mu.Unlock()
+	slices.SortFunc(out, func(a, b User) int {
+		if a.Name != b.Name {
+			if a.Name < b.Name {
+				return -1
+			}
+			return 1
+		}
+		if a.ID.Less(b.ID) {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+// PeersPayload is the PEERS frame's JSON as this node would send it now.
+func (n *Node) PeersPayload() ([]byte, error) {
+	msg, err := n.peersMsg()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(msg)
+}
+
+// peersMsg lists what this node knows that others could dial: connected
+// peers first, then the rest of the table, never banned ones, at most the
+// protocol's limit.
+func (n *Node) peersMsg() (PeersMsg, error) {
+	table, err := n.log.Peers()
+	if err != nil {
+		return PeersMsg{}, err
+	}
+	n.mu.Lock()
+	connected := make(map[eventlog.NodeID]bool, len(n.conns))
+	for id := range n.conns {
+		connected[id] = true
+	}
+	n.mu.Unlock()
+	now := time.Now()
+	msg := PeersMsg{Peers: []PeerEntry{}}
+	for _, pass := range []bool{true, false} {
+		for _, p := range table {
+			if connected[p.ID] != pass || len(p.Addrs) == 0 || p.BannedAt(now) || len(msg.Peers) == maxPeersEntries {
+				continue
+			}
+			msg.Peers = append(msg.Peers, PeerEntry{ID: p.ID, Name: p.Name, Addrs: p.Addrs})
+		}
+	}
+	return msg, nil
+}
+
+// label is how a node is named on screen: its name, or name#shortid when
+// another connected peer (or this node) has the same name.
+func (n *Node) label(id eventlog.NodeID, name string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	clash := id != n.self && name == n.name
+	for other, c := range n.conns {
+		if other != id && c.name == name {
+			clash = true
+		}
+	}
+	if clash {
+		return name + "#" + id.Short()
+	}
+	return name
+}
+
+// joinMsg is how this node introduces itself.
+func (n *Node) joinMsg() JoinMsg {
+	msg := JoinMsg{Version: ProtocolVersion, ID: n.self, Name: n.Name(), Port: n.Port()}
+	if ip := net.ParseIP(n.cfg.ListenHost); ip != nil && !ip.IsUnspecified() {
+		msg.Addrs = []string{net.JoinHostPort(n.cfg.ListenHost, strconv.Itoa(n.Port()))}
+	}
+	return msg
+}
+
+func (n *Node) isBanned(id eventlog.NodeID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.banned[id]
+}
+
+// setPresent records whether the peer is shown as present and reports
+// whether that changed, so joins and leaves are shown once each however
+// connections come and go underneath.
+func (n *Node) setPresent(id eventlog.NodeID, present bool) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.present[id] == present {
+		return false
+	}
+	if present {
+		n.present[id] = true
+	} else {
+		delete(n.present, id)
+	}
+	return true
+}
