@@ -52,7 +52,7 @@ type Node struct {
 	selfAddrs map[string]bool           // addresses that turned out to be this node
 	banned    map[eventlog.NodeID]bool
 	present   map[eventlog.NodeID]bool // shown as joined and not yet as left
-	targets   map[string]*target // what the dialer works on
+	targets   map[string]*target       // what the dialer works on
 	dialing   int
 
 	wake chan struct{} // pokes the dialer
