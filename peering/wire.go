@@ -1,0 +1,213 @@
+package peering
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+)
+
+// ProtocolVersion is the wire protocol version this node speaks and sends in
+// its JOIN.
+const ProtocolVersion = 1
+
+// JoinMsg is the payload of JOIN, the first frame each way. The ID must
+// equal the key the peer proved in the TLS handshake; the caller checks that
+// against PeerID.
+type JoinMsg struct {
+	Version int             `json:"version"`
+	ID      eventlog.NodeID `json:"id"`
+	Name    string          `json:"name"`
+	// Port is the listen port, so that the receiver can pair it with the
+	// address it observed, which is often the only one that works.
+	Port int `json:"port"`
+	// Addrs are listen addresses the sender believes reachable.
+	Addrs []string `json:"addrs,omitempty"`
+	// Proof shows knowledge of the network key, when one is configured.
+	Proof string `json:"proof,omitempty"`
+}
+
+// Validate checks the fields against the protocol's rules, with at most
+// maxAddrs addresses, so that nothing a peer claims reaches the log or the
+// dialer unchecked.
+func (m JoinMsg) Validate(maxAddrs int) error {
+	if m.Version < 1 {
+		return fmt.Errorf("join: version %d, want at least 1", m.Version)
+	}
+	if m.ID.IsZero() {
+		return errors.New("join: node id is missing")
+	}
+	if err := eventlog.CheckName(m.Name); err != nil {
+		return fmt.Errorf("join from %s: %w", m.ID.Short(), err)
+	}
+	if m.Port < 1 || m.Port > 65535 {
+		return fmt.Errorf("join from %s: port %d is outside 1-65535", m.ID.Short(), m.Port)
+	}
+	if err := validateAddrs(m.Addrs, maxAddrs); err != nil {
+		return fmt.Errorf("join from %s: %w", m.ID.Short(), err)
+	}
+	return nil
+}
+
+// PeersMsg is the payload of PEERS: what the sender knows about other nodes,
+// for the receiver to dial.
+type PeersMsg struct {
+	Peers []PeerEntry `json:"peers"`
+}
+
+// PeerEntry is one node in a PEERS list. It is hearsay: the ID is proven
+// only when the receiver connects.
+type PeerEntry struct {
+	ID    eventlog.NodeID `json:"id"`
+	Name  string          `json:"name"`
+	Addrs []string        `json:"addrs"`
+}
+
+// Validate checks the list against the protocol's rules, with at most
+// maxEntries peers of at most maxAddrs addresses each. An entry without
+// addresses is valid: it names a node the sender knows only by its inbound
+// connection.
+func (m PeersMsg) Validate(maxEntries, maxAddrs int) error {
+	if len(m.Peers) > maxEntries {
+		return fmt.Errorf("peers: %d entries, limit %d", len(m.Peers), maxEntries)
+	}
+	for i, p := range m.Peers {
+		if p.ID.IsZero() {
+			return fmt.Errorf("peers: entry %d: node id is missing", i)
+		}
+		if err := eventlog.CheckName(p.Name); err != nil {
+			return fmt.Errorf("peers: entry %d (%s): %w", i, p.ID.Short(), err)
+		}
+		if err := validateAddrs(p.Addrs, maxAddrs); err != nil {
+			return fmt.Errorf("peers: entry %d (%s): %w", i, p.ID.Short(), err)
+		}
+	}
+	return nil
+}
+
+// validateAddrs checks a list of dialable host:port addresses.
+func validateAddrs(addrs []string, maxAddrs int) error {
+	if len(addrs) > maxAddrs {
+		return fmt.Errorf("%d addresses, limit %d", len(addrs), maxAddrs)
+	}
+	for _, a := range addrs {
+		if err := validateHostPort(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateHostPort accepts what net.Dial("tcp", addr) could use: a non-empty
+// host without spaces or control characters, and a numeric port 1-65535.
+func validateHostPort(addr string) error {
+	if len(addr) > eventlog.MaxAddrLen {
+		return fmt.Errorf("address of %d bytes, limit %d", len(addr), eventlog.MaxAddrLen)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("address %q: %w", addr, err)
+	}
+	if host == "" {
+		return fmt.Errorf("address %q: host is empty", addr)
+	}
+	for _, r := range host {
+		if r <= ' ' || r == 0x7f || r == '\uFFFD' {
+			return fmt.Errorf("address %q: host has a space, control or invalid character", addr)
+		}
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return fmt.Errorf("address %q: port must be a number 1-65535", addr)
+	}
+	return nil
+}
+
+// ChatMsg is the payload of CHAT, a signed public line. It carries exactly
+// the fields the signature covers, so that a relay forwards it unchanged and
+// every receiver can verify it.
+type ChatMsg struct {
+	Origin eventlog.NodeID `json:"origin"`
+	Seq    uint64          `json:"seq"`
+	// Time is in unix nanoseconds, the form the signature covers, so no
+	// rounding can break it on the way.
+	Time int64  `json:"time"`
+	Name string `json:"name"`
+	Text string `json:"text"`
+	Sig  []byte `json:"sig"`
+}
+
+// ChatFromEvent returns the wire form of a chat event. The signature is
+// shared, not copied.
+func ChatFromEvent(c eventlog.Chat) ChatMsg {
+	return ChatMsg{
+		Origin: c.Origin,
+		Seq:    c.OriginSeq,
+		Time:   c.OriginTime.UnixNano(),
+		Name:   c.Name,
+		Text:   c.Text,
+		Sig:    c.Sig,
+	}
+}
+
+// Event returns the chat event the message carries; call Verify on it
+// before trusting it.
+func (m ChatMsg) Event() eventlog.Chat {
+	return eventlog.Chat{
+		Origin:     m.Origin,
+		OriginSeq:  m.Seq,
+		OriginTime: time.Unix(0, m.Time),
+		Name:       m.Name,
+		Text:       m.Text,
+		Sig:        m.Sig,
+	}
+}
+
+// NickMsg is the payload of NICK, a signed rename. It shares the origin
+// sequence space with CHAT and travels the same way.
+type NickMsg struct {
+	Origin eventlog.NodeID `json:"origin"`
+	Seq    uint64          `json:"seq"`
+	// Time is in unix nanoseconds, as in ChatMsg.
+	Time int64  `json:"time"`
+	Name string `json:"name"`
+	Sig  []byte `json:"sig"`
+}
+
+// NickFromEvent returns the wire form of a rename event. The signature is
+// shared, not copied.
+func NickFromEvent(n eventlog.Nick) NickMsg {
+	return NickMsg{
+		Origin: n.Origin,
+		Seq:    n.OriginSeq,
+		Time:   n.OriginTime.UnixNano(),
+		Name:   n.Name,
+		Sig:    n.Sig,
+	}
+}
+
+// Event returns the rename event the message carries; call Verify on it
+// before trusting it.
+func (m NickMsg) Event() eventlog.Nick {
+	return eventlog.Nick{
+		Origin:     m.Origin,
+		OriginSeq:  m.Seq,
+		OriginTime: time.Unix(0, m.Time),
+		Name:       m.Name,
+		Sig:        m.Sig,
+	}
+}
+
+// PingMsg is the payload of PING and of the PONG that answers it with the
+// same nonce, so that a late PONG cannot count for a newer PING.
+type PingMsg struct {
+	Nonce uint64 `json:"nonce"`
+}
+
+// GoodbyeMsg is the payload of GOODBYE, sent before a deliberate close so
+// that the other side can log why and decide whether to redial.
+type GoodbyeMsg struct {
+	Reason string `json:"reason"`
+}
