@@ -49,6 +49,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// WriteTimeout bounds one write to a peer.
 	WriteTimeout time.Duration
+	// SyncInterval is how often peers compare what they hold, to fill
+	// holes that live relay left.
+	SyncInterval time.Duration
 	// Backoff is the redial schedule after failures and drops.
 	Backoff Backoff
 
@@ -69,6 +72,7 @@ func DefaultConfig() Config {
 		PingInterval:     30 * time.Second,
 		IdleTimeout:      90 * time.Second,
 		WriteTimeout:     10 * time.Second,
+		SyncInterval:     time.Minute,
 		Backoff:          DefaultBackoff(),
 		Logger:           zerolog.Nop(),
 	}
@@ -88,6 +92,7 @@ func (c *Config) fill() {
 	setDefault(&c.PingInterval, d.PingInterval)
 	setDefault(&c.IdleTimeout, d.IdleTimeout)
 	setDefault(&c.WriteTimeout, d.WriteTimeout)
+	setDefault(&c.SyncInterval, d.SyncInterval)
 	if c.Backoff.Base <= 0 || c.Backoff.Max <= 0 {
 		c.Backoff = d.Backoff
 	}

@@ -40,7 +40,11 @@ type conn struct {
 	inbound bool
 	since   time.Time
 
-	sendq     chan []byte
+	sendq     chan []byte  // live frames
+	catchq    chan []byte  // catch-up frames, sent when sendq is empty
+	ingest    chan inbound // read loop -> ingest loop
+	syncReqs  chan map[eventlog.NodeID]SyncOrigin
+	syncAcc   map[eventlog.NodeID]SyncOrigin // a SYNC request being read
 	closing   chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -116,15 +120,18 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 		return nil, err
 	}
 	c := &conn{
-		n:       n,
-		tc:      tc,
-		fr:      fr,
-		id:      id,
-		name:    msg.Name,
-		inbound: t == nil,
-		since:   time.Now(),
-		sendq:   make(chan []byte, n.cfg.SendQueue),
-		closing: make(chan struct{}),
+		n:        n,
+		tc:       tc,
+		fr:       fr,
+		id:       id,
+		name:     msg.Name,
+		inbound:  t == nil,
+		since:    time.Now(),
+		sendq:    make(chan []byte, n.cfg.SendQueue),
+		catchq:   make(chan []byte, catchupPage),
+		ingest:   make(chan inbound, maxIngestBatch*2),
+		syncReqs: make(chan map[eventlog.NodeID]SyncOrigin, 1),
+		closing:  make(chan struct{}),
 	}
 	c.addrs = peerAddrs(raw, msg, t)
 	return c, nil
@@ -187,8 +194,9 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 	if old != nil {
 		old.close(errDuplicate)
 	}
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.writeLoop()
+	go c.ingestLoop(ctx)
 	stop := context.AfterFunc(ctx, func() { c.close(errShutdown) })
 
 	_, err := n.log.Append(ctx, join, eventlog.Connect{ID: c.id, Addr: c.listenAddr(), Inbound: c.inbound})
@@ -202,8 +210,11 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 		if msg, err := n.peersMsg(); err == nil {
 			c.sendMsg(FramePeers, msg)
 		}
+		c.wg.Add(1)
+		go c.syncLoop()
 		c.close(c.readLoop(ctx))
 	}
+	close(c.ingest) // the read loop, its only producer, has ended
 	stop()
 	c.wg.Wait()
 
@@ -317,6 +328,17 @@ func (c *conn) sendMsg(typ string, v any) {
 	c.send(frame)
 }
 
+// sendBulk queues a catch-up frame, waiting for room: catch-up moves at
+// the pace the peer reads. It reports false if the connection is closing.
+func (c *conn) sendBulk(frame []byte) bool {
+	select {
+	case c.catchq <- frame:
+		return true
+	case <-c.closing:
+		return false
+	}
+}
+
 // writeNow writes one frame directly, for connections refused before their
 // write loop starts.
 func (c *conn) writeNow(typ string, v any) {
@@ -349,24 +371,50 @@ func (c *conn) writeLoop() {
 		}
 		return true
 	}
+	// writeQueued writes frame and whatever else is queued, live frames
+	// first, then flushes once.
+	writeQueued := func(frame []byte) bool {
+		if !write(frame) {
+			return false
+		}
+		for n := 0; n < 4*catchupPage; n++ {
+			select {
+			case frame := <-c.sendq:
+				if !write(frame) {
+					return false
+				}
+				continue
+			default:
+			}
+			select {
+			case frame := <-c.catchq:
+				if !write(frame) {
+					return false
+				}
+				continue
+			default:
+			}
+			break
+		}
+		return flush()
+	}
 	for {
+		// Live frames go first: catch-up only fills the gaps.
 		select {
 		case frame := <-c.sendq:
-			if !write(frame) {
+			if !writeQueued(frame) {
 				return
 			}
-			// Coalesce whatever else is queued into one flush.
-			for more := true; more; {
-				select {
-				case frame := <-c.sendq:
-					if !write(frame) {
-						return
-					}
-				default:
-					more = false
-				}
+			continue
+		default:
+		}
+		select {
+		case frame := <-c.sendq:
+			if !writeQueued(frame) {
+				return
 			}
-			if !flush() {
+		case frame := <-c.catchq:
+			if !writeQueued(frame) {
 				return
 			}
 		case <-ping.C:
@@ -448,8 +496,23 @@ func (e errGoodbye) Error() string { return "goodbye: " + e.reason }
 
 func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 	switch typ {
-	case FrameChat:
-		return c.n.onChat(ctx, c, payload)
+	case FrameChat, FrameNick, FrameCatchup:
+		body, err := decodeSigned(typ, payload)
+		if err != nil {
+			return err
+		}
+		m := inbound{body: body, live: typ != FrameCatchup, arrived: time.Now()}
+		if m.live {
+			// Relayed as received; payload is only valid until the
+			// next read.
+			m.frame = make([]byte, 0, len(typ)+len(payload)+2)
+			m.frame = append(append(append(append(m.frame, typ...), '|'), payload...), '\n')
+		}
+		return c.push(m)
+	case FrameSynced:
+		return c.push(inbound{synced: true})
+	case FrameSync:
+		return c.onSync(payload)
 	case FramePeers:
 		return c.n.onPeers(ctx, c, payload)
 	case FramePing:

@@ -22,6 +22,8 @@ import (
 type Log interface {
 	Append(ctx context.Context, bodies ...eventlog.Body) ([]eventlog.Result, error)
 	Peers() ([]eventlog.Peer, error)
+	SyncState() ([]eventlog.OriginState, error)
+	ByOrigin(origin eventlog.NodeID, after uint64, limit int) ([]eventlog.Event, error)
 }
 
 // Display is where the node shows what happens to the person at the

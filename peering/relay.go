@@ -9,41 +9,6 @@ import (
 	"github.com/p2pchat/p2pchat/eventlog"
 )
 
-// onChat handles a CHAT frame: verify, append once, show, relay. The frame
-// is relayed as received, byte for byte, so relaying costs no re-encoding
-// and a signature can never be disturbed by it.
-func (n *Node) onChat(ctx context.Context, from *conn, payload []byte) error {
-	var msg ChatMsg
-	if err := json.Unmarshal(payload, &msg); err != nil {
-		return fmt.Errorf("CHAT: %w", err)
-	}
-	chat := msg.Event()
-	if err := chat.Verify(); err != nil {
-		return fmt.Errorf("CHAT from origin %s seq %d: %w", chat.Origin.Short(), chat.OriginSeq, err)
-	}
-	if n.isBanned(chat.Origin) {
-		return nil // neither shown nor relayed
-	}
-	res, err := n.log.Append(ctx, chat)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("append CHAT: %w", err)
-	}
-	if res[0].Duplicate {
-		return nil
-	}
-	n.display.ShowChat(chat.OriginTime, n.label(chat.Origin, chat.Name), chat.Text)
-	frame := make([]byte, 0, len(FrameChat)+len(payload)+2)
-	frame = append(frame, FrameChat...)
-	frame = append(frame, '|')
-	frame = append(frame, payload...)
-	frame = append(frame, '\n')
-	n.broadcast(frame, from)
-	return nil
-}
-
 // onPeers handles a PEERS frame: record what is new and dial whom this
 // node is not connected to.
 func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {

@@ -1,0 +1,90 @@
+package eventlog
+
+import (
+	"encoding/binary"
+
+	"github.com/p2pchat/p2pchat/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Range is an inclusive range of origin sequence numbers.
+type Range struct {
+	From uint64 `json:"from"`
+	To   uint64 `json:"to"`
+}
+
+// OriginState is what the log holds of one origin's signed messages: every
+// origin seq up to Watermark, and past it up to Max all but Missing.
+type OriginState struct {
+	Origin    NodeID
+	Watermark uint64
+	Max       uint64
+	// Missing lists the holes between Watermark and Max, oldest first.
+	// When the walk that finds them is cut short, the last range runs to
+	// Max, so a peer answering it may send some messages twice but never
+	// skips one.
+	Missing []Range
+}
+
+// Limits of SyncState's walk: holes are rare, but a hostile origin could
+// leave many, and finding them must stay cheap.
+const (
+	maxHoleWalk   = 10000
+	maxHoleRanges = 32
+)
+
+// SyncState describes, for every origin the log holds messages of, which
+// origin seqs it has: what a node tells a peer so the peer can send what
+// is missing.
+func (l *Log) SyncState() ([]OriginState, error) {
+	var out []OriginState
+	err := l.st.View(func(tx *bolt.Tx) error {
+		origins := tx.Bucket(store.BucketOrigins)
+		p := txProjection{tx: tx}
+		return origins.ForEachBucket(func(k []byte) error {
+			var s OriginState
+			copy(s.Origin[:], k)
+			mark, err := p.watermark(s.Origin)
+			if err != nil {
+				return err
+			}
+			s.Watermark = mark
+			c := origins.Bucket(k).Cursor()
+			last, _ := c.Last()
+			if len(last) == 8 {
+				s.Max = binary.BigEndian.Uint64(last)
+			}
+			s.Missing = holes(c, mark, s.Max)
+			out = append(out, s)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// holes walks the origin index from mark+1 to max and returns the gaps.
+func holes(c *bolt.Cursor, mark, max uint64) []Range {
+	if max <= mark {
+		return nil
+	}
+	var out []Range
+	expect := mark + 1
+	walked := 0
+	for k, _ := c.Seek(seqKey(expect)); k != nil; k, _ = c.Next() {
+		seq := binary.BigEndian.Uint64(k)
+		if seq > expect {
+			if len(out) == maxHoleRanges-1 {
+				break
+			}
+			out = append(out, Range{From: expect, To: seq - 1})
+		}
+		expect = seq + 1
+		if walked++; walked == maxHoleWalk || seq >= max {
+			break
+		}
+	}
+	if expect <= max {
+		out = append(out, Range{From: expect, To: max})
+	}
+	return out
+}

@@ -1,0 +1,241 @@
+package peering
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+)
+
+// inbound is one signed message (or the end of a catch-up answer) on its
+// way from a connection's read loop to its ingest loop.
+type inbound struct {
+	body    eventlog.Signed // nil for the end of a catch-up answer
+	live    bool            // broadcast now, not caught up
+	frame   []byte          // the live frame as received, relayed unchanged
+	synced  bool
+	arrived time.Time
+}
+
+// maxIngestBatch caps the messages verified and appended together.
+const maxIngestBatch = 512
+
+// maxCaughtUpShown bounds the lines of one origin shown after a catch-up;
+// /history has the rest.
+const maxCaughtUpShown = 100
+
+// push hands a message to the ingest loop. The queue is bounded: when the
+// log cannot keep up, the read loop waits here, stops reading, and TCP
+// slows the sender down. Nothing is dropped.
+func (c *conn) push(m inbound) error {
+	select {
+	case c.ingest <- m:
+		return nil
+	case <-c.closing:
+		return c.closeErr
+	}
+}
+
+// decodeSigned parses a CHAT, NICK or CATCHUP payload.
+func decodeSigned(typ string, payload []byte) (eventlog.Signed, error) {
+	switch typ {
+	case FrameChat:
+		var m ChatMsg
+		if err := json.Unmarshal(payload, &m); err != nil {
+			return nil, fmt.Errorf("CHAT: %w", err)
+		}
+		return m.Event(), nil
+	case FrameNick:
+		var m NickMsg
+		if err := json.Unmarshal(payload, &m); err != nil {
+			return nil, fmt.Errorf("NICK: %w", err)
+		}
+		return m.Event(), nil
+	case FrameCatchup:
+		var m CatchupMsg
+		if err := json.Unmarshal(payload, &m); err != nil {
+			return nil, fmt.Errorf("CATCHUP: %w", err)
+		}
+		switch {
+		case m.Chat != nil && m.Nick == nil:
+			return m.Chat.Event(), nil
+		case m.Nick != nil && m.Chat == nil:
+			return m.Nick.Event(), nil
+		}
+		return nil, errors.New("CATCHUP: want exactly one of chat and nick")
+	}
+	return nil, fmt.Errorf("%s is not a signed message", typ)
+}
+
+// ingestLoop appends what the read loop decoded, in batches: whatever is
+// waiting goes into one Append, one fsync, however many messages a burst
+// or a catch-up brings. It runs until the read loop closes c.ingest, and
+// so also stores what arrived just before a goodbye.
+func (c *conn) ingestLoop(ctx context.Context) {
+	defer c.wg.Done()
+	caught := newCatchupView()
+	for first := range c.ingest {
+		batch := []inbound{first}
+	drain:
+		for len(batch) < maxIngestBatch {
+			select {
+			case m, ok := <-c.ingest:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, m)
+			default:
+				break drain
+			}
+		}
+		if err := c.n.ingest(ctx, c, batch, caught); err != nil {
+			if ctx.Err() == nil {
+				c.n.logger.Warn().Err(err).Str("peer", c.id.Short()).Msg("dropping peer")
+			}
+			c.close(err)
+			// The read loop is told by c.closing; drain until it
+			// closes the queue.
+			for range c.ingest {
+			}
+			return
+		}
+	}
+}
+
+// ingest verifies, appends, shows and relays one batch.
+func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound, caught *catchupView) error {
+	bodies := make([]eventlog.Body, 0, len(batch))
+	kept := make([]inbound, 0, len(batch))
+	for _, m := range batch {
+		if m.synced {
+			kept = append(kept, m)
+			continue
+		}
+		if err := verifySigned(m.body); err != nil {
+			origin, seq := m.body.OriginKey()
+			return fmt.Errorf("%s from origin %s seq %d: %w", m.body.Type(), origin.Short(), seq, err)
+		}
+		if origin, _ := m.body.OriginKey(); n.isBanned(origin) {
+			continue // neither stored, shown nor relayed
+		}
+		bodies = append(bodies, m.body)
+		kept = append(kept, m)
+	}
+	var results []eventlog.Result
+	if len(bodies) > 0 {
+		var err error
+		if results, err = n.log.Append(ctx, bodies...); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("append: %w", err)
+		}
+	}
+	i := 0
+	for _, m := range kept {
+		if m.synced {
+			caught.flush(n)
+			continue
+		}
+		res := results[i]
+		i++
+		if res.Duplicate {
+			continue
+		}
+		if !m.live {
+			caught.add(res.Body)
+			continue
+		}
+		n.show(res.Body)
+		n.broadcast(m.frame, from)
+	}
+	return nil
+}
+
+func verifySigned(s eventlog.Signed) error {
+	switch b := s.(type) {
+	case eventlog.Chat:
+		return b.Verify()
+	case eventlog.Nick:
+		return b.Verify()
+	}
+	return fmt.Errorf("unknown signed message %T", s)
+}
+
+// show puts a newly stored message on screen.
+func (n *Node) show(body eventlog.Body) {
+	switch b := body.(type) {
+	case eventlog.Chat:
+		n.display.ShowChat(b.OriginTime, n.label(b.Origin, b.Name), b.Text)
+	case eventlog.Nick:
+		n.renamed(b)
+	}
+}
+
+// renamed updates the name of a connected peer and says so.
+func (n *Node) renamed(b eventlog.Nick) {
+	n.mu.Lock()
+	var old string
+	if c := n.conns[b.Origin]; c != nil {
+		old, c.name = c.name, b.Name
+	}
+	n.mu.Unlock()
+	if old != "" && old != b.Name {
+		n.display.ShowSystem(fmt.Sprintf("%s is now %s", old, n.label(b.Origin, b.Name)))
+	}
+}
+
+// catchupView collects what one catch-up answer brought, to show it as a
+// block when the answer ends: per origin a count, then its last lines.
+type catchupView struct {
+	order  []eventlog.NodeID
+	counts map[eventlog.NodeID]int
+	lines  map[eventlog.NodeID][]eventlog.Chat
+	nicks  []eventlog.Nick
+}
+
+func newCatchupView() *catchupView {
+	return &catchupView{counts: map[eventlog.NodeID]int{}, lines: map[eventlog.NodeID][]eventlog.Chat{}}
+}
+
+func (v *catchupView) add(body eventlog.Body) {
+	switch b := body.(type) {
+	case eventlog.Chat:
+		if v.counts[b.Origin] == 0 {
+			v.order = append(v.order, b.Origin)
+		}
+		v.counts[b.Origin]++
+		lines := append(v.lines[b.Origin], b)
+		if len(lines) > maxCaughtUpShown {
+			lines = lines[1:]
+		}
+		v.lines[b.Origin] = lines
+	case eventlog.Nick:
+		v.nicks = append(v.nicks, b)
+	}
+}
+
+func (v *catchupView) flush(n *Node) {
+	for _, origin := range v.order {
+		lines, count := v.lines[origin], v.counts[origin]
+		name := n.label(origin, lines[len(lines)-1].Name)
+		what := "messages"
+		if count == 1 {
+			what = "message"
+		}
+		n.display.ShowSystem(fmt.Sprintf("%d missed %s from %s", count, what, name))
+		if count > len(lines) {
+			n.display.ShowSystem(fmt.Sprintf("showing the last %d; /history has them all", len(lines)))
+		}
+		for _, c := range lines {
+			n.display.ShowChat(c.OriginTime, n.label(c.Origin, c.Name), c.Text)
+		}
+	}
+	for _, nick := range v.nicks {
+		n.renamed(nick)
+	}
+	*v = *newCatchupView()
+}
