@@ -181,8 +181,8 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 		if _, err := n.log.Append(ctx, join); err != nil {
 			n.logger.Error().Err(err).Msg("append JOIN")
 		}
-		if msg, err := n.peersMsg(); err == nil {
-			c.writeNow(FramePeers, msg)
+		if frame, err := n.peersFrame(); err == nil {
+			c.writeFrameNow(frame)
 		}
 		c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errFull.Error()})
 		n.logger.Info().Str("peer", c.id.Short()).Msg("refused peer: full")
@@ -207,8 +207,8 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 			n.display.ShowSystem(n.label(c.id, c.name) + " joined")
 		}
 		n.logger.Info().Str("peer", c.id.Short()).Str("name", c.name).Str("addr", c.listenAddr()).Bool("inbound", c.inbound).Msg("connected")
-		if msg, err := n.peersMsg(); err == nil {
-			c.sendMsg(FramePeers, msg)
+		if frame, err := n.peersFrame(); err == nil {
+			c.send(frame)
 		}
 		c.wg.Add(1)
 		go c.syncLoop()
@@ -346,6 +346,10 @@ func (c *conn) writeNow(typ string, v any) {
 	if err != nil {
 		return
 	}
+	c.writeFrameNow(frame)
+}
+
+func (c *conn) writeFrameNow(frame []byte) {
 	_ = c.tc.SetWriteDeadline(time.Now().Add(c.n.cfg.WriteTimeout))
 	_, _ = c.tc.Write(frame)
 }

@@ -59,6 +59,11 @@ type Node struct {
 
 	wake chan struct{} // pokes the dialer
 	wg   sync.WaitGroup
+
+	outbox       chan eventlog.Body // own lines and renames, in order
+	outboxMu     sync.RWMutex       // guards sending on outbox against closing it
+	outboxClosed bool
+	outboxDone   chan struct{}
 }
 
 // New prepares a node; Listen and Run start it.
@@ -76,21 +81,23 @@ func New(cfg Config, log Log, display Display) (*Node, error) {
 		return nil, err
 	}
 	return &Node{
-		cfg:       cfg,
-		self:      self,
-		log:       log,
-		display:   display,
-		logger:    cfg.Logger,
-		serverTLS: ServerConfig(cert),
-		clientTLS: ClientConfig(cert),
-		name:      cfg.Name,
-		conns:     map[eventlog.NodeID]*conn{},
-		perIP:     map[string]int{},
-		selfAddrs: map[string]bool{},
-		banned:    map[eventlog.NodeID]bool{},
-		present:   map[eventlog.NodeID]bool{},
-		targets:   map[string]*target{},
-		wake:      make(chan struct{}, 1),
+		cfg:        cfg,
+		self:       self,
+		log:        log,
+		display:    display,
+		logger:     cfg.Logger,
+		serverTLS:  ServerConfig(cert),
+		clientTLS:  ClientConfig(cert),
+		name:       cfg.Name,
+		conns:      map[eventlog.NodeID]*conn{},
+		perIP:      map[string]int{},
+		selfAddrs:  map[string]bool{},
+		banned:     map[eventlog.NodeID]bool{},
+		present:    map[eventlog.NodeID]bool{},
+		targets:    map[string]*target{},
+		wake:       make(chan struct{}, 1),
+		outbox:     make(chan eventlog.Body, outboxSize),
+		outboxDone: make(chan struct{}),
 	}, nil
 }
 
@@ -134,14 +141,19 @@ func (n *Node) Run(ctx context.Context) error {
 		n.ln.Close()
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	n.wg.Add(2)
-	go n.acceptLoop(ctx)
-	go n.dialLoop(ctx)
+	// Connections outlive ctx by a moment: lines typed before the end are
+	// stored and sent before the goodbyes.
+	connCtx, closeConns := context.WithCancel(context.WithoutCancel(ctx))
+	defer closeConns()
+	n.wg.Add(3)
+	go n.acceptLoop(connCtx)
+	go n.dialLoop(connCtx)
+	go n.outboxLoop(connCtx)
 	n.logger.Info().Str("id", n.self.Short()).Str("addr", n.ln.Addr().String()).Msg("listening")
 	<-ctx.Done()
 	n.ln.Close()
+	n.closeOutbox()
+	closeConns()
 	n.wg.Wait()
 	return nil
 }
@@ -231,25 +243,6 @@ func (n *Node) serve(ctx context.Context, raw net.Conn, t *target) {
 	n.runConn(ctx, c, t)
 }
 
-// Say signs, appends (durably) and then broadcasts a line from this node.
-func (n *Node) Say(ctx context.Context, text string) error {
-	if err := eventlog.CheckText(text); err != nil {
-		return err
-	}
-	res, err := n.log.Append(ctx, eventlog.Chat{Name: n.Name(), Text: text})
-	if err != nil {
-		return fmt.Errorf("store line: %w", err)
-	}
-	chat := res[0].Body.(eventlog.Chat)
-	n.display.ShowChat(chat.OriginTime, n.label(n.self, chat.Name), chat.Text)
-	frame, err := EncodeFrame(FrameChat, ChatFromEvent(chat), n.cfg.MaxFrame)
-	if err != nil {
-		return err
-	}
-	n.broadcast(frame, nil)
-	return nil
-}
-
 // broadcast queues frame to every connected peer but except.
 func (n *Node) broadcast(frame []byte, except *conn) {
 	n.mu.Lock()
@@ -303,6 +296,23 @@ func (n *Node) PeersPayload() ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(msg)
+}
+
+// peersFrame is the PEERS frame to send. A thousand entries with eight
+// addresses each do not fit in a frame, so the list is cut (connected
+// peers come first and stay) until it does.
+func (n *Node) peersFrame() ([]byte, error) {
+	msg, err := n.peersMsg()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		frame, err := EncodeFrame(FramePeers, msg, n.cfg.MaxFrame)
+		if !errors.Is(err, ErrFrameTooLarge) || len(msg.Peers) == 0 {
+			return frame, err
+		}
+		msg.Peers = msg.Peers[:len(msg.Peers)*3/4]
+	}
 }
 
 // peersMsg lists what this node knows that others could dial: connected

@@ -1,0 +1,111 @@
+package peering
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+)
+
+// outboxSize bounds the own lines waiting to be stored; past it Say waits,
+// which slows the input down instead of dropping anything.
+const outboxSize = 4096
+
+// ErrStopped is returned for a line given to a node that is shutting down.
+var ErrStopped = errors.New("node is shutting down")
+
+// Say queues a line from this node. The outbox loop signs and appends it
+// (durably), and only then shows and broadcasts it. Lines keep their order.
+// Say returns once the line is queued, so pasted text is stored in a few
+// group commits instead of one fsync per line.
+func (n *Node) Say(ctx context.Context, text string) error {
+	if err := eventlog.CheckText(text); err != nil {
+		return err
+	}
+	return n.enqueue(ctx, eventlog.Chat{Text: text})
+}
+
+func (n *Node) enqueue(ctx context.Context, body eventlog.Body) error {
+	n.outboxMu.RLock()
+	defer n.outboxMu.RUnlock()
+	if n.outboxClosed {
+		return ErrStopped
+	}
+	select {
+	case n.outbox <- body:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// closeOutbox stops Say and waits until the loop has stored and sent every
+// line queued before.
+func (n *Node) closeOutbox() {
+	n.outboxMu.Lock()
+	if !n.outboxClosed {
+		n.outboxClosed = true
+		close(n.outbox)
+	}
+	n.outboxMu.Unlock()
+	<-n.outboxDone
+}
+
+// outboxLoop stores, shows and broadcasts the node's own messages, a batch
+// per commit.
+func (n *Node) outboxLoop(ctx context.Context) {
+	defer n.wg.Done()
+	defer close(n.outboxDone)
+	for first := range n.outbox {
+		batch := []eventlog.Body{first}
+	drain:
+		for len(batch) < maxIngestBatch {
+			select {
+			case b, ok := <-n.outbox:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, b)
+			default:
+				break drain
+			}
+		}
+		if err := n.publish(ctx, batch); err != nil {
+			n.logger.Error().Err(err).Msg("store own lines")
+			n.display.ShowSystem(fmt.Sprintf("error: %d line(s) not stored, not sent: %v", len(batch), err))
+		}
+	}
+}
+
+func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
+	name := n.Name()
+	for i, b := range batch {
+		if c, ok := b.(eventlog.Chat); ok {
+			c.Name = name
+			batch[i] = c
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	results, err := n.log.Append(ctx, batch...)
+	if err != nil {
+		return err
+	}
+	for _, res := range results {
+		var frame []byte
+		switch b := res.Body.(type) {
+		case eventlog.Chat:
+			n.display.ShowChat(b.OriginTime, n.label(n.self, b.Name), b.Text)
+			frame, err = EncodeFrame(FrameChat, ChatFromEvent(b), n.cfg.MaxFrame)
+		case eventlog.Nick:
+			frame, err = EncodeFrame(FrameNick, NickFromEvent(b), n.cfg.MaxFrame)
+		}
+		if err != nil {
+			return err
+		}
+		n.broadcast(frame, nil)
+	}
+	return nil
+}
