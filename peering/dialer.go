@@ -38,7 +38,7 @@ func (n *Node) loadTargets() error {
 	defer n.mu.Unlock()
 	for _, p := range table {
 		if p.BannedAt(now) {
-			n.banned[p.ID] = true
+			n.banned[p.ID] = p.BannedUntil
 			continue
 		}
 		if len(p.Addrs) == 0 {
@@ -99,7 +99,7 @@ func (n *Node) dialDue(ctx context.Context) time.Duration {
 	// Map order is random: when the bounds leave room for only some
 	// dials, each round favours different peers.
 	for key, t := range n.targets {
-		if t.dialing || n.conns[t.id] != nil || n.banned[t.id] {
+		if t.dialing || n.conns[t.id] != nil || n.bannedLocked(t.id) {
 			continue
 		}
 		if len(n.conns)+n.dialing >= n.cfg.MaxPeers || n.dialing >= n.cfg.MaxParallelDials {
@@ -206,7 +206,7 @@ func (n *Node) learn(id eventlog.NodeID, addrs []string) {
 }
 
 func (n *Node) ensureTargetLocked(id eventlog.NodeID, addrs []string) bool {
-	if id == n.self || n.banned[id] {
+	if id == n.self || n.bannedLocked(id) {
 		return false
 	}
 	if t := n.targets[id.String()]; t != nil {

@@ -22,6 +22,7 @@ import (
 type Log interface {
 	Append(ctx context.Context, bodies ...eventlog.Body) ([]eventlog.Result, error)
 	Peers() ([]eventlog.Peer, error)
+	Peer(id eventlog.NodeID) (eventlog.Peer, bool, error)
 	SyncState() ([]eventlog.OriginState, error)
 	ByOrigin(origin eventlog.NodeID, after uint64, limit int) ([]eventlog.Event, error)
 }
@@ -48,13 +49,13 @@ type Node struct {
 
 	mu        sync.Mutex
 	name      string
-	conns     map[eventlog.NodeID]*conn // one authenticated connection per peer
-	open      int                       // TCP connections in any state
-	perIP     map[string]int            // inbound connections per remote IP
-	selfAddrs map[string]bool           // addresses that turned out to be this node
-	banned    map[eventlog.NodeID]bool
-	present   map[eventlog.NodeID]bool // shown as joined and not yet as left
-	targets   map[string]*target       // what the dialer works on
+	conns     map[eventlog.NodeID]*conn     // one authenticated connection per peer
+	open      int                           // TCP connections in any state
+	perIP     map[string]int                // inbound connections per remote IP
+	selfAddrs map[string]bool               // addresses that turned out to be this node
+	banned    map[eventlog.NodeID]time.Time // until; zero: for good
+	present   map[eventlog.NodeID]bool      // shown as joined and not yet as left
+	targets   map[string]*target            // what the dialer works on
 	dialing   int
 
 	wake chan struct{} // pokes the dialer
@@ -92,7 +93,7 @@ func New(cfg Config, log Log, display Display) (*Node, error) {
 		conns:      map[eventlog.NodeID]*conn{},
 		perIP:      map[string]int{},
 		selfAddrs:  map[string]bool{},
-		banned:     map[eventlog.NodeID]bool{},
+		banned:     map[eventlog.NodeID]time.Time{},
 		present:    map[eventlog.NodeID]bool{},
 		targets:    map[string]*target{},
 		wake:       make(chan struct{}, 1),
@@ -371,7 +372,16 @@ func (n *Node) joinMsg() JoinMsg {
 func (n *Node) isBanned(id eventlog.NodeID) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.banned[id]
+	return n.bannedLocked(id)
+}
+
+func (n *Node) bannedLocked(id eventlog.NodeID) bool {
+	until, ok := n.banned[id]
+	if ok && !until.IsZero() && time.Now().After(until) {
+		delete(n.banned, id)
+		return false
+	}
+	return ok
 }
 
 // setPresent records whether the peer is shown as present and reports

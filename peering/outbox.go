@@ -80,11 +80,16 @@ func (n *Node) outboxLoop(ctx context.Context) {
 }
 
 func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
+	// Each line carries the name in force when it was typed: a rename
+	// in the batch applies to the lines after it.
 	name := n.Name()
 	for i, b := range batch {
-		if c, ok := b.(eventlog.Chat); ok {
-			c.Name = name
-			batch[i] = c
+		switch b := b.(type) {
+		case eventlog.Chat:
+			b.Name = name
+			batch[i] = b
+		case eventlog.Nick:
+			name = b.Name
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -100,6 +105,10 @@ func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
 			n.display.ShowChat(b.OriginTime, n.label(n.self, b.Name), b.Text)
 			frame, err = EncodeFrame(FrameChat, ChatFromEvent(b), n.cfg.MaxFrame)
 		case eventlog.Nick:
+			n.mu.Lock()
+			n.name = b.Name
+			n.mu.Unlock()
+			n.display.ShowSystem("you are now known as " + b.Name)
 			frame, err = EncodeFrame(FrameNick, NickFromEvent(b), n.cfg.MaxFrame)
 		}
 		if err != nil {

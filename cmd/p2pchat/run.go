@@ -85,8 +85,10 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	}
 	defer log.Close()
 
-	renamed := g.Uname != "" && g.Uname != name
-	if renamed {
+	// A --uname other than the stored name renames the node, on the
+	// network too; on first start it just names it.
+	renamed := name != "" && g.Uname != "" && g.Uname != name
+	if g.Uname != "" {
 		name = g.Uname
 	}
 	terminal := isTerminal(io.in) && isTerminal(io.out)
@@ -106,8 +108,11 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	if err := st.SetPort(node.Port()); err != nil {
 		return err
 	}
+	if err := st.SetName(name); err != nil {
+		return err
+	}
 	if renamed {
-		if err := st.SetName(name); err != nil {
+		if err := node.Nick(ctx, name); err != nil {
 			return err
 		}
 	}
@@ -132,7 +137,7 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	if c.Headless {
 		<-nodeCtx.Done()
 	} else {
-		replErr = console.Run(nodeCtx, chatNode{node})
+		replErr = console.Run(nodeCtx, chatNode{Node: node, log: log, st: st})
 		if errors.Is(replErr, context.Canceled) {
 			replErr = nil
 		}
@@ -158,16 +163,4 @@ func showHistory(log *eventlog.Log, display *repl.Display, n int) error {
 func isTerminal(v any) bool {
 	f, ok := v.(*os.File)
 	return ok && isatty.IsTerminal(f.Fd())
-}
-
-// chatNode presents a peering.Node to the REPL in the REPL's own terms.
-type chatNode struct{ *peering.Node }
-
-func (n chatNode) Users() []repl.User {
-	users := n.Node.Users()
-	out := make([]repl.User, len(users))
-	for i, u := range users {
-		out[i] = repl.User{Name: u.Name, ID: u.ID, Addr: u.Addr, Since: u.Since}
-	}
-	return out
 }
