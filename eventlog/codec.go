@@ -26,6 +26,9 @@ var ErrDecode = errors.New("undecodable event")
 // Encode returns the stored form of e (its Seq is the key, not part of the
 // value).
 func Encode(e Event) ([]byte, error) {
+	if e.Body == nil {
+		return nil, errors.New("encode event: no body")
+	}
 	w := encoder{buf: make([]byte, 0, 128)}
 	w.buf = append(w.buf, codecVersion, byte(e.Body.Type()))
 	w.time(e.Time)
@@ -83,6 +86,15 @@ func Encode(e Event) ([]byte, error) {
 		return nil, fmt.Errorf("encode event: unknown body %T", e.Body)
 	}
 	return w.buf, nil
+}
+
+// encodable reports whether Encode knows the dynamic type of b.
+func encodable(b Body) bool {
+	switch b.(type) {
+	case Join, Peers, Connect, Disconnect, DialFailed, Chat, Nick, Private, Ban, Unban:
+		return true
+	}
+	return false
 }
 
 // Decode parses the stored form of an event. It never panics and never

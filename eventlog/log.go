@@ -132,10 +132,18 @@ func (l *Log) Close() error {
 // next origin seq, the time and the signature. Any other Chat or Nick is
 // stored once per (origin, origin seq); a repeat reports Duplicate.
 // If ctx ends first, Append returns ctx's error and the bodies may or may
-// not have been stored.
+// not have been stored. A body of a type this package does not define is
+// refused, and nothing of that call is stored.
 func (l *Log) Append(ctx context.Context, bodies ...Body) ([]Result, error) {
 	if len(bodies) == 0 {
 		return nil, nil
+	}
+	// Refuse what cannot be stored here: in the writer it would fail the
+	// whole group commit, and with it other producers' appends.
+	for _, b := range bodies {
+		if !encodable(b) {
+			return nil, fmt.Errorf("append: cannot store event body %T", b)
+		}
 	}
 	r := &request{bodies: bodies, done: make(chan struct{})}
 	select {
