@@ -236,7 +236,14 @@ func (l *Log) commit(batch []*request) error {
 						return err
 					}
 				}
-				if err := fold(p, l.self, e); err != nil {
+				// Fold the event as stored, just as Verify reads it
+				// back: the encoding normalises times (to UTC, without a
+				// monotonic reading), which a body handed in may not be.
+				stored, err := Decode(seq, data)
+				if err != nil {
+					return err
+				}
+				if err := fold(p, l.self, stored); err != nil {
 					return err
 				}
 				r.results[i] = Result{Seq: seq, Body: body}

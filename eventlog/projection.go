@@ -209,7 +209,17 @@ func (m *memProjection) peer(id NodeID) (Peer, bool, error) {
 	return p, ok, nil
 }
 
+// putPeer keeps the row as the store would read it back. Rows are JSON,
+// which turns invalid UTF-8 into U+FFFD, so a later fold must see the
+// same strings here as on the append path.
 func (m *memProjection) putPeer(p Peer) error {
+	b, err := encodePeer(p)
+	if err != nil {
+		return err
+	}
+	if p, err = decodePeer(b); err != nil {
+		return err
+	}
 	m.peers[p.ID] = p
 	return nil
 }
