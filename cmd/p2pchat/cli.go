@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/p2pchat/p2pchat/eventlog"
-	"github.com/p2pchat/p2pchat/store"
 	"github.com/rs/zerolog"
 )
 
@@ -82,26 +80,4 @@ func (g *Globals) logger(stderr io.Writer) (zerolog.Logger, io.Closer, error) {
 		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger(), closer, nil
-}
-
-// openReadOnly opens the node's store and log for the reading commands.
-// They never wait for a running node: its lock makes them fail at once.
-func (g *Globals) openReadOnly() (*store.Store, *eventlog.Log, error) {
-	dir, err := g.dataDir()
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := store.Open(dir, store.Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
-	if errors.Is(err, store.ErrDirInUse) {
-		return nil, nil, fmt.Errorf("%w; stop the node to read it", err)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	l, err := eventlog.Open(st, eventlog.Options{ReadOnly: true})
-	if err != nil {
-		st.Close()
-		return nil, nil, err
-	}
-	return st, l, nil
 }

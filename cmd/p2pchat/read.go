@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/internal/control"
 	"github.com/p2pchat/p2pchat/store"
 )
 
@@ -24,22 +27,112 @@ func (c *HistoryCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	if c.N < 0 {
 		return usageError{"-n: want 0 or more"}
 	}
-	st, log, err := g.openReadOnly()
+	return g.read(ctx, io, control.Request{Command: "history", N: c.N, JSON: c.JSON})
+}
+
+// PeersCmd prints the peer table.
+type PeersCmd struct {
+	JSON bool `name:"json" help:"JSON Lines output, one peer per line."`
+}
+
+// Run prints every known peer.
+func (c *PeersCmd) Run(ctx context.Context, g *Globals, io stdio) error {
+	return g.read(ctx, io, control.Request{Command: "peers", JSON: c.JSON})
+}
+
+// EventsCmd prints the event log.
+type EventsCmd struct {
+	Since uint64 `help:"Start at this sequence number." default:"1" placeholder:"SEQ"`
+	JSON  bool   `name:"json" help:"JSON Lines output, one event per line with a type field."`
+}
+
+// Run prints the events from --since on.
+func (c *EventsCmd) Run(ctx context.Context, g *Globals, io stdio) error {
+	return g.read(ctx, io, control.Request{Command: "events", Since: c.Since, JSON: c.JSON})
+}
+
+// VerifyCmd checks the log against its projection.
+type VerifyCmd struct{}
+
+// Run prints "ok: N events, M peers", or the differences and fails.
+func (c *VerifyCmd) Run(ctx context.Context, g *Globals, io stdio) error {
+	return g.read(ctx, io, control.Request{Command: "verify"})
+}
+
+// read answers a reading command from the data directory, or, while a
+// node runs there and holds the lock, from that node over its control
+// socket. Either way it never waits for long.
+func (g *Globals) read(ctx context.Context, io stdio, req control.Request) error {
+	dir, err := g.dataDir()
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(dir, store.Options{ReadOnly: true, LockTimeout: 200 * time.Millisecond})
+	if errors.Is(err, store.ErrDirInUse) {
+		askCtx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		askErr := control.Ask(askCtx, dir, req, io.out)
+		if errors.Is(askErr, control.ErrNoServer) {
+			return fmt.Errorf("%w, and it does not answer on its control socket", err)
+		}
+		return askErr
+	}
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	out := newLineWriter(io)
+	log, err := eventlog.Open(st, eventlog.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	return answer(ctx, log, req, io.out)
+}
+
+// answer runs a reading command against an open log; a running node calls
+// it for requests on its control socket.
+func answer(ctx context.Context, log *eventlog.Log, req control.Request, w io.Writer) error {
+	out := lineWriter{bufio.NewWriter(w)}
 	defer out.Flush()
+	switch req.Command {
+	case "history":
+		return answerHistory(ctx, log, req, out)
+	case "peers":
+		return answerPeers(log, req, out)
+	case "events":
+		return log.Scan(ctx, max(req.Since, 1), func(e eventlog.Event) error {
+			if req.JSON {
+				return out.json(e)
+			}
+			return out.line(e.String())
+		})
+	case "verify":
+		rep, err := log.Verify(ctx)
+		if err != nil {
+			return err
+		}
+		for _, p := range rep.Problems {
+			if err := out.line(p); err != nil {
+				return err
+			}
+		}
+		if len(rep.Problems) > 0 {
+			return fmt.Errorf("verify: %d differences between the log and its projection", len(rep.Problems))
+		}
+		return out.line(fmt.Sprintf("ok: %d events, %d peers", rep.Events, rep.Peers))
+	}
+	return fmt.Errorf("unknown request %q", req.Command)
+}
+
+func answerHistory(ctx context.Context, log *eventlog.Log, req control.Request, out lineWriter) error {
 	print := func(e eventlog.Event) error {
-		if c.JSON {
+		if req.JSON {
 			return out.json(e)
 		}
 		chat := e.Body.(eventlog.Chat)
 		return out.line(fmt.Sprintf("%s <%s> %s", chat.OriginTime.Local().Format(time.DateTime), chat.Name, chat.Text))
 	}
-	if c.N > 0 {
-		lines, err := log.LastChats(c.N)
+	if req.N > 0 {
+		lines, err := log.LastChats(req.N)
 		if err != nil {
 			return err
 		}
@@ -58,27 +151,14 @@ func (c *HistoryCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	})
 }
 
-// PeersCmd prints the peer table.
-type PeersCmd struct {
-	JSON bool `name:"json" help:"JSON Lines output, one peer per line."`
-}
-
-// Run prints every known peer.
-func (c *PeersCmd) Run(g *Globals, io stdio) error {
-	st, log, err := g.openReadOnly()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+func answerPeers(log *eventlog.Log, req control.Request, out lineWriter) error {
 	peers, err := log.Peers()
 	if err != nil {
 		return err
 	}
-	out := newLineWriter(io)
-	defer out.Flush()
 	now := time.Now()
 	for _, p := range peers {
-		if c.JSON {
+		if req.JSON {
 			if err := out.json(p); err != nil {
 				return err
 			}
@@ -94,53 +174,6 @@ func (c *PeersCmd) Run(g *Globals, io stdio) error {
 			return err
 		}
 	}
-	return nil
-}
-
-// EventsCmd prints the event log.
-type EventsCmd struct {
-	Since uint64 `help:"Start at this sequence number." default:"1" placeholder:"SEQ"`
-	JSON  bool   `name:"json" help:"JSON Lines output, one event per line with a type field."`
-}
-
-// Run prints the events from --since on.
-func (c *EventsCmd) Run(ctx context.Context, g *Globals, io stdio) error {
-	st, log, err := g.openReadOnly()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	out := newLineWriter(io)
-	defer out.Flush()
-	return log.Scan(ctx, c.Since, func(e eventlog.Event) error {
-		if c.JSON {
-			return out.json(e)
-		}
-		return out.line(e.String())
-	})
-}
-
-// VerifyCmd checks the log against its projection.
-type VerifyCmd struct{}
-
-// Run prints "ok: N events, M peers", or the differences and fails.
-func (c *VerifyCmd) Run(ctx context.Context, g *Globals, io stdio) error {
-	st, log, err := g.openReadOnly()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	rep, err := log.Verify(ctx)
-	if err != nil {
-		return err
-	}
-	if len(rep.Problems) > 0 {
-		for _, p := range rep.Problems {
-			fmt.Fprintln(io.out, p)
-		}
-		return fmt.Errorf("verify %s: %d differences between the log and its projection", st.Path(), len(rep.Problems))
-	}
-	fmt.Fprintf(io.out, "ok: %d events, %d peers\n", rep.Events, rep.Peers)
 	return nil
 }
 
@@ -167,8 +200,6 @@ func (c *VersionCmd) Run(io stdio) error {
 // lineWriter buffers command output; the reading commands can print a
 // million lines.
 type lineWriter struct{ *bufio.Writer }
-
-func newLineWriter(io stdio) lineWriter { return lineWriter{bufio.NewWriter(io.out)} }
 
 func (w lineWriter) line(s string) error {
 	_, err := w.WriteString(s + "\n")

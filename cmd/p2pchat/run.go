@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	goio "io"
 	"os"
 	"sync"
 
 	"github.com/mattn/go-isatty"
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/internal/control"
 	"github.com/p2pchat/p2pchat/peering"
 	"github.com/p2pchat/p2pchat/repl"
 	"github.com/p2pchat/p2pchat/store"
@@ -84,6 +86,16 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 		return err
 	}
 	defer log.Close()
+	ctl, err := control.Listen(dir, func(ctx context.Context, req control.Request, w goio.Writer) error {
+		return answer(ctx, log, req, w)
+	})
+	if err != nil {
+		// The node works without it; only the reading commands cannot
+		// reach it while it runs.
+		logger.Warn().Err(err).Msg("no control socket")
+	} else {
+		defer ctl.Close()
+	}
 
 	// A --uname other than the stored name renames the node, on the
 	// network too; on first start it just names it.
