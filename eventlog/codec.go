@@ -76,6 +76,10 @@ func Encode(e Event) ([]byte, error) {
 		w.str(b.Name)
 		w.str(b.Text)
 		w.time(b.SentTime)
+		w.uint(b.Ref)
+	case Delivered:
+		w.id(b.To)
+		w.uint(b.Seq)
 	case Ban:
 		w.id(b.ID)
 		w.time(b.Until)
@@ -91,7 +95,7 @@ func Encode(e Event) ([]byte, error) {
 // encodable reports whether Encode knows the dynamic type of b.
 func encodable(b Body) bool {
 	switch b.(type) {
-	case Join, Peers, Connect, Disconnect, DialFailed, Chat, Nick, Private, Ban, Unban:
+	case Join, Peers, Connect, Disconnect, DialFailed, Chat, Nick, Private, Ban, Unban, Delivered:
 		return true
 	}
 	return false
@@ -130,7 +134,9 @@ func Decode(seq uint64, data []byte) (Event, error) {
 	case TypeNick:
 		e.Body = Nick{Origin: r.id(), OriginSeq: r.uint(), OriginTime: r.time(), Name: r.str(), Sig: r.bytes()}
 	case TypePrivate:
-		e.Body = Private{From: r.id(), To: r.id(), Name: r.str(), Text: r.str(), SentTime: r.time()}
+		e.Body = Private{From: r.id(), To: r.id(), Name: r.str(), Text: r.str(), SentTime: r.time(), Ref: r.uint()}
+	case TypeDelivered:
+		e.Body = Delivered{To: r.id(), Seq: r.uint()}
 	case TypeBan:
 		e.Body = Ban{ID: r.id(), Until: r.time(), Reason: r.str()}
 	case TypeUnban:

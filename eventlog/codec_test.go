@@ -26,7 +26,8 @@ func everyBody() []eventlog.Body {
 		eventlog.Disconnect{ID: idOf(bob), Reason: "read: connection reset by peer"},
 		eventlog.DialFailed{ID: peerID("carol"), Addr: "10.0.0.3:8082", Error: "dial tcp: i/o timeout"},
 		signedChat(alice, "Alice", 42, "hello, wörld ✓"),
-		eventlog.Private{From: idOf(alice), To: idOf(bob), Name: "Alice", Text: "just you", SentTime: at},
+		eventlog.Private{From: idOf(alice), To: idOf(bob), Name: "Alice", Text: "just you", SentTime: at, Ref: 12},
+		eventlog.Delivered{To: idOf(bob), Seq: 12},
 		signedNick(bob, "Robert", 7),
 		eventlog.Ban{ID: peerID("mallory"), Until: at, Reason: "spam"},
 		eventlog.Ban{ID: peerID("mallory"), Reason: "for good"},
@@ -58,7 +59,7 @@ func TestEveryBodyTypeSurvivesEncodeAndDecode(t *testing.T) {
 		})
 		seen[body.Type()] = true
 	}
-	for typ := eventlog.TypeJoin; typ <= eventlog.TypeUnban; typ++ {
+	for typ := eventlog.TypeJoin; typ <= eventlog.TypeDelivered; typ++ {
 		if !seen[typ] {
 			t.Errorf("no round trip case for %v", typ)
 		}
@@ -108,7 +109,7 @@ func TestDecodeRejectsMalformedInput(t *testing.T) {
 		{"one byte", []byte{1}, "1 bytes"},
 		{"unknown codec version", append([]byte{2}, chat[1:]...), "codec version 2"},
 		{"type zero", []byte{1, 0, 0}, "unknown type 0"},
-		{"type after the last", []byte{1, byte(eventlog.TypeUnban) + 1, 0}, "unknown type"},
+		{"type after the last", []byte{1, byte(eventlog.TypeDelivered) + 1, 0}, "unknown type"},
 		{"chat cut short", chat[:len(chat)-1], "CHAT"},
 		{"chat with a trailing byte", append(bytes.Clone(chat), 0), "trailing"},
 		{"bool neither 0 nor 1", append(bytes.Clone(connect[:len(connect)-1]), 2), "bad bool"},

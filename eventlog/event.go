@@ -81,6 +81,7 @@ const (
 	TypeNick       Type = 8
 	TypeBan        Type = 9
 	TypeUnban      Type = 10
+	TypeDelivered  Type = 11
 )
 
 var typeNames = map[Type]string{
@@ -94,6 +95,7 @@ var typeNames = map[Type]string{
 	TypeNick:       "NICK",
 	TypeBan:        "BAN",
 	TypeUnban:      "UNBAN",
+	TypeDelivered:  "DELIVERED",
 }
 
 func (t Type) String() string {
@@ -189,13 +191,25 @@ type Nick struct {
 	Sig        []byte    `json:"sig"`
 }
 
-// Private is a direct message between two nodes, never relayed.
+// Private is a direct message between two nodes, never relayed. The
+// sender stores it before trying to deliver it, and keeps it in the
+// recipient's outbox (in the peer table) until a Delivered event; the
+// recipient stores it with Ref, the sender's sequence number of it, which
+// makes a redelivery recognisable.
 type Private struct {
 	From     NodeID    `json:"from"`
 	To       NodeID    `json:"to"`
 	Name     string    `json:"name"`
 	Text     string    `json:"text"`
 	SentTime time.Time `json:"sent_time"`
+	Ref      uint64    `json:"ref,omitempty"`
+}
+
+// Delivered records that the recipient acknowledged the private message
+// stored here under Seq.
+type Delivered struct {
+	To  NodeID `json:"to"`
+	Seq uint64 `json:"seq"`
 }
 
 // Ban records that a peer is refused until Until (zero: for good).
@@ -220,6 +234,7 @@ func (Nick) Type() Type       { return TypeNick }
 func (Private) Type() Type    { return TypePrivate }
 func (Ban) Type() Type        { return TypeBan }
 func (Unban) Type() Type      { return TypeUnban }
+func (Delivered) Type() Type  { return TypeDelivered }
 
 // Signed is a message that carries its origin's signature and an origin
 // sequence number: Chat and Nick.
@@ -395,6 +410,8 @@ func (e Event) String() string {
 		return fmt.Sprintf("%s %s %s: %s", head, b.ID.Short(), until, b.Reason)
 	case Unban:
 		return fmt.Sprintf("%s %s", head, b.ID.Short())
+	case Delivered:
+		return fmt.Sprintf("%s %s got %d", head, b.To.Short(), b.Seq)
 	}
 	return head
 }

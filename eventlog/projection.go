@@ -25,7 +25,16 @@ type Peer struct {
 	// NickSeq is the origin seq of the rename Name came from, so a
 	// rename caught up late does not undo a newer one.
 	NickSeq uint64 `json:"nick_seq,omitempty"`
+	// Outbox holds the local seqs of private messages to this peer not
+	// yet acknowledged, oldest first.
+	Outbox []uint64 `json:"outbox,omitempty"`
+	// PrivateRef is the highest sender seq of a private message from this
+	// peer stored here; a lower one is a redelivery.
+	PrivateRef uint64 `json:"private_ref,omitempty"`
 }
+
+// MaxOutbox bounds the undelivered private messages to one peer.
+const MaxOutbox = 1000
 
 // BannedAt reports whether the peer is refused at time now.
 func (p Peer) BannedAt(now time.Time) bool {
@@ -107,7 +116,23 @@ func fold(p projection, self NodeID, e Event) error {
 			r.Banned, r.BannedUntil = false, time.Time{}
 		})
 	case Private:
-		return nil
+		if b.From == self {
+			return updatePeer(p, self, b.To, e.Time, func(r *Peer) {
+				if len(r.Outbox) < MaxOutbox {
+					r.Outbox = append(r.Outbox, e.Seq)
+				}
+			})
+		}
+		return updatePeer(p, self, b.From, e.Time, func(r *Peer) {
+			r.PrivateRef = max(r.PrivateRef, b.Ref)
+		})
+	case Delivered:
+		return updatePeer(p, self, b.To, e.Time, func(r *Peer) {
+			r.Outbox = slices.DeleteFunc(r.Outbox, func(seq uint64) bool { return seq == b.Seq })
+			if len(r.Outbox) == 0 {
+				r.Outbox = nil
+			}
+		})
 	default:
 		return fmt.Errorf("fold: unknown event body %T", e.Body)
 	}

@@ -163,7 +163,7 @@ func (g propGen) origin(t *rapid.T) (int, uint64) {
 
 func (g propGen) body(t *rapid.T) eventlog.Body {
 	name := rapid.SampledFrom(propNames)
-	switch rapid.IntRange(0, 8).Draw(t, "type") {
+	switch rapid.IntRange(0, 10).Draw(t, "type") {
 	case 0:
 		return eventlog.Join{ID: g.id(t), Name: name.Draw(t, "name"), Addrs: g.addrs(t), Version: 1}
 	case 1:
@@ -192,6 +192,13 @@ func (g propGen) body(t *rapid.T) eventlog.Body {
 			return eventlog.Nick{Name: name.Draw(t, "name")}
 		}
 		return signedNick(g.keys[k], name.Draw(t, "name"), seq)
+	case 8:
+		if rapid.Bool().Draw(t, "outgoing") {
+			return eventlog.Private{From: g.self, To: g.id(t), Text: "psst"}
+		}
+		return eventlog.Private{From: g.id(t), Text: "psst", Ref: uint64(rapid.IntRange(1, 9).Draw(t, "ref"))}
+	case 9:
+		return eventlog.Delivered{To: g.id(t), Seq: uint64(rapid.IntRange(1, 40).Draw(t, "delivered"))}
 	default:
 		if rapid.Bool().Draw(t, "unban") {
 			return eventlog.Unban{ID: g.id(t)}

@@ -88,3 +88,22 @@ func holes(c *bolt.Cursor, mark, max uint64) []Range {
 	}
 	return out
 }
+
+// Get returns the event stored under seq.
+func (l *Log) Get(seq uint64) (Event, bool, error) {
+	var (
+		e     Event
+		found bool
+	)
+	err := l.st.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(store.BucketEvents).Get(seqKey(seq))
+		if v == nil {
+			return nil
+		}
+		var err error
+		e, err = Decode(seq, v)
+		found = err == nil
+		return err
+	})
+	return e, found, err
+}
