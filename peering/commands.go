@@ -79,20 +79,20 @@ func (n *Node) Nick(ctx context.Context, name string) error {
 
 // Kick disconnects a peer and bans it for good.
 func (n *Node) Kick(ctx context.Context, ref string) error {
-	return n.ban(ctx, ref, 0, "kicked")
+	return n.ban(ctx, ref, 0, "kick", "kicked")
 }
 
 // Ban refuses a peer for d, or for good when d is 0: its connections are
 // refused, it is not dialed, and its lines are neither shown nor relayed.
 func (n *Node) Ban(ctx context.Context, ref string, d time.Duration) error {
-	return n.ban(ctx, ref, d, "banned")
+	return n.ban(ctx, ref, d, "ban", "banned")
 }
 
-func (n *Node) ban(ctx context.Context, ref string, d time.Duration, how string) error {
+func (n *Node) ban(ctx context.Context, ref string, d time.Duration, verb, how string) error {
 	if d < 0 {
 		return errors.New("ban duration must be positive")
 	}
-	id, err := n.resolveOther(ref, "ban")
+	id, err := n.resolveOther(ref, verb)
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ type conn struct {
 	ingest    chan inbound // read loop -> ingest loop
 	syncReqs  chan map[eventlog.NodeID]SyncOrigin
 	syncAcc   map[eventlog.NodeID]SyncOrigin // a SYNC request being read
+	budget    chatBudget                     // live chat allowed in (budget.go)
 	closing   chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -85,6 +86,10 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 	if err != nil {
 		return nil, err
 	}
+	fr := NewFrameReader(tc, n.cfg.MaxFrame)
+	if err := n.beforeJoin(tc, fr, id); err != nil {
+		return nil, err
+	}
 	join, err := EncodeFrame(FrameJoin, n.joinMsg(), n.cfg.MaxFrame)
 	if err != nil {
 		return nil, err
@@ -92,13 +97,12 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 	if _, err := tc.Write(join); err != nil {
 		return nil, fmt.Errorf("send JOIN: %w", err)
 	}
-	fr := NewFrameReader(tc, n.cfg.MaxFrame)
 	typ, payload, err := fr.Next()
 	if err != nil {
 		return nil, fmt.Errorf("read JOIN from %s: %w", id.Short(), err)
 	}
 	if typ != FrameJoin {
-		return nil, fmt.Errorf("first frame from %s is %s, want JOIN", id.Short(), typ)
+		return nil, notJoin(id, typ, payload)
 	}
 	var msg JoinMsg
 	if err := json.Unmarshal(payload, &msg); err != nil {
@@ -209,6 +213,9 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 		n.logger.Info().Str("peer", c.id.Short()).Str("name", c.name).Str("addr", c.listenAddr()).Bool("inbound", c.inbound).Msg("connected")
 		if frame, err := n.peersFrame(); err == nil {
 			c.send(frame)
+		}
+		if err := n.flushOutbox(c); err != nil {
+			n.logger.Error().Err(err).Msg("resend private messages")
 		}
 		c.wg.Add(1)
 		go c.syncLoop()
@@ -459,7 +466,7 @@ func (c *conn) farewell(bw *bufio.Writer) {
 
 // goodbyeReason is what the peer is told, only for ends it should know of.
 func goodbyeReason(err error) string {
-	for _, known := range []error{errShutdown, errDuplicate, errFull, errBanned} {
+	for _, known := range []error{errShutdown, errDuplicate, errFull, errBanned, errPenalized} {
 		if errors.Is(err, known) {
 			return known.Error()
 		}
@@ -487,7 +494,7 @@ func (c *conn) readLoop(ctx context.Context) error {
 			if errors.As(err, new(errGoodbye)) {
 				return err
 			}
-			c.n.logger.Warn().Err(err).Str("peer", c.id.Short()).Str("frame", typ).Msg("dropping peer")
+			c.n.limitedLog("peer "+c.id.String(), warnLevel).Err(err).Str("peer", c.id.Short()).Str("frame", typ).Msg("dropping peer")
 			return err
 		}
 	}
@@ -499,6 +506,9 @@ type errGoodbye struct{ reason string }
 func (e errGoodbye) Error() string { return "goodbye: " + e.reason }
 
 func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
+	if err := c.charge(typ); err != nil {
+		return err
+	}
 	switch typ {
 	case FrameChat, FrameNick, FrameCatchup:
 		body, err := decodeSigned(typ, payload)
@@ -517,6 +527,10 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		return c.push(inbound{synced: true})
 	case FrameSync:
 		return c.onSync(payload)
+	case FramePrivate:
+		return c.n.onPrivate(ctx, c, payload)
+	case FramePrivAck:
+		return c.n.onPrivAck(ctx, c, payload)
 	case FramePeers:
 		return c.n.onPeers(ctx, c, payload)
 	case FramePing:

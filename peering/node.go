@@ -23,6 +23,7 @@ type Log interface {
 	Append(ctx context.Context, bodies ...eventlog.Body) ([]eventlog.Result, error)
 	Peers() ([]eventlog.Peer, error)
 	Peer(id eventlog.NodeID) (eventlog.Peer, bool, error)
+	Get(seq uint64) (eventlog.Event, bool, error)
 	SyncState() ([]eventlog.OriginState, error)
 	ByOrigin(origin eventlog.NodeID, after uint64, limit int) ([]eventlog.Event, error)
 }
@@ -31,6 +32,7 @@ type Log interface {
 // keyboard.
 type Display interface {
 	ShowChat(t time.Time, name, text string)
+	ShowPrivate(t time.Time, name, text string)
 	ShowSystem(text string)
 }
 
@@ -61,6 +63,9 @@ type Node struct {
 	wake chan struct{} // pokes the dialer
 	wg   sync.WaitGroup
 
+	penalties penaltyBox // node IDs refused for a while (budget.go)
+	logLimit  logLimiter // spaces the log lines about one peer (lograte.go)
+
 	outbox       chan eventlog.Body // own lines and renames, in order
 	outboxMu     sync.RWMutex       // guards sending on outbox against closing it
 	outboxClosed bool
@@ -71,6 +76,9 @@ type Node struct {
 func New(cfg Config, log Log, display Display) (*Node, error) {
 	cfg.fill()
 	if err := eventlog.CheckName(cfg.Name); err != nil {
+		return nil, err
+	}
+	if err := CheckNetworkKey(cfg.NetworkKey); err != nil {
 		return nil, err
 	}
 	self, err := eventlog.IDFromKey(cfg.Key.Public().(ed25519.PublicKey))
@@ -237,7 +245,7 @@ func (n *Node) serve(ctx context.Context, raw net.Conn, t *target) {
 			n.dialDone(t, nil, err)
 		}
 		if !errors.Is(err, errSelf) && ctx.Err() == nil {
-			n.logger.Info().Err(err).Str("remote", raw.RemoteAddr().String()).Bool("inbound", t == nil).Msg("handshake failed")
+			n.limitedLog("handshake "+remoteIP(raw), zerolog.InfoLevel).Err(err).Str("remote", raw.RemoteAddr().String()).Bool("inbound", t == nil).Msg("handshake failed")
 		}
 		return
 	}

@@ -67,6 +67,7 @@ func (n chatNode) History(count int) ([]repl.HistoryLine, error) {
 var _ interface {
 	repl.Node
 	repl.Renamer
+	repl.Messenger
 	repl.Moderator
 	repl.Historian
 	repl.Connector
