@@ -55,6 +55,26 @@ type Config struct {
 	// Backoff is the redial schedule after failures and drops.
 	Backoff Backoff
 
+	// NetworkKey, when set, makes the network private: a peer must prove
+	// it holds the same key before anything else is exchanged (see
+	// netkey.go). Nil leaves the network open.
+	NetworkKey []byte
+	// ChatRate is the live CHAT and NICK frames per second a peer may
+	// send on one connection; catch-up this node asked for is free.
+	ChatRate int
+	// ChatBurst is how many such frames may arrive at once before the
+	// rate applies.
+	ChatBurst int
+	// FloodGrace is how long the read loop may wait for chat budget within
+	// FloodWindow before the peer counts as flooding and is penalized.
+	FloodGrace time.Duration
+	// FloodWindow is the span over which waiting for budget adds up.
+	FloodWindow time.Duration
+	// FloodPenalty is how long a flooding peer's node ID is refused.
+	FloodPenalty time.Duration
+	// LogEvery spaces the log lines about one misbehaving address or peer.
+	LogEvery time.Duration
+
 	// Logger receives diagnostics; the zero value discards them.
 	Logger zerolog.Logger
 }
@@ -74,6 +94,12 @@ func DefaultConfig() Config {
 		WriteTimeout:     10 * time.Second,
 		SyncInterval:     time.Minute,
 		Backoff:          DefaultBackoff(),
+		ChatRate:         1000,
+		ChatBurst:        10000,
+		FloodGrace:       30 * time.Second,
+		FloodWindow:      time.Minute,
+		FloodPenalty:     10 * time.Minute,
+		LogEvery:         10 * time.Second,
 		Logger:           zerolog.Nop(),
 	}
 }
@@ -93,6 +119,12 @@ func (c *Config) fill() {
 	setDefault(&c.IdleTimeout, d.IdleTimeout)
 	setDefault(&c.WriteTimeout, d.WriteTimeout)
 	setDefault(&c.SyncInterval, d.SyncInterval)
+	setDefault(&c.ChatRate, d.ChatRate)
+	setDefault(&c.ChatBurst, d.ChatBurst)
+	setDefault(&c.FloodGrace, d.FloodGrace)
+	setDefault(&c.FloodWindow, d.FloodWindow)
+	setDefault(&c.FloodPenalty, d.FloodPenalty)
+	setDefault(&c.LogEvery, d.LogEvery)
 	if c.Backoff.Base <= 0 || c.Backoff.Max <= 0 {
 		c.Backoff = d.Backoff
 	}

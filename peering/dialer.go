@@ -105,7 +105,7 @@ func (n *Node) dialDue(ctx context.Context) time.Duration {
 		if len(n.conns)+n.dialing >= n.cfg.MaxPeers || n.dialing >= n.cfg.MaxParallelDials {
 			break // a finished dial or a lost peer pokes the loop
 		}
-		if d := t.due.Sub(now); d > 0 {
+		if d := n.penalties.after(t.id, t.due).Sub(now); d > 0 {
 			wait = min(wait, d)
 			continue
 		}

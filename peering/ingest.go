@@ -93,7 +93,7 @@ func (c *conn) ingestLoop(ctx context.Context) {
 		}
 		if err := c.n.ingest(ctx, c, batch, caught); err != nil {
 			if ctx.Err() == nil {
-				c.n.logger.Warn().Err(err).Str("peer", c.id.Short()).Msg("dropping peer")
+				c.n.limitedLog("peer "+c.id.String(), warnLevel).Err(err).Str("peer", c.id.Short()).Msg("dropping peer")
 			}
 			c.close(err)
 			// The read loop is told by c.closing; drain until it

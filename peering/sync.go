@@ -134,6 +134,7 @@ func (n *Node) sendSync(c *conn) error {
 	if err != nil {
 		return err
 	}
+	c.budget.ask() // the answer's CATCHUP frames are free
 	for _, f := range frames {
 		c.send(f)
 	}
