@@ -25,6 +25,8 @@ type RunCmd struct {
 	Headless   bool     `help:"Run without the REPL until SIGINT or SIGTERM."`
 	Replay     int      `help:"Chat lines of history to show at start." default:"20" placeholder:"N"`
 	MaxPeers   int      `help:"Most peers connected at once, inbound and outbound together." default:"32" placeholder:"N"`
+
+	NetworkKeyFile string `help:"File holding the network key (text, at least 16 bytes, mode 600): only nodes with the same key connect. P2PCHAT_NETWORK_KEY may hold the key itself instead." type:"path" placeholder:"F"`
 }
 
 // Run opens the data directory and serves until the REPL ends or a signal
@@ -43,6 +45,10 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 		if err := peering.CheckAddr(p); err != nil {
 			return usageError{fmt.Sprintf("--peer %s: %v", p, err)}
 		}
+	}
+	netKey, err := loadNetworkKey(c.NetworkKeyFile, os.Getenv)
+	if err != nil {
+		return err
 	}
 	dir, err := g.dataDir()
 	if err != nil {
@@ -110,6 +116,7 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	cfg := peering.DefaultConfig()
 	cfg.Name, cfg.Key, cfg.Port, cfg.ListenHost = name, key, port, c.ListenHost
 	cfg.Seeds, cfg.MaxPeers, cfg.Logger = c.Peer, c.MaxPeers, logger
+	cfg.NetworkKey = netKey
 	node, err := peering.New(cfg, log, display)
 	if err != nil {
 		return err
