@@ -142,6 +142,7 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound, caught *
 		}
 		res := results[i]
 		i++
+		n.stats.countIn(m.live, res.Duplicate)
 		if res.Duplicate {
 			continue
 		}
@@ -150,7 +151,7 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound, caught *
 			continue
 		}
 		n.show(res.Body)
-		n.broadcast(m.frame, from)
+		n.stats.relayed.Add(uint64(n.broadcast(m.frame, from)))
 	}
 	return nil
 }

@@ -65,6 +65,7 @@ type Node struct {
 
 	penalties penaltyBox // node IDs refused for a while (budget.go)
 	logLimit  logLimiter // spaces the log lines about one peer (lograte.go)
+	stats     nodeStats  // counters for Stats (stats.go)
 
 	outbox       chan eventlog.Body // own lines and renames, in order
 	outboxMu     sync.RWMutex       // guards sending on outbox against closing it
@@ -252,8 +253,9 @@ func (n *Node) serve(ctx context.Context, raw net.Conn, t *target) {
 	n.runConn(ctx, c, t)
 }
 
-// broadcast queues frame to every connected peer but except.
-func (n *Node) broadcast(frame []byte, except *conn) {
+// broadcast queues frame to every connected peer but except and returns
+// to how many.
+func (n *Node) broadcast(frame []byte, except *conn) int {
 	n.mu.Lock()
 	peers := make([]*conn, 0, len(n.conns))
 	for _, c := range n.conns {
@@ -265,6 +267,7 @@ func (n *Node) broadcast(frame []byte, except *conn) {
 	for _, c := range peers {
 		c.send(frame)
 	}
+	return len(peers)
 }
 
 // User is a connected peer as the REPL lists it.
