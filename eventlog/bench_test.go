@@ -1,3 +1,333 @@
 package eventlog_test
 
-func removeFixtures() {}
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/store"
+)
+
+// The benchmarks append real signed chats: four origins with ordinary
+// names, 100 bytes of text each.
+var benchOrigins = []struct {
+	name string
+	key  ed25519.PrivateKey
+}{
+	{"Alice", originKey("bench alice")},
+	{"Bob", originKey("bench bob")},
+	{"Chidi", originKey("bench chidi")},
+	{"Dmitri", originKey("bench dmitri")},
+}
+
+// benchText returns 100 bytes of ordinary chat text that differ by i.
+func benchText(i int) string {
+	words := []string{"the", "build", "is", "green", "again", "after", "lunch", "can", "you", "review",
+		"my", "patch", "for", "the", "relay", "queue", "tomorrow", "morning", "thanks", "a", "lot"}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "#%d ", i)
+	for j := i; sb.Len() < 100; j++ {
+		sb.WriteString(words[j%len(words)])
+		sb.WriteByte(' ')
+	}
+	return sb.String()[:100]
+}
+
+// benchChat is chat number i of the benchmark stream: origins take turns,
+// each numbering its own lines from 1.
+func benchChat(i int) eventlog.Chat {
+	o := benchOrigins[i%len(benchOrigins)]
+	c := eventlog.Chat{
+		OriginSeq:  uint64(i/len(benchOrigins) + 1),
+		OriginTime: chatEpoch.Add(time.Duration(i) * time.Second),
+		Name:       o.name,
+		Text:       benchText(i),
+	}
+	c.Sign(o.key)
+	return c
+}
+
+// benchChats signs chats from..from+n-1 on every core.
+func benchChats(from, n int) []eventlog.Body {
+	out := make([]eventlog.Body, n)
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				out[i] = benchChat(from + i)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// fixtureBatch is how many chats one Append carries while a fixture is
+// built.
+const fixtureBatch = 4096
+
+var fixtures struct {
+	mu   sync.Mutex
+	root string
+	dirs map[int]string
+}
+
+// chatFixture returns a data directory holding a log of n chats, built
+// once per process and shared by the benchmarks that read it.
+func chatFixture(b *testing.B, n int) string {
+	b.Helper()
+	fixtures.mu.Lock()
+	defer fixtures.mu.Unlock()
+	if dir, ok := fixtures.dirs[n]; ok {
+		return dir
+	}
+	if fixtures.root == "" {
+		root, err := os.MkdirTemp("", "p2pchat-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		fixtures.root, fixtures.dirs = root, map[int]string{}
+	}
+	dir := filepath.Join(fixtures.root, fmt.Sprint(n))
+	start := time.Now()
+	if err := buildChatFixture(dir, n); err != nil {
+		b.Fatalf("build fixture of %d chats: %v", n, err)
+	}
+	b.Logf("built a log of %d chats in %v", n, time.Since(start).Round(time.Millisecond))
+	fixtures.dirs[n] = dir
+	return dir
+}
+
+// buildChatFixture appends n chats in batches, signing the next batches
+// while the current one commits.
+func buildChatFixture(dir string, n int) error {
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	l, err := eventlog.Open(st, eventlog.Options{})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	var batches []chan []eventlog.Body
+	for from := 0; from < n; from += fixtureBatch {
+		batches = append(batches, make(chan []eventlog.Body, 1))
+	}
+	ahead := make(chan struct{}, runtime.GOMAXPROCS(0)+1)
+	go func() {
+		for i, ch := range batches {
+			ahead <- struct{}{}
+			go func() {
+				from := i * fixtureBatch
+				ch <- benchChats(from, min(fixtureBatch, n-from))
+			}()
+		}
+	}()
+	for _, ch := range batches {
+		batch := <-ch
+		<-ahead
+		if _, err := l.Append(context.Background(), batch...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func removeFixtures() {
+	if fixtures.root != "" {
+		os.RemoveAll(fixtures.root)
+	}
+}
+
+// fsyncRate measures the disk's rate of small write+fsync pairs in a file
+// beside the benchmark's data: the baseline that a durable append is
+// compared with.
+func fsyncRate(b *testing.B, n int) float64 {
+	b.Helper()
+	f, err := os.Create(filepath.Join(b.TempDir(), "fsync"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 100)
+	start := time.Now()
+	for range n {
+		if _, err := f.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+func perSecond(b *testing.B, n int) float64 { return float64(n) / b.Elapsed().Seconds() }
+
+func BenchmarkFsyncBaseline(b *testing.B) {
+	f, err := os.Create(filepath.Join(b.TempDir(), "fsync"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 100)
+	for b.Loop() {
+		if _, err := f.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(perSecond(b, b.N), "fsyncs/s")
+}
+
+func BenchmarkAppendOne(b *testing.B) {
+	base := fsyncRate(b, 200)
+	l := openLog(b, filepath.Join(b.TempDir(), "node"), store.Options{}, eventlog.Options{})
+	ctx := context.Background()
+	var i int
+	for b.Loop() {
+		// The node's own line: numbered and signed by the log.
+		if _, err := l.Append(ctx, eventlog.Chat{Name: "Alice", Text: benchText(i)}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	rate := perSecond(b, b.N)
+	b.ReportMetric(rate, "events/s")
+	b.ReportMetric(base, "fsyncs/s")
+	b.ReportMetric(rate/base, "x_fsync")
+}
+
+func BenchmarkAppendConcurrent(b *testing.B) {
+	for _, writers := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			base := fsyncRate(b, 200)
+			l := openLog(b, filepath.Join(b.TempDir(), "node"), store.Options{}, eventlog.Options{})
+			chats := benchChats(0, b.N) // lines received from peers, already signed
+			ctx := context.Background()
+			var (
+				next atomic.Int64
+				wg   sync.WaitGroup
+			)
+			b.ResetTimer()
+			for range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := int(next.Add(1)) - 1
+						if i >= len(chats) {
+							return
+						}
+						if _, err := l.Append(ctx, chats[i]); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			rate := perSecond(b, b.N)
+			b.ReportMetric(rate, "events/s")
+			b.ReportMetric(base, "fsyncs/s")
+			b.ReportMetric(rate/base, "x_fsync")
+		})
+	}
+}
+
+// fileBytesPerEvent is the size of the database file over its events.
+func fileBytesPerEvent(b *testing.B, dir string, events int) float64 {
+	fi, err := os.Stat(filepath.Join(dir, store.FileName))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return float64(fi.Size()) / float64(events)
+}
+
+func BenchmarkLastChats100(b *testing.B) {
+	small, large := chatFixture(b, 1_000), chatFixture(b, 1_000_000)
+	lastChats := func(l *eventlog.Log) {
+		chats, err := l.LastChats(100)
+		if err != nil || len(chats) != 100 {
+			b.Fatalf("LastChats(100) = %d chats, %v", len(chats), err)
+		}
+	}
+	// Baseline: the same call on a log of a thousand chats.
+	ls := openLog(b, small, store.Options{ReadOnly: true}, eventlog.Options{ReadOnly: true})
+	const baseCalls = 200
+	start := time.Now()
+	for range baseCalls {
+		lastChats(ls)
+	}
+	base := time.Since(start) / baseCalls
+
+	l := openLog(b, large, store.Options{ReadOnly: true}, eventlog.Options{ReadOnly: true})
+	for b.Loop() {
+		lastChats(l)
+	}
+	perOp := b.Elapsed() / time.Duration(b.N)
+	b.ReportMetric(float64(perOp)/float64(base), "x_1k")
+	b.ReportMetric(fileBytesPerEvent(b, large, 1_000_000), "B/event")
+}
+
+// openOnce is a node's start as far as storage goes: open the data
+// directory and the log, read the history shown on start, close.
+func openOnce(b *testing.B, dir string) {
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := eventlog.Open(st, eventlog.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if chats, err := l.LastChats(20); err != nil || len(chats) != 20 {
+		b.Fatalf("LastChats(20) = %d chats, %v", len(chats), err)
+	}
+	l.Close()
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func BenchmarkOpen(b *testing.B) {
+	b.Run("events=1k", func(b *testing.B) {
+		dir := chatFixture(b, 1_000)
+		for b.Loop() {
+			openOnce(b, dir)
+		}
+	})
+	b.Run("events=1M", func(b *testing.B) {
+		small, large := chatFixture(b, 1_000), chatFixture(b, 1_000_000)
+		// Baseline: opening the log of a thousand chats.
+		const baseOpens = 50
+		start := time.Now()
+		for range baseOpens {
+			openOnce(b, small)
+		}
+		base := time.Since(start) / baseOpens
+		for b.Loop() {
+			openOnce(b, large)
+		}
+		perOp := b.Elapsed() / time.Duration(b.N)
+		b.ReportMetric(float64(perOp)/float64(base), "x_open1k")
+		b.ReportMetric(fileBytesPerEvent(b, large, 1_000_000), "B/event")
+	})
+}
