@@ -10,10 +10,10 @@ import (
 	"github.com/p2pchat/p2pchat/eventlog"
 )
 
-// Chat budget. Each connection may bring live CHAT and NICK frames at
-// Config.ChatRate per second after a burst of Config.ChatBurst; catch-up
-// this node asked for (CATCHUP between its SYNC and the peer's SYNCED) is
-// free. Past the budget the read loop waits before it handles the next
+// Chat budget. Each connection may bring live CHAT, NICK and PRIVATE
+// frames at Config.ChatRate per second after a burst of Config.ChatBurst;
+// catch-up this node asked for (CATCHUP between its SYNC and the peer's
+// SYNCED) is free. Past the budget the read loop waits before it handles the next
 // frame: it stops reading, TCP's window closes, and the sender slows down.
 // Nothing is dropped. A peer that keeps the read loop waiting for more than
 // Config.FloodGrace within Config.FloodWindow is flooding: its connection
@@ -93,7 +93,7 @@ func (b *chatBudget) take(now time.Time, rate, burst int, grace, window time.Dur
 // penalized and the error ends its connection.
 func (c *conn) charge(typ string) error {
 	switch typ {
-	case FrameChat, FrameNick:
+	case FrameChat, FrameNick, FramePrivate:
 	case FrameCatchup:
 		if c.budget.asked.Load() > 0 {
 			return nil

@@ -88,10 +88,35 @@ func TestChatBudgetForgetsWaitsOfAnEarlierWindow(t *testing.T) {
 	}
 }
 
-func TestCatchupIsFreeOnlyWhileThisNodeAwaitsAnAnswer(t *testing.T) {
+// budgetTestConn is a connection whose budget is one frame, after which
+// any wait counts as a flood.
+func budgetTestConn() *conn {
 	cfg := DefaultConfig()
 	cfg.ChatRate, cfg.ChatBurst, cfg.FloodGrace = 1, 1, time.Nanosecond
-	c := &conn{n: &Node{cfg: cfg, logger: cfg.Logger}, closing: make(chan struct{})}
+	return &conn{n: &Node{cfg: cfg, logger: cfg.Logger}, closing: make(chan struct{})}
+}
+
+func TestChatBudgetChargesLiveMessagesOnly(t *testing.T) {
+	for _, typ := range []string{FrameChat, FrameNick, FramePrivate} {
+		c := budgetTestConn()
+		for _, free := range []string{FramePing, FramePong, FramePeers, FrameSync, FramePrivAck, "FUTURE"} {
+			for range 10 {
+				if err := c.charge(free); err != nil {
+					t.Fatalf("%s was charged: %v", free, err)
+				}
+			}
+		}
+		if err := c.charge(typ); err != nil {
+			t.Fatalf("the first %s is within the burst: %v", typ, err)
+		}
+		if err := c.charge(typ); !errors.Is(err, errPenalized) {
+			t.Errorf("a second %s beyond the budget: %v, want a flood", typ, err)
+		}
+	}
+}
+
+func TestCatchupIsFreeOnlyWhileThisNodeAwaitsAnAnswer(t *testing.T) {
+	c := budgetTestConn()
 	c.budget.ask()
 	for range 100 {
 		if err := c.charge(FrameCatchup); err != nil {

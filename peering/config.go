@@ -59,8 +59,9 @@ type Config struct {
 	// it holds the same key before anything else is exchanged (see
 	// netkey.go). Nil leaves the network open.
 	NetworkKey []byte
-	// ChatRate is the live CHAT and NICK frames per second a peer may
-	// send on one connection; catch-up this node asked for is free.
+	// ChatRate is the live CHAT, NICK and PRIVATE frames per second a
+	// peer may send on one connection; catch-up this node asked for is
+	// free.
 	ChatRate int
 	// ChatBurst is how many such frames may arrive at once before the
 	// rate applies.

@@ -25,6 +25,21 @@
 // and relayed unchanged to every other peer, so lines cross a partial mesh
 // and duplicates die at the first node that has seen them.
 //
+// Private networks. With Config.NetworkKey set, each side sends AUTH right
+// after TLS, before JOIN: an HMAC of the TLS exporter value and its own
+// node ID under the key, so the proof holds for this connection only. A
+// keyed node sends JOIN only to a peer whose AUTH checks out; anyone else
+// gets GOODBYE "network key mismatch" and learns no name, no peers, no
+// line, and leaves nothing in the log.
+//
+// Limits. Every connection has a chat budget (Config.ChatRate, ChatBurst)
+// for live CHAT and NICK; past it the read loop waits, so TCP slows the
+// sender, and a peer that keeps it waiting beyond Config.FloodGrace is
+// disconnected and its node ID refused for Config.FloodPenalty. Penalties
+// fall on node IDs, never on addresses; addresses only cap concurrent
+// connections. Log lines about one misbehaving address or peer are spaced
+// by Config.LogEvery. docs/SECURITY.md has the whole threat model.
+//
 // The package never touches the database: it talks to the Log interface
 // it declares, which *eventlog.Log satisfies.
 package peering

@@ -26,7 +26,8 @@ type JoinMsg struct {
 	Port int `json:"port"`
 	// Addrs are listen addresses the sender believes reachable.
 	Addrs []string `json:"addrs,omitempty"`
-	// Proof shows knowledge of the network key, when one is configured.
+	// Proof is unused and left empty: a private network proves its key in
+	// AUTH, before JOIN (netkey.go), so that an outsider never sees a JOIN.
 	Proof string `json:"proof,omitempty"`
 }
 
