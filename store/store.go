@@ -102,6 +102,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	case !fi.Mode().IsRegular():
 		return nil, fmt.Errorf("open store %s: not a regular file", path)
+	case fi.Size() == 0 && opts.ReadOnly:
+		// A first start that stopped before bbolt initialised the file.
+		return nil, fmt.Errorf("%w: %s", ErrNoNode, dir)
 	case fi.Size() > 0 && !opts.ReadOnly:
 		// Validate read-only first: a read-write open of a damaged or
 		// foreign file may write to it (bbolt commits its freelist).
@@ -120,7 +123,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if opts.ReadOnly {
-		err = s.checkMeta()
+		if err = s.checkMeta(); err == nil && !s.initialised() {
+			err = fmt.Errorf("%w: %s", ErrNoNode, dir)
+		}
 	} else {
 		err = s.migrate()
 	}
@@ -204,6 +209,17 @@ func (s *Store) checkMeta() error {
 		}
 		return nil
 	})
+}
+
+// initialised reports whether the first migration has run: a first start
+// may stop between bbolt creating the file and that commit.
+func (s *Store) initialised() bool {
+	var ok bool
+	_ = s.View(func(tx *bolt.Tx) error {
+		ok = tx.Bucket(BucketMeta) != nil
+		return nil
+	})
+	return ok
 }
 
 func isEmpty(tx *bolt.Tx) bool {

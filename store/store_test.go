@@ -444,17 +444,48 @@ func TestReadOnlyOpenOfAnEmptyPlaceReportsNoNode(t *testing.T) {
 	}{
 		{"missing dir", func(t *testing.T) string { return filepath.Join(t.TempDir(), "none") }},
 		{"empty dir", func(t *testing.T) string { return t.TempDir() }},
+		{"empty file", func(t *testing.T) string {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, store.FileName), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return dir
+		}},
+		{"file bbolt created before the first migration", func(t *testing.T) string {
+			dir := t.TempDir()
+			withBolt(t, filepath.Join(dir, store.FileName), func(*bolt.Tx) error { return nil })
+			return dir
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := c.dir(t)
+			_, before := os.Stat(filepath.Join(dir, store.FileName))
 			_, err := store.Open(dir, store.Options{ReadOnly: true})
 			if !errors.Is(err, store.ErrNoNode) || !strings.Contains(err.Error(), dir) {
 				t.Errorf("Open = %v; want ErrNoNode naming %s", err, dir)
 			}
-			if _, err := os.Stat(filepath.Join(dir, store.FileName)); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("a read-only open created the database (stat: %v)", err)
+			if _, after := os.Stat(filepath.Join(dir, store.FileName)); (before == nil) != (after == nil) {
+				t.Errorf("a read-only open created the database (stat before: %v, after: %v)", before, after)
 			}
 		})
+	}
+}
+
+func TestOpenReportsAnUnreadableFile(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("running as root, which ignores file permissions")
+	}
+	dir := newNode(t)
+	path := filepath.Join(dir, store.FileName)
+	if err := os.Chmod(path, 0o000); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(path, 0o600) })
+	for _, opts := range []store.Options{{}, {ReadOnly: true}} {
+		_, err := store.Open(dir, opts)
+		if !errors.Is(err, os.ErrPermission) || !strings.Contains(err.Error(), path) {
+			t.Errorf("Open(ReadOnly=%v) = %v; want a permission error naming %s", opts.ReadOnly, err, path)
+		}
 	}
 }
 
@@ -470,5 +501,30 @@ func TestAPanicInsideATransactionBecomesErrCorrupt(t *testing.T) {
 	err := s.View(func(*bolt.Tx) error { panic("bad page") })
 	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), s.Path()) {
 		t.Errorf("View = %v; want ErrCorrupt naming %s", err, s.Path())
+	}
+}
+
+func TestOpenFinishesAFirstStartThatStoppedEarly(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		craft func(t *testing.T, path string)
+	}{
+		{"empty file", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"file bbolt created before the first migration", func(t *testing.T, path string) {
+			withBolt(t, path, func(*bolt.Tx) error { return nil })
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			c.craft(t, filepath.Join(dir, store.FileName))
+			s := openStore(t, dir, store.Options{})
+			if key, err := s.Identity(); err != nil || len(key) == 0 {
+				t.Errorf("Identity = %x, %v; want a new key", key, err)
+			}
+		})
 	}
 }
