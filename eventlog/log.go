@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -461,6 +462,9 @@ func (l *Log) Watermarks() (map[NodeID]uint64, error) {
 // origin seq > after, in origin-seq order.
 func (l *Log) ByOrigin(origin NodeID, after uint64, limit int) ([]Event, error) {
 	var out []Event
+	if after == math.MaxUint64 {
+		return nil, nil // nothing follows; after+1 would wrap to 0
+	}
 	err := l.st.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(store.BucketOrigins).Bucket(origin[:])
 		if b == nil {

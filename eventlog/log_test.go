@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"sync"
 	"testing"
@@ -341,6 +342,7 @@ func TestByOriginReturnsOneOriginsMessagesInOriginOrder(t *testing.T) {
 		{0, 2, []uint64{1, 2}},
 		{3, 10, []uint64{5}},
 		{5, 10, nil},
+		{math.MaxUint64, 10, nil},
 		{0, 0, nil},
 	} {
 		events, err := l.ByOrigin(idOf(alice), c.after, c.limit)
