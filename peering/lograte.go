@@ -17,8 +17,9 @@ const maxLogKeys = 4096
 // a peer) per interval, so that one misbehaving peer cannot flood the log.
 // The next line let through says how many were held back in between.
 type logLimiter struct {
-	mu   sync.Mutex
-	seen map[string]*logSlot
+	mu    sync.Mutex
+	seen  map[string]*logSlot
+	swept time.Time // when expired keys were last removed
 }
 
 type logSlot struct {
@@ -35,9 +36,14 @@ func (l *logLimiter) allow(key string, now time.Time, every time.Duration) (ok b
 		l.seen = map[string]*logSlot{}
 	}
 	if _, known := l.seen[key]; !known && len(l.seen) >= maxLogKeys {
-		for k, s := range l.seen {
-			if now.Sub(s.at) >= every {
-				delete(l.seen, k)
+		// Sweep at most once per interval, so that a stream of new keys
+		// does not cost a sweep each.
+		if now.Sub(l.swept) >= every {
+			l.swept = now
+			for k, s := range l.seen {
+				if now.Sub(s.at) >= every {
+					delete(l.seen, k)
+				}
 			}
 		}
 		if len(l.seen) >= maxLogKeys {
