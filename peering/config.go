@@ -49,6 +49,12 @@ type Config struct {
 	IdleTimeout time.Duration
 	// WriteTimeout bounds one write to a peer.
 	WriteTimeout time.Duration
+	// MaxKnownPeers bounds the peer table's growth from hearsay: PEERS
+	// entries about unknown nodes are ignored past it.
+	MaxKnownPeers int
+	// StaleAfter is how long a peer may stay unreachable before it is
+	// neither dialed nor passed on in PEERS.
+	StaleAfter time.Duration
 	// SyncInterval is how often peers compare what they hold, to fill
 	// holes that live relay left.
 	SyncInterval time.Duration
@@ -94,6 +100,8 @@ func DefaultConfig() Config {
 		IdleTimeout:      90 * time.Second,
 		WriteTimeout:     10 * time.Second,
 		SyncInterval:     time.Minute,
+		MaxKnownPeers:    10000,
+		StaleAfter:       7 * 24 * time.Hour,
 		Backoff:          DefaultBackoff(),
 		ChatRate:         1000,
 		ChatBurst:        10000,
@@ -120,6 +128,8 @@ func (c *Config) fill() {
 	setDefault(&c.IdleTimeout, d.IdleTimeout)
 	setDefault(&c.WriteTimeout, d.WriteTimeout)
 	setDefault(&c.SyncInterval, d.SyncInterval)
+	setDefault(&c.MaxKnownPeers, d.MaxKnownPeers)
+	setDefault(&c.StaleAfter, d.StaleAfter)
 	setDefault(&c.ChatRate, d.ChatRate)
 	setDefault(&c.ChatBurst, d.ChatBurst)
 	setDefault(&c.FloodGrace, d.FloodGrace)

@@ -22,6 +22,7 @@ type target struct {
 	next     int             // which address the next dial tries
 	failures int             // consecutive; drives the backoff
 	due      time.Time       // not before
+	lastGood time.Time       // last time a connection to it worked
 	dialing  bool
 }
 
@@ -41,10 +42,10 @@ func (n *Node) loadTargets() error {
 			n.banned[p.ID] = p.BannedUntil
 			continue
 		}
-		if len(p.Addrs) == 0 {
+		if len(p.Addrs) == 0 || n.stale(p, now) {
 			continue
 		}
-		t := &target{key: p.ID.String(), id: p.ID, addrs: p.Addrs, failures: p.DialFailures}
+		t := &target{key: p.ID.String(), id: p.ID, addrs: p.Addrs, failures: p.DialFailures, lastGood: p.LastConnect}
 		if p.DialFailures > 0 {
 			t.due = p.LastDialFailure.Add(n.cfg.Backoff.Delay(p.DialFailures, rand.Float64))
 		}
@@ -89,21 +90,17 @@ func (n *Node) poke() {
 	}
 }
 
-// dialDue launches every due dial it may and returns how long until the
-// next one is due.
+// dialDue launches the due dials it may, best candidates first, and
+// returns how long until the next one is due.
 func (n *Node) dialDue(ctx context.Context) time.Duration {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := time.Now()
 	wait := time.Hour
-	// Map order is random: when the bounds leave room for only some
-	// dials, each round favours different peers.
+	var due []*target
 	for key, t := range n.targets {
 		if t.dialing || n.conns[t.id] != nil || n.bannedLocked(t.id) {
 			continue
-		}
-		if len(n.conns)+n.dialing >= n.cfg.MaxPeers || n.dialing >= n.cfg.MaxParallelDials {
-			break // a finished dial or a lost peer pokes the loop
 		}
 		if d := n.penalties.after(t.id, t.due).Sub(now); d > 0 {
 			wait = min(wait, d)
@@ -114,6 +111,17 @@ func (n *Node) dialDue(ctx context.Context) time.Duration {
 			delete(n.targets, key)
 			continue
 		}
+		due = append(due, t)
+	}
+	// When the bounds leave room for only some dials (--max-peers after
+	// a restart, say), prefer peers that worked recently, and among
+	// equals pick at random so that nodes spread their links.
+	rand.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
+	slices.SortStableFunc(due, func(a, b *target) int { return b.lastGood.Compare(a.lastGood) })
+	for _, t := range due {
+		if len(n.conns)+n.dialing >= n.cfg.MaxPeers || n.dialing >= n.cfg.MaxParallelDials {
+			break // a finished dial or a lost peer pokes the loop
+		}
 		t.addr = t.addrs[t.next%len(t.addrs)]
 		t.next++
 		t.dialing = true
@@ -123,6 +131,20 @@ func (n *Node) dialDue(ctx context.Context) time.Duration {
 		go n.dial(ctx, t)
 	}
 	return wait
+}
+
+// stale reports whether a peer has been unreachable for so long that it
+// is neither dialed nor passed on any more. Its row stays in the table
+// (the log keeps everything), so it comes back if it dials in.
+func (n *Node) stale(p eventlog.Peer, now time.Time) bool {
+	if p.DialFailures == 0 {
+		return false
+	}
+	lastGood := p.LastConnect
+	if lastGood.IsZero() {
+		lastGood = p.FirstSeen
+	}
+	return now.Sub(lastGood) > n.cfg.StaleAfter
 }
 
 func (n *Node) dial(ctx context.Context, t *target) {
@@ -152,7 +174,7 @@ func (n *Node) dialDone(t *target, c *conn, err error) {
 	n.dialing--
 	switch {
 	case err == nil:
-		t.failures, t.next = 0, 0
+		t.failures, t.next, t.lastGood = 0, 0, time.Now()
 		if t.id.IsZero() {
 			// A seed resolved: from now on the peer is dialed by ID.
 			delete(n.targets, t.key)
@@ -172,6 +194,9 @@ func (n *Node) dialDone(t *target, c *conn, err error) {
 	}
 	t.failures++
 	t.due = time.Now().Add(n.cfg.Backoff.Delay(t.failures, rand.Float64))
+	if !t.id.IsZero() && t.failures > 8 && time.Since(t.lastGood) > n.cfg.StaleAfter {
+		delete(n.targets, t.key) // aged out: unreachable for days
+	}
 	id, addr, failures, due := t.id, t.addr, t.failures, t.due
 	n.mu.Unlock()
 	n.poke()
@@ -212,6 +237,9 @@ func (n *Node) ensureTargetLocked(id eventlog.NodeID, addrs []string) bool {
 	if t := n.targets[id.String()]; t != nil {
 		t.addrs = eventlog.MergeAddrs(t.addrs, addrs)
 		return false
+	}
+	if len(n.targets) >= n.cfg.MaxKnownPeers {
+		return false // whatever peers claim, the dialer's work stays bounded
 	}
 	n.targets[id.String()] = &target{key: id.String(), id: id, addrs: eventlog.MergeAddrs(nil, addrs)}
 	return true

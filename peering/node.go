@@ -345,7 +345,7 @@ func (n *Node) peersMsg() (PeersMsg, error) {
 	msg := PeersMsg{Peers: []PeerEntry{}}
 	for _, pass := range []bool{true, false} {
 		for _, p := range table {
-			if connected[p.ID] != pass || len(p.Addrs) == 0 || p.BannedAt(now) || len(msg.Peers) == maxPeersEntries {
+			if connected[p.ID] != pass || len(p.Addrs) == 0 || p.BannedAt(now) || n.stale(p, now) || len(msg.Peers) == maxPeersEntries {
 				continue
 			}
 			msg.Peers = append(msg.Peers, PeerEntry{ID: p.ID, Name: p.Name, Addrs: p.Addrs})

@@ -28,6 +28,7 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 		known[p.ID] = p
 	}
 	var news []eventlog.PeerInfo
+	room := n.cfg.MaxKnownPeers - len(known)
 	for _, e := range msg.Peers {
 		if e.ID == n.self || e.ID == from.id {
 			continue
@@ -35,6 +36,13 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 		p, ok := known[e.ID]
 		if ok && !addsAddrs(p.Addrs, e.Addrs) {
 			continue
+		}
+		if !ok {
+			// Whatever peers claim, the table stays bounded.
+			if room <= 0 {
+				continue
+			}
+			room--
 		}
 		news = append(news, eventlog.PeerInfo{ID: e.ID, Name: e.Name, Addrs: e.Addrs})
 	}
