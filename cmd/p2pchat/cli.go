@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mattn/go-isatty"
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/repl"
 	"github.com/rs/zerolog"
 )
 
@@ -30,7 +30,7 @@ type CLI struct {
 type Globals struct {
 	DataDir  string `help:"Data directory of the node (default: $XDG_DATA_HOME/p2pchat/<uname>, or ~/.local/share/p2pchat/<uname>)." placeholder:"DIR"`
 	Uname    string `help:"Your name on the network; also picks the default data directory. Needed on first start." placeholder:"NAME"`
-	LogLevel string `help:"Log level: debug, info, warn or error." default:"info" enum:"debug,info,warn,error" placeholder:"L"`
+	LogLevel string `help:"Log level: debug, info, warn or error (default: info; warn when the chat runs on a terminal)." placeholder:"L"`
 	LogFile  string `help:"Write logs to this file instead of stderr." placeholder:"F"`
 }
 
@@ -61,23 +61,52 @@ func (g *Globals) dataDir() (string, error) {
 }
 
 // logger builds the zerolog logger: to --log-file as JSON, or to stderr,
-// human-readable when stderr is a terminal and JSON otherwise. The returned
-// closer closes the log file, if any.
-func (g *Globals) logger(stderr io.Writer) (zerolog.Logger, io.Closer, error) {
-	level, err := zerolog.ParseLevel(g.LogLevel)
-	if err != nil {
-		return zerolog.Nop(), nil, usageError{fmt.Sprintf("--log-level: %v", err)}
+// human-readable when stderr is a terminal and JSON otherwise. With screen
+// set (the REPL owns the terminal) readable lines go through it, so they
+// never garble the line being typed; there the default level is warn, to
+// keep the chat readable. The returned closer closes the log file, if any.
+func (g *Globals) logger(stderr io.Writer, screen *repl.Display) (zerolog.Logger, io.Closer, error) {
+	levelName := g.LogLevel
+	if levelName == "" {
+		levelName = "info"
+		if screen != nil && g.LogFile == "" {
+			levelName = "warn"
+		}
 	}
+	if err := g.checkLogLevel(); err != nil {
+		return zerolog.Nop(), nil, err
+	}
+	level, _ := zerolog.ParseLevel(levelName)
 	var w io.Writer = stderr
 	var closer io.Closer = io.NopCloser(nil)
-	if g.LogFile != "" {
+	switch {
+	case g.LogFile != "":
 		f, err := os.OpenFile(g.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return zerolog.Nop(), nil, fmt.Errorf("open log file: %w", err)
 		}
 		w, closer = f, f
-	} else if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+	case screen != nil:
+		w = zerolog.ConsoleWriter{Out: screenWriter{screen}, NoColor: true, TimeFormat: time.TimeOnly}
+	case isTerminal(stderr):
 		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.TimeOnly}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger(), closer, nil
+}
+
+// checkLogLevel refuses a --log-level that is not one of the four.
+func (g *Globals) checkLogLevel() error {
+	switch g.LogLevel {
+	case "", "debug", "info", "warn", "error":
+		return nil
+	}
+	return usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", g.LogLevel)}
+}
+
+// screenWriter shows log lines through the REPL's display.
+type screenWriter struct{ d *repl.Display }
+
+func (w screenWriter) Write(p []byte) (int, error) {
+	w.d.Printf("%s", p)
+	return len(p), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	goio "io"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/mattn/go-isatty"
@@ -46,6 +47,9 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 			return usageError{fmt.Sprintf("--peer %s: %v", p, err)}
 		}
 	}
+	if err := g.checkLogLevel(); err != nil {
+		return err
+	}
 	netKey, err := loadNetworkKey(c.NetworkKeyFile, os.Getenv)
 	if err != nil {
 		return err
@@ -59,12 +63,6 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 			return usageError{fmt.Sprintf("--uname: %v", err)}
 		}
 	}
-	logger, logCloser, err := g.logger(io.err)
-	if err != nil {
-		return err
-	}
-	defer logCloser.Close()
-
 	st, err := store.Open(dir, store.Options{})
 	if err != nil {
 		return err
@@ -92,6 +90,32 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 		return err
 	}
 	defer log.Close()
+
+	// A --uname other than the stored name renames the node, on the
+	// network too; on first start it just names it.
+	renamed := name != "" && g.Uname != "" && g.Uname != name
+	if g.Uname != "" {
+		name = g.Uname
+	}
+	terminal := isTerminal(io.in) && isTerminal(io.out)
+	console := repl.New(io.in, io.out, repl.Options{
+		Terminal:    terminal,
+		Prompt:      name + "> ",
+		HistoryFile: filepath.Join(dir, "input_history"),
+	})
+	display := console.Display()
+	// On a terminal, logs that would land on the same screen go through
+	// the REPL, above the line being typed.
+	var logScreen *repl.Display
+	if terminal && isTerminal(io.err) {
+		logScreen = display
+	}
+	logger, logCloser, err := g.logger(io.err, logScreen)
+	if err != nil {
+		return err
+	}
+	defer logCloser.Close()
+
 	ctl, err := control.Listen(dir, func(ctx context.Context, req control.Request, w goio.Writer) error {
 		return answer(ctx, log, req, w)
 	})
@@ -102,16 +126,6 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	} else {
 		defer ctl.Close()
 	}
-
-	// A --uname other than the stored name renames the node, on the
-	// network too; on first start it just names it.
-	renamed := name != "" && g.Uname != "" && g.Uname != name
-	if g.Uname != "" {
-		name = g.Uname
-	}
-	terminal := isTerminal(io.in) && isTerminal(io.out)
-	console := repl.New(io.in, io.out, repl.Options{Terminal: terminal, Prompt: name + "> "})
-	display := console.Display()
 
 	cfg := peering.DefaultConfig()
 	cfg.Name, cfg.Key, cfg.Port, cfg.ListenHost = name, key, port, c.ListenHost
