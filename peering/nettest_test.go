@@ -82,7 +82,7 @@ func netTestStart(t *testing.T, name string, tweak func(*Config)) *netTestNode {
 	return tn
 }
 
-// seed makes a tweak that has the node dial the given nodes at start.
+// netTestSeeds makes a tweak that has the node dial the given nodes at start.
 func netTestSeeds(others ...*netTestNode) func(*Config) {
 	return func(cfg *Config) {
 		for _, o := range others {
@@ -313,7 +313,7 @@ func (p *netTestPeer) goodbye(t *testing.T, timeout time.Duration) string {
 	}
 }
 
-// chat returns a CHAT payload signed by key.
+// netTestChat returns a CHAT payload signed by key.
 func netTestChat(key ed25519.PrivateKey, seq uint64, text string) ChatMsg {
 	c := eventlog.Chat{OriginSeq: seq, OriginTime: time.Now(), Name: "Mallory", Text: text}
 	c.Sign(key)
