@@ -28,6 +28,13 @@ type Config struct {
 	MaxFrame int
 	// MaxPeers caps the connected peers, inbound and outbound together.
 	MaxPeers int
+	// MaxOutbound caps the peers this node dials on its own (a --peer or
+	// /connect address still is dialed), so that every node keeps room
+	// for peers that dial it. Were every node to dial up to MaxPeers, the
+	// first MaxPeers+1 nodes would fill each other up and refuse every
+	// newcomer; below half of MaxPeers, some node always has room. 0
+	// means (MaxPeers-1)/2, at least 1.
+	MaxOutbound int
 	// MaxConns caps the TCP connections of any state, handshakes included.
 	MaxConns int
 	// MaxConnsPerIP caps concurrent inbound connections from one IP
@@ -123,6 +130,9 @@ func (c *Config) fill() {
 	setDefault(&c.MaxConnsPerIP, d.MaxConnsPerIP)
 	setDefault(&c.SendQueue, d.SendQueue)
 	setDefault(&c.MaxParallelDials, d.MaxParallelDials)
+	if c.MaxOutbound <= 0 {
+		c.MaxOutbound = max(1, (c.MaxPeers-1)/2)
+	}
 	setDefault(&c.HandshakeTimeout, d.HandshakeTimeout)
 	setDefault(&c.PingInterval, d.PingInterval)
 	setDefault(&c.IdleTimeout, d.IdleTimeout)

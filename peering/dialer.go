@@ -118,9 +118,18 @@ func (n *Node) dialDue(ctx context.Context) time.Duration {
 	// equals pick at random so that nodes spread their links.
 	rand.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
 	slices.SortStableFunc(due, func(a, b *target) int { return b.lastGood.Compare(a.lastGood) })
+	outbound := 0
+	for _, c := range n.conns {
+		if !c.inbound {
+			outbound++
+		}
+	}
 	for _, t := range due {
 		if len(n.conns)+n.dialing >= n.cfg.MaxPeers || n.dialing >= n.cfg.MaxParallelDials {
 			break // a finished dial or a lost peer pokes the loop
+		}
+		if !t.id.IsZero() && outbound+n.dialing >= n.cfg.MaxOutbound {
+			continue // the rest of MaxPeers is for peers that dial in
 		}
 		t.addr = t.addrs[t.next%len(t.addrs)]
 		t.next++
