@@ -515,7 +515,7 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		if err != nil {
 			return err
 		}
-		m := inbound{body: body, live: typ != FrameCatchup, arrived: time.Now()}
+		m := inbound{body: body, live: typ != FrameCatchup}
 		if m.live {
 			// Relayed as received; payload is only valid until the
 			// next read.

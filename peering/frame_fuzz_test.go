@@ -15,7 +15,7 @@ import (
 func FuzzFrame(f *testing.F) {
 	chat := wireTestChat(f, "hello <world> & 🙂")
 	join := JoinMsg{Version: ProtocolVersion, ID: wireTestID(1), Name: "Alice", Port: 8080,
-		Addrs: []string{"192.0.2.1:8080", "[2001:db8::1]:8080"}, Proof: "c2VjcmV0"}
+		Addrs: []string{"192.0.2.1:8080", "[2001:db8::1]:8080"}}
 	peers := PeersMsg{Peers: []PeerEntry{
 		{ID: wireTestID(2), Name: "Bob", Addrs: []string{"192.0.2.2:8081"}},
 		{ID: wireTestID(3), Name: "Carol"},

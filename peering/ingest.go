@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
 )
@@ -13,11 +12,10 @@ import (
 // inbound is one signed message (or the end of a catch-up answer) on its
 // way from a connection's read loop to its ingest loop.
 type inbound struct {
-	body    eventlog.Signed // nil for the end of a catch-up answer
-	live    bool            // broadcast now, not caught up
-	frame   []byte          // the live frame as received, relayed unchanged
-	synced  bool
-	arrived time.Time
+	body   eventlog.Signed // nil for the end of a catch-up answer
+	live   bool            // broadcast now, not caught up
+	frame  []byte          // the live frame as received, relayed unchanged
+	synced bool
 }
 
 // maxIngestBatch caps the messages verified and appended together.

@@ -26,9 +26,6 @@ type JoinMsg struct {
 	Port int `json:"port"`
 	// Addrs are listen addresses the sender believes reachable.
 	Addrs []string `json:"addrs,omitempty"`
-	// Proof is unused and left empty: a private network proves its key in
-	// AUTH, before JOIN (netkey.go), so that an outsider never sees a JOIN.
-	Proof string `json:"proof,omitempty"`
 }
 
 // Validate checks the fields against the protocol's rules, with at most

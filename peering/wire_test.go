@@ -131,7 +131,7 @@ func TestWireMessagesUseLowerCaseFieldNames(t *testing.T) {
 		},
 		{
 			name: "join with addresses and proof",
-			v:    JoinMsg{Version: 1, ID: id, Name: "Alice", Port: 8080, Addrs: []string{"10.0.0.1:8080"}, Proof: "p"},
+			v:    JoinMsg{Version: 1, ID: id, Name: "Alice", Port: 8080, Addrs: []string{"10.0.0.1:8080"}},
 			want: fmt.Sprintf(`{"version":1,"id":"%s","name":"Alice","port":8080,"addrs":["10.0.0.1:8080"],"proof":"p"}`, id),
 		},
 		{
