@@ -130,9 +130,9 @@ func TestWireMessagesUseLowerCaseFieldNames(t *testing.T) {
 			want: fmt.Sprintf(`{"version":1,"id":"%s","name":"Alice","port":8080}`, id),
 		},
 		{
-			name: "join with addresses and proof",
+			name: "join with addresses",
 			v:    JoinMsg{Version: 1, ID: id, Name: "Alice", Port: 8080, Addrs: []string{"10.0.0.1:8080"}},
-			want: fmt.Sprintf(`{"version":1,"id":"%s","name":"Alice","port":8080,"addrs":["10.0.0.1:8080"],"proof":"p"}`, id),
+			want: fmt.Sprintf(`{"version":1,"id":"%s","name":"Alice","port":8080,"addrs":["10.0.0.1:8080"]}`, id),
 		},
 		{
 			name: "peers",
