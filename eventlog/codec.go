@@ -10,15 +10,17 @@ import (
 // The stored form of an event is compact binary, because the log holds
 // every chat line the network ever carried:
 //
-//	byte 0    codec version (1)
+//	byte 0    codec version (2)
 //	byte 1    Type
 //	varint    local time, unix nanoseconds (zigzag)
 //	...       the body's fields in declaration order: IDs and signatures
 //	          raw, integers as varints, strings and lists length-prefixed.
 //
-// A new field is added by a new codec version; decoders keep reading every
-// older version.
-const codecVersion = 1
+// Version 2 stores the origin time of a Chat or Nick as its distance from
+// the local time (a byte or a few instead of nine); version 1 stored it
+// whole. A new layout gets a new version; decoders keep reading every
+// older one, so a log never needs rewriting.
+const codecVersion = 2
 
 // ErrDecode is returned for a stored event that cannot be decoded.
 var ErrDecode = errors.New("undecodable event")
@@ -60,14 +62,14 @@ func Encode(e Event) ([]byte, error) {
 	case Chat:
 		w.id(b.Origin)
 		w.uint(b.OriginSeq)
-		w.time(b.OriginTime)
+		w.relTime(b.OriginTime, e.Time)
 		w.str(b.Name)
 		w.str(b.Text)
 		w.bytes(b.Sig)
 	case Nick:
 		w.id(b.Origin)
 		w.uint(b.OriginSeq)
-		w.time(b.OriginTime)
+		w.relTime(b.OriginTime, e.Time)
 		w.str(b.Name)
 		w.bytes(b.Sig)
 	case Private:
@@ -108,11 +110,18 @@ func Decode(seq uint64, data []byte) (Event, error) {
 	if len(data) < 2 {
 		return Event{}, fmt.Errorf("%w %d: %d bytes", ErrDecode, seq, len(data))
 	}
-	if data[0] != codecVersion {
-		return Event{}, fmt.Errorf("%w %d: codec version %d", ErrDecode, seq, data[0])
+	version := data[0]
+	if version < 1 || version > codecVersion {
+		return Event{}, fmt.Errorf("%w %d: codec version %d", ErrDecode, seq, version)
 	}
 	r := decoder{buf: data[2:]}
 	e := Event{Seq: seq, Time: r.time()}
+	originTime := func() time.Time {
+		if version == 1 {
+			return r.time()
+		}
+		return r.relTime(e.Time)
+	}
 	switch Type(data[1]) {
 	case TypeJoin:
 		e.Body = Join{ID: r.id(), Name: r.str(), Addrs: r.strs(), Version: int(r.uint())}
@@ -130,9 +139,9 @@ func Decode(seq uint64, data []byte) (Event, error) {
 	case TypeDialFailed:
 		e.Body = DialFailed{ID: r.id(), Addr: r.str(), Error: r.str()}
 	case TypeChat:
-		e.Body = Chat{Origin: r.id(), OriginSeq: r.uint(), OriginTime: r.time(), Name: r.str(), Text: r.str(), Sig: r.bytes()}
+		e.Body = Chat{Origin: r.id(), OriginSeq: r.uint(), OriginTime: originTime(), Name: r.str(), Text: r.str(), Sig: r.bytes()}
 	case TypeNick:
-		e.Body = Nick{Origin: r.id(), OriginSeq: r.uint(), OriginTime: r.time(), Name: r.str(), Sig: r.bytes()}
+		e.Body = Nick{Origin: r.id(), OriginSeq: r.uint(), OriginTime: originTime(), Name: r.str(), Sig: r.bytes()}
 	case TypePrivate:
 		e.Body = Private{From: r.id(), To: r.id(), Name: r.str(), Text: r.str(), SentTime: r.time(), Ref: r.uint()}
 	case TypeDelivered:
@@ -196,6 +205,19 @@ func (w *encoder) time(t time.Time) {
 	w.buf = binary.AppendVarint(w.buf, t.UnixNano())
 }
 
+// relTime stores t as its distance from base. The zero time counts as
+// nanosecond 0, as in time, so both survive a round trip.
+func (w *encoder) relTime(t, base time.Time) {
+	w.buf = binary.AppendVarint(w.buf, unixNano(t)-unixNano(base))
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
 // decoder reads what encoder wrote; the first error sticks and every later
 // read returns a zero value.
 type decoder struct {
@@ -232,6 +254,23 @@ func (r *decoder) time() time.Time {
 		return time.Time{}
 	}
 	r.buf = r.buf[n:]
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v).UTC()
+}
+
+func (r *decoder) relTime(base time.Time) time.Time {
+	if r.err != nil {
+		return time.Time{}
+	}
+	d, n := binary.Varint(r.buf)
+	if n <= 0 {
+		r.fail("bad time")
+		return time.Time{}
+	}
+	r.buf = r.buf[n:]
+	v := unixNano(base) + d
 	if v == 0 {
 		return time.Time{}
 	}

@@ -201,7 +201,6 @@ func (l *Log) commit(batch []*request) error {
 		events := tx.Bucket(store.BucketEvents)
 		events.FillPercent = 1 // append-only: fill pages densely
 		chats := tx.Bucket(store.BucketChats)
-		chats.FillPercent = 1
 		p := txProjection{tx: tx}
 		seq := lastSeq(events)
 		now := l.now().Round(0).UTC()
@@ -233,7 +232,7 @@ func (l *Log) commit(batch []*request) error {
 					return err
 				}
 				if body.Type() == TypeChat {
-					if err := chats.Put(seqKey(seq), nil); err != nil {
+					if err := markChat(chats, seq); err != nil {
 						return err
 					}
 				}
@@ -397,9 +396,8 @@ func (l *Log) LastChats(n int) ([]Event, error) {
 	var out []Event
 	err := l.st.View(func(tx *bolt.Tx) error {
 		events := tx.Bucket(store.BucketEvents)
-		c := tx.Bucket(store.BucketChats).Cursor()
-		for k, _ := c.Last(); k != nil && len(out) < n; k, _ = c.Prev() {
-			e, err := Decode(binary.BigEndian.Uint64(k), events.Get(k))
+		for _, seq := range lastChatSeqs(tx.Bucket(store.BucketChats), n) {
+			e, err := Decode(seq, events.Get(seqKey(seq)))
 			if err != nil {
 				return err
 			}

@@ -158,13 +158,15 @@ func compareOrigins(tx *bolt.Tx, mem *memProjection, rep *Report) {
 
 func compareChats(tx *bolt.Tx, chatSeqs map[uint64]bool, rep *Report) {
 	var count int
-	_ = tx.Bucket(store.BucketChats).ForEach(func(k, _ []byte) error {
+	malformed := forEachChatSeq(tx.Bucket(store.BucketChats), func(seq uint64) {
 		count++
-		if seq := binary.BigEndian.Uint64(k); !chatSeqs[seq] {
+		if !chatSeqs[seq] {
 			rep.problem("chat index names event %d, which is not a CHAT", seq)
 		}
-		return nil
 	})
+	if malformed > 0 {
+		rep.problem("chat index has %d malformed blocks", malformed)
+	}
 	if count != len(chatSeqs) {
 		rep.problem("chat index has %d entries, the log has %d CHAT events", count, len(chatSeqs))
 	}

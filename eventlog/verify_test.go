@@ -105,11 +105,14 @@ func TestVerifyDetectsATamperedLog(t *testing.T) {
 			return tx.Bucket(store.BucketEvents).Put(key(4), []byte{1, 99})
 		}, "unknown type 99"},
 		{"chat index entry removed", func(tx *bolt.Tx) error {
-			return tx.Bucket(store.BucketChats).Delete(key(3))
+			return flipChatBit(tx, 3)
 		}, "chat index has 4 entries, the log has 5"},
 		{"chat index naming a connect", func(tx *bolt.Tx) error {
-			return tx.Bucket(store.BucketChats).Put(key(2), nil)
+			return flipChatBit(tx, 2)
 		}, "not a CHAT"},
+		{"chat index block malformed", func(tx *bolt.Tx) error {
+			return tx.Bucket(store.BucketChats).Put(key(9), []byte{1})
+		}, "malformed"},
 		{"origin index entry removed", func(tx *bolt.Tx) error {
 			return tx.Bucket(store.BucketOrigins).Bucket(alice[:]).Delete(key(2))
 		}, "origin index has 4 entries"},
@@ -141,4 +144,17 @@ func TestVerifyStopsWhenItsContextEnds(t *testing.T) {
 	if _, err := l.Verify(ctx); err == nil {
 		t.Errorf("Verify with an ended context succeeded")
 	}
+}
+
+// flipChatBit toggles seq's bit in the chat index, as a tampered or
+// damaged file would.
+func flipChatBit(tx *bolt.Tx, seq uint64) error {
+	b := tx.Bucket(store.BucketChats)
+	k := binary.BigEndian.AppendUint64(nil, seq/store.ChatIndexBlock)
+	var bits uint64
+	if v := b.Get(k); len(v) == 8 {
+		bits = binary.BigEndian.Uint64(v)
+	}
+	bits ^= 1 << (seq % store.ChatIndexBlock)
+	return b.Put(k, binary.BigEndian.AppendUint64(nil, bits))
 }

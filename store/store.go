@@ -30,14 +30,18 @@ import (
 const FileName = "p2pchat.db"
 
 // SchemaVersion is the layout this binary reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
+
+// ChatIndexBlock is how many sequence numbers one row of the chat index
+// covers (schema 2): the row is a bitmap of which of them are CHATs.
+const ChatIndexBlock = 64
 
 // Bucket names. The store creates them; package eventlog gives their
 // contents meaning.
 var (
 	BucketMeta       = []byte("meta")
 	BucketEvents     = []byte("events")     // local seq (8 bytes BE) -> encoded event
-	BucketChats      = []byte("chats")      // local seq of each CHAT -> empty, for "last N lines"
+	BucketChats      = []byte("chats")      // seq / ChatIndexBlock -> bitmap of the CHATs among them
 	BucketOrigins    = []byte("origins")    // origin ID -> nested bucket: origin seq (BE) -> local seq
 	BucketPeers      = []byte("peers")      // projection: node ID -> peer record
 	BucketWatermarks = []byte("watermarks") // projection: origin ID -> highest contiguous origin seq
@@ -255,12 +259,50 @@ var migrations = []func(tx *bolt.Tx) error{
 		}
 		return meta.Put(keyMagic, magic)
 	},
+	1: migrateChatIndex1to2,
+}
+
+// migrateChatIndex1to2 turns the chat index from one row per CHAT
+// (schema 1: seq -> empty) into bitmap blocks, about 24 bytes less per
+// line on disk.
+func migrateChatIndex1to2(tx *bolt.Tx) error {
+	old := tx.Bucket(BucketChats)
+	blocks := map[uint64]uint64{}
+	if err := old.ForEach(func(k, _ []byte) error {
+		if len(k) != 8 {
+			return fmt.Errorf("chat index key of %d bytes", len(k))
+		}
+		seq := binary.BigEndian.Uint64(k)
+		blocks[seq/ChatIndexBlock] |= 1 << (seq % ChatIndexBlock)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := tx.DeleteBucket(BucketChats); err != nil {
+		return err
+	}
+	b, err := tx.CreateBucket(BucketChats)
+	if err != nil {
+		return err
+	}
+	for block, bits := range blocks {
+		if err := b.Put(binary.BigEndian.AppendUint64(nil, block), binary.BigEndian.AppendUint64(nil, bits)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // migrate brings the file up to SchemaVersion, one version per step, each
 // step in its own transaction.
 func (s *Store) migrate() error {
 	if err := s.checkMeta(); err != nil {
+		return err
+	}
+	current, err := s.schema()
+	if err != nil || current == SchemaVersion {
+		// Nothing to do: no write transaction, which would cost two
+		// fsyncs on every start.
 		return err
 	}
 	for {
@@ -286,6 +328,23 @@ func (s *Store) migrate() error {
 			return err
 		}
 	}
+}
+
+// schema reads the stored schema version, 0 for a file never initialised.
+func (s *Store) schema() (uint64, error) {
+	var v uint64
+	err := s.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(BucketMeta)
+		if meta == nil {
+			return nil
+		}
+		var err error
+		if v, err = schemaOf(meta); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, err)
+		}
+		return nil
+	})
+	return v, err
 }
 
 // Close releases the database and its lock. It is safe to call twice.
