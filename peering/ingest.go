@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/p2pchat/p2pchat/eventlog"
 )
@@ -105,16 +107,15 @@ func (c *conn) ingestLoop(ctx context.Context) {
 
 // ingest verifies, appends, shows and relays one batch.
 func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound, caught *catchupView) error {
+	if err := verifyBatch(batch); err != nil {
+		return err
+	}
 	bodies := make([]eventlog.Body, 0, len(batch))
 	kept := make([]inbound, 0, len(batch))
 	for _, m := range batch {
 		if m.synced {
 			kept = append(kept, m)
 			continue
-		}
-		if err := verifySigned(m.body); err != nil {
-			origin, seq := m.body.OriginKey()
-			return fmt.Errorf("%s from origin %s seq %d: %w", m.body.Type(), origin.Short(), seq, err)
 		}
 		if origin, _ := m.body.OriginKey(); n.isBanned(origin) {
 			continue // neither stored, shown nor relayed
@@ -150,6 +151,52 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound, caught *
 		}
 		n.show(res.Body)
 		n.stats.relayed.Add(uint64(n.broadcast(m.frame, from)))
+	}
+	return nil
+}
+
+// minParallelVerify is the smallest batch whose signatures are checked on
+// more than one core; below it, starting goroutines costs more than it
+// saves.
+const minParallelVerify = 16
+
+// verifyBatch checks every signature of a batch and reports the first bad
+// one. Checking a signature is most of the CPU a received message costs,
+// so a large batch (a burst, a catch-up) is split over every core.
+func verifyBatch(batch []inbound) error {
+	workers := min(runtime.GOMAXPROCS(0), len(batch)/minParallelVerify)
+	if workers <= 1 {
+		return verifyAll(batch)
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		part := batch[w*len(batch)/workers : (w+1)*len(batch)/workers]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = verifyAll(part)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// verifyAll checks the signatures of ms in order, on the calling goroutine.
+func verifyAll(ms []inbound) error {
+	for _, m := range ms {
+		if m.synced {
+			continue
+		}
+		if err := verifySigned(m.body); err != nil {
+			origin, seq := m.body.OriginKey()
+			return fmt.Errorf("%s from origin %s seq %d: %w", m.body.Type(), origin.Short(), seq, err)
+		}
 	}
 	return nil
 }
