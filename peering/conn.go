@@ -225,15 +225,20 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 	stop()
 	c.wg.Wait()
 
-	if !n.unregister(c) {
-		return // replaced by a newer connection to the same peer
-	}
-	reason := c.closeErr.Error()
-	n.logger.Info().Str("peer", c.id.Short()).Str("reason", reason).Msg("disconnected")
 	// Record the end even during shutdown: the log must say the peer is
 	// gone. The caller closes the log only after Run returns.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	if !n.unregister(c) {
+		// Replaced by a newer connection to the same peer: the peer has
+		// not left, but this connection's CONNECT gets its DISCONNECT.
+		if _, err := n.log.Append(recordCtx, eventlog.Disconnect{ID: c.id, Reason: errDuplicate.Error()}); err != nil {
+			n.logger.Error().Err(err).Msg("append DISCONNECT")
+		}
+		return
+	}
+	reason := c.closeErr.Error()
+	n.logger.Info().Str("peer", c.id.Short()).Str("reason", reason).Msg("disconnected")
 	if _, err := n.log.Append(recordCtx, eventlog.Disconnect{ID: c.id, Reason: reason}); err != nil {
 		n.logger.Error().Err(err).Msg("append DISCONNECT")
 	}

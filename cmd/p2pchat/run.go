@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	goio "io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -61,6 +62,12 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	if g.Uname != "" {
 		if err := eventlog.CheckName(g.Uname); err != nil {
 			return usageError{fmt.Sprintf("--uname: %v", err)}
+		}
+	}
+	if g.Uname == "" {
+		// Refuse before creating anything: a first start needs a name.
+		if _, err := os.Stat(filepath.Join(dir, store.FileName)); errors.Is(err, fs.ErrNotExist) {
+			return usageError{fmt.Sprintf("%s holds no node yet: the first start needs --uname NAME", dir)}
 		}
 	}
 	st, err := store.Open(dir, store.Options{})
