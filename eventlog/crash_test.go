@@ -36,6 +36,7 @@ type appender struct {
 	cmd   *exec.Cmd
 	lines chan string
 	done  chan struct{}
+	tail  []string // printed before the kill and not read by then
 }
 
 func startAppender(t *testing.T, dir string) *appender {
@@ -79,19 +80,26 @@ func (a *appender) next(t *testing.T, deadline time.Time) string {
 	}
 }
 
-// kill ends the helper with SIGKILL.
+// kill ends the helper with SIGKILL. What it printed and nobody read is
+// drained, so the reading goroutine reaches the end of the pipe and stops
+// before Wait, which must come after the last read.
 func (a *appender) kill() {
 	a.cmd.Process.Signal(syscall.SIGKILL)
+	for line := range a.lines {
+		a.tail = append(a.tail, line)
+	}
+	<-a.done
 	a.cmd.Wait()
 }
 
 // rest returns every line the ended helper printed that was not read yet.
 func (a *appender) rest() []string {
-	var out []string
 	for line := range a.lines {
-		out = append(out, line)
+		a.tail = append(a.tail, line)
 	}
 	<-a.done
+	out := a.tail
+	a.tail = nil
 	return out
 }
 

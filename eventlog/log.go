@@ -253,30 +253,33 @@ func (l *Log) commit(batch []*request) error {
 	})
 }
 
-// prepare numbers, stamps and signs the node's own Chat and Nick.
+// prepare numbers, stamps and signs the node's own Chat and Nick: those
+// handed in with OriginSeq 0. Their origin seq follows the node's own
+// watermark, which its own messages always keep contiguous.
 func (l *Log) prepare(p projection, body Body, now time.Time) (Body, error) {
+	next := func() (uint64, error) {
+		seq, err := p.watermark(l.self)
+		return seq + 1, err
+	}
+	var err error
 	switch b := body.(type) {
 	case Chat:
-		if b.OriginSeq != 0 {
-			return b, nil
+		if b.OriginSeq == 0 {
+			if b.OriginSeq, err = next(); err != nil {
+				return nil, err
+			}
+			b.OriginTime = now
+			b.Sign(l.key)
 		}
-		seq, err := p.watermark(l.self)
-		if err != nil {
-			return nil, err
-		}
-		b.OriginSeq, b.OriginTime = seq+1, now
-		b.Sign(l.key)
 		return b, nil
 	case Nick:
-		if b.OriginSeq != 0 {
-			return b, nil
+		if b.OriginSeq == 0 {
+			if b.OriginSeq, err = next(); err != nil {
+				return nil, err
+			}
+			b.OriginTime = now
+			b.Sign(l.key)
 		}
-		seq, err := p.watermark(l.self)
-		if err != nil {
-			return nil, err
-		}
-		b.OriginSeq, b.OriginTime = seq+1, now
-		b.Sign(l.key)
 		return b, nil
 	}
 	return body, nil

@@ -78,19 +78,7 @@ func (c *conn) ingestLoop(ctx context.Context) {
 	defer c.wg.Done()
 	caught := newCatchupView()
 	for first := range c.ingest {
-		batch := []inbound{first}
-	drain:
-		for len(batch) < maxIngestBatch {
-			select {
-			case m, ok := <-c.ingest:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, m)
-			default:
-				break drain
-			}
-		}
+		batch := drain(first, c.ingest, maxIngestBatch)
 		if err := c.n.ingest(ctx, c, batch, caught); err != nil {
 			if ctx.Err() == nil {
 				c.n.limitedLog("peer "+c.id.String(), warnLevel).Err(err).Str("peer", c.id.Short()).Msg("dropping peer")

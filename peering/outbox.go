@@ -59,19 +59,7 @@ func (n *Node) outboxLoop(ctx context.Context) {
 	defer n.wg.Done()
 	defer close(n.outboxDone)
 	for first := range n.outbox {
-		batch := []eventlog.Body{first}
-	drain:
-		for len(batch) < maxIngestBatch {
-			select {
-			case b, ok := <-n.outbox:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, b)
-			default:
-				break drain
-			}
-		}
+		batch := drain(first, n.outbox, maxIngestBatch)
 		if err := n.publish(ctx, batch); err != nil {
 			n.logger.Error().Err(err).Msg("store own lines")
 			n.display.ShowSystem(fmt.Sprintf("error: %d line(s) not stored, not sent: %v", len(batch), err))
@@ -117,4 +105,23 @@ func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
 		n.stats.sent.Add(uint64(n.broadcast(frame, nil)))
 	}
 	return nil
+}
+
+// drain returns first and whatever else ch holds right now, up to max
+// items: the batch one commit takes. It never waits, so a lone item is
+// committed at once.
+func drain[T any](first T, ch <-chan T, max int) []T {
+	batch := []T{first}
+	for len(batch) < max {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, v)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
