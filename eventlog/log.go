@@ -32,6 +32,11 @@ type Options struct {
 	MaxBatch int
 	// Now is the clock for event times (time.Now if nil); tests set it.
 	Now func() time.Time
+	// MaxAhead bounds how far past an origin's watermark a received
+	// message may be (0: no bound). Holes cost a little to track and to
+	// ask for in every catch-up; the bound keeps a peer from inventing
+	// millions of them with one message numbered far in the future.
+	MaxAhead uint64
 }
 
 // Log is the node's event log and the projection folded from it.
@@ -46,6 +51,7 @@ type Log struct {
 	key      ed25519.PrivateKey
 	self     NodeID
 	maxBatch int
+	maxAhead uint64
 	now      func() time.Time
 	readOnly bool
 
@@ -62,6 +68,10 @@ type Result struct {
 	// Duplicate is true for a Chat or Nick whose (origin, origin seq)
 	// the log already holds; nothing was written for it.
 	Duplicate bool
+	// TooFarAhead is true for another node's Chat or Nick whose origin
+	// seq is more than Options.MaxAhead past what the log holds of that
+	// origin; nothing was written for it.
+	TooFarAhead bool
 	// Body is the body as stored: for the node's own Chat and Nick, with
 	// origin, origin seq, time and signature filled in.
 	Body Body
@@ -87,6 +97,7 @@ func Open(st *store.Store, opts Options) (*Log, error) {
 		key:      key,
 		self:     self,
 		maxBatch: opts.MaxBatch,
+		maxAhead: opts.MaxAhead,
 		now:      opts.Now,
 		reqs:     make(chan *request),
 		closing:  make(chan struct{}),
@@ -220,6 +231,16 @@ func (l *Log) commit(batch []*request) error {
 					if dup {
 						r.results[i] = Result{Duplicate: true, Body: body}
 						continue
+					}
+					if l.maxAhead > 0 && origin != l.self {
+						mark, err := p.watermark(origin)
+						if err != nil {
+							return err
+						}
+						if oseq > mark+l.maxAhead {
+							r.results[i] = Result{TooFarAhead: true, Body: body}
+							continue
+						}
 					}
 				}
 				seq++

@@ -511,3 +511,85 @@ func TestAnInvalidBodyFailsOnlyItsOwnAppend(t *testing.T) {
 		t.Errorf("LastSeq = %d, want %d: only the valid appends may be stored", last, 3*rounds)
 	}
 }
+
+func TestAMessageTooFarAheadOfItsOriginIsNotStored(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, err := eventlog.Open(st, eventlog.Options{MaxAhead: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	alice := originKey("alice")
+	res, err := l.Append(context.Background(),
+		signedChat(alice, "Alice", 10, "within reach"),
+		signedChat(alice, "Alice", 11, "one too far"),
+		eventlog.Chat{Name: "Me", Text: "own lines are never refused"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].TooFarAhead || res[0].Seq == 0 {
+		t.Errorf("seq 10 with watermark 0 and MaxAhead 10: %+v, want stored", res[0])
+	}
+	if !res[1].TooFarAhead || res[1].Seq != 0 {
+		t.Errorf("seq 11: %+v, want refused as too far ahead", res[1])
+	}
+	if res[2].TooFarAhead || res[2].Seq == 0 {
+		t.Errorf("own line: %+v, want stored", res[2])
+	}
+	// Once the gap fills, the bound moves with the watermark.
+	var fill []eventlog.Body
+	for seq := uint64(1); seq <= 9; seq++ {
+		fill = append(fill, signedChat(alice, "Alice", seq, "fill"))
+	}
+	fill = append(fill, signedChat(alice, "Alice", 20, "now within reach"))
+	res, err = l.Append(context.Background(), fill...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := res[len(res)-1]; last.TooFarAhead || last.Seq == 0 {
+		t.Errorf("seq 20 after the watermark reached 10: %+v, want stored", last)
+	}
+}
+
+func TestSyncStateListsHolesPerOrigin(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, err := eventlog.Open(st, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	alice, bob := originKey("alice"), originKey("bob")
+	var bodies []eventlog.Body
+	for _, seq := range []uint64{1, 2, 3, 6, 9, 10, 3} { // a duplicate, too
+		bodies = append(bodies, signedChat(alice, "Alice", seq, "a"))
+	}
+	bodies = append(bodies, signedChat(bob, "Bob", 2, "b")) // bob's first is missing
+	if _, err := l.Append(context.Background(), bodies...); err != nil {
+		t.Fatal(err)
+	}
+	states, err := l.SyncState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[eventlog.NodeID]eventlog.OriginState{}
+	for _, s := range states {
+		got[s.Origin] = s
+	}
+	a := got[idOf(alice)]
+	wantA := []eventlog.Range{{From: 4, To: 5}, {From: 7, To: 8}}
+	if a.Watermark != 3 || a.Max != 10 || !reflect.DeepEqual(a.Missing, wantA) {
+		t.Errorf("alice: %+v, want watermark 3, max 10, missing %v", a, wantA)
+	}
+	b := got[idOf(bob)]
+	if b.Watermark != 0 || b.Max != 2 || !reflect.DeepEqual(b.Missing, []eventlog.Range{{From: 1, To: 1}}) {
+		t.Errorf("bob: %+v, want watermark 0, max 2, missing 1-1", b)
+	}
+}

@@ -130,6 +130,11 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound, caught *
 		res := results[i]
 		i++
 		n.stats.countIn(m.live, res.Duplicate)
+		if res.TooFarAhead {
+			origin, seq := res.Body.(eventlog.Signed).OriginKey()
+			n.logger.Debug().Str("origin", origin.Short()).Uint64("seq", seq).Msg("message too far ahead of what this node holds; not stored")
+			continue
+		}
 		if res.Duplicate {
 			continue
 		}

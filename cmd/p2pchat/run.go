@@ -92,7 +92,7 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	if err != nil {
 		return err
 	}
-	log, err := eventlog.Open(st, eventlog.Options{})
+	log, err := eventlog.Open(st, eventlog.Options{MaxAhead: maxAhead})
 	if err != nil {
 		return err
 	}
@@ -186,6 +186,11 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	wg.Wait()
 	return errors.Join(nodeErr, replErr)
 }
+
+// maxAhead is how far past the highest contiguous message of an author a
+// received message may be numbered; catch-up fills such gaps in pages far
+// smaller than this.
+const maxAhead = 100000
 
 // showHistory prints the last n chat lines, as the node starts.
 func showHistory(log *eventlog.Log, display *repl.Display, n int) error {
