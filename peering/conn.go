@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
@@ -54,6 +55,10 @@ type conn struct {
 	// replaced is set (under n.mu) when a newer connection to the same
 	// peer took this one's place, so its end is not the peer leaving.
 	replaced bool
+
+	// syncPending is set while this node's own SYNC awaits its SYNCED:
+	// asking again meanwhile would fetch what is already on its way.
+	syncPending atomic.Bool
 }
 
 func (c *conn) listenAddr() string {
@@ -529,6 +534,7 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		}
 		return c.push(m)
 	case FrameSynced:
+		c.syncPending.Store(false)
 		return c.push(inbound{synced: true})
 	case FrameSync:
 		return c.onSync(payload)

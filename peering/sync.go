@@ -135,6 +135,7 @@ func (n *Node) sendSync(c *conn) error {
 		return err
 	}
 	c.budget.ask() // the answer's CATCHUP frames are free
+	c.syncPending.Store(true)
 	for _, f := range frames {
 		c.send(f)
 	}
@@ -200,6 +201,11 @@ func (c *conn) syncLoop() {
 				return
 			}
 		case <-tick.C:
+			if c.syncPending.Load() {
+				// The answer to the last request is still coming:
+				// a new one would be answered with the same lines.
+				continue
+			}
 			if err := n.sendSync(c); err != nil {
 				n.logger.Error().Err(err).Msg("send SYNC")
 			}
