@@ -543,3 +543,65 @@ func FreePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// Kill ends the process with SIGKILL, as a crash or a power cut would,
+// and waits until it is reaped and its stdout drained, so that Lines then
+// holds everything it printed before it died.
+func (n *Node) Kill() {
+	n.t.Helper()
+	if err := n.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		n.t.Fatalf("kill %s: %v", n.label(), err)
+	}
+	select {
+	case <-n.done:
+	case <-time.After(Patience):
+		n.t.Fatalf("%s not reaped within %v of SIGKILL", n.label(), Patience)
+	}
+}
+
+// Paste writes lines to the node's stdin in a single write, as pasting
+// them into a terminal would. It returns the write's error instead of
+// failing the test, so it may run in a goroutine of its own, and a node
+// killed meanwhile only breaks the pipe.
+func (n *Node) Paste(lines []string) error {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(n.stdin, b.String())
+	return err
+}
+
+// WaitCount waits until at least count stdout lines contain substr and
+// returns how many do. It watches the output as it grows, so it returns
+// as soon as the count is reached, which matters to a test that wants to
+// act in the middle of a stream. It fails the test if the node exits or
+// Patience passes first.
+func (n *Node) WaitCount(substr string, count int) int {
+	n.t.Helper()
+	deadline := time.NewTimer(Patience)
+	defer deadline.Stop()
+	seen, from := 0, 0
+	for {
+		n.mu.Lock()
+		for ; from < len(n.lines); from++ {
+			if strings.Contains(n.lines[from], substr) {
+				seen++
+			}
+		}
+		exited, changed := n.exited, n.changed
+		n.mu.Unlock()
+		if seen >= count {
+			return seen
+		}
+		if exited {
+			n.t.Fatalf("%s exited after printing %d lines with %q, want %d", n.label(), seen, substr, count)
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			n.t.Fatalf("%s printed %d lines with %q within %v, want %d", n.label(), seen, substr, Patience, count)
+		}
+	}
+}
