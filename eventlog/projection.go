@@ -22,6 +22,7 @@ type Peer struct {
 	LastDialFailure time.Time `json:"last_dial_failure,omitzero"`
 	Banned          bool      `json:"banned"`
 	BannedUntil     time.Time `json:"banned_until,omitzero"`
+	BanReason       string    `json:"ban_reason,omitempty"`
 	// NickSeq is the origin seq of the rename Name came from, so a
 	// rename caught up late does not undo a newer one.
 	NickSeq uint64 `json:"nick_seq,omitempty"`
@@ -109,11 +110,11 @@ func fold(p projection, self NodeID, e Event) error {
 		})
 	case Ban:
 		return updatePeer(p, self, b.ID, e.Time, func(r *Peer) {
-			r.Banned, r.BannedUntil = true, b.Until
+			r.Banned, r.BannedUntil, r.BanReason = true, b.Until, b.Reason
 		})
 	case Unban:
 		return updatePeer(p, self, b.ID, e.Time, func(r *Peer) {
-			r.Banned, r.BannedUntil = false, time.Time{}
+			r.Banned, r.BannedUntil, r.BanReason = false, time.Time{}, ""
 		})
 	case Private:
 		if b.From == self {

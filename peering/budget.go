@@ -188,3 +188,19 @@ func (n *Node) penalize(id eventlog.NodeID, d time.Duration, why error) {
 	}
 	n.limitedLog("penalty "+id.String(), warnLevel).Err(why).Str("peer", id.Short()).Time("until", until).Msg("penalized peer")
 }
+
+// errViolation marks what a peer did wrong, as opposed to what went wrong
+// here (a full disk, say): only the former is held against its node ID.
+var errViolation = errors.New("protocol violation")
+
+func violation(err error) error { return fmt.Errorf("%w: %w", errViolation, err) }
+
+// punish penalizes the node ID of a peer whose connection ended in a
+// protocol violation, so that it is neither redialed nor passed on for a
+// while. A handshake proves only that the peer holds its key; what it does
+// after is what counts.
+func (n *Node) punish(id eventlog.NodeID, err error) {
+	if errors.Is(err, errViolation) {
+		n.penalize(id, n.cfg.FloodPenalty, err)
+	}
+}

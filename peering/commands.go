@@ -23,6 +23,9 @@ func (n *Node) Resolve(ref string) (eventlog.NodeID, error) {
 	if err != nil {
 		return eventlog.NodeID{}, err
 	}
+	// This node is a candidate like any other: a peer sharing its name
+	// makes the name ambiguous, not a reference to itself.
+	table = append(table, eventlog.Peer{ID: n.self, Name: n.Name()})
 	name, short, hasShort := strings.Cut(ref, "#")
 	var byName, byID []eventlog.Peer
 	for _, p := range table {
@@ -37,9 +40,6 @@ func (n *Node) Resolve(ref string) (eventlog.NodeID, error) {
 		case len(ref) >= 8 && strings.HasPrefix(id, strings.ToLower(ref)):
 			byID = append(byID, p)
 		}
-	}
-	if ref == n.Name() || ref == n.self.String() || (len(ref) >= 8 && strings.HasPrefix(n.self.String(), strings.ToLower(ref))) {
-		return n.self, nil
 	}
 	candidates := byName
 	if len(candidates) == 0 {
@@ -73,6 +73,9 @@ func (n *Node) resolveOther(ref, action string) (eventlog.NodeID, error) {
 func (n *Node) Nick(ctx context.Context, name string) error {
 	if err := eventlog.CheckName(name); err != nil {
 		return err
+	}
+	if name == n.Name() {
+		return fmt.Errorf("you are %s already", name)
 	}
 	return n.enqueue(ctx, eventlog.Nick{Name: name})
 }
@@ -124,6 +127,9 @@ func (n *Node) Unban(ctx context.Context, ref string) error {
 	if err != nil {
 		return err
 	}
+	if !n.isBanned(id) {
+		return fmt.Errorf("%s is not banned", ref)
+	}
 	if _, err := n.log.Append(ctx, eventlog.Unban{ID: id}); err != nil {
 		return fmt.Errorf("store unban: %w", err)
 	}
@@ -155,7 +161,7 @@ func (n *Node) Bans() ([]Ban, error) {
 	now := time.Now()
 	for _, p := range table {
 		if p.BannedAt(now) {
-			out = append(out, Ban{ID: p.ID, Name: p.Name, Until: p.BannedUntil})
+			out = append(out, Ban{ID: p.ID, Name: p.Name, Until: p.BannedUntil, Reason: p.BanReason})
 		}
 	}
 	return out, nil

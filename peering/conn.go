@@ -56,6 +56,12 @@ type conn struct {
 	// peer took this one's place, so its end is not the peer leaving.
 	replaced bool
 
+	// privMu orders private messages on this connection: the waiting
+	// ones (flushOutbox) go out before any new one, which the recipient
+	// relies on to recognise redeliveries by number.
+	privMu        sync.Mutex
+	outboxFlushed bool
+
 	// syncPending is set while this node's own SYNC awaits its SYNCED:
 	// asking again meanwhile would fetch what is already on its way.
 	syncPending atomic.Bool
@@ -229,6 +235,7 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 	close(c.ingest) // the read loop, its only producer, has ended
 	stop()
 	c.wg.Wait()
+	n.caughtUp(c) // an answer that will never come must not hold the others back
 
 	// Record the end even during shutdown: the log must say the peer is
 	// gone. The caller closes the log only after Run returns.
@@ -498,6 +505,10 @@ func (c *conn) readLoop(ctx context.Context) error {
 				return c.closeErr
 			default:
 			}
+			if errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrMalformedFrame) {
+				err = violation(err)
+				c.n.punish(c.id, err)
+			}
 			return err
 		}
 		if err := c.handle(ctx, typ, payload); err != nil {
@@ -505,6 +516,7 @@ func (c *conn) readLoop(ctx context.Context) error {
 				return err
 			}
 			c.n.limitedLog("peer "+c.id.String(), warnLevel).Err(err).Str("peer", c.id.Short()).Str("frame", typ).Msg("dropping peer")
+			c.n.punish(c.id, err)
 			return err
 		}
 	}
@@ -523,7 +535,7 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 	case FrameChat, FrameNick, FrameCatchup:
 		body, err := decodeSigned(typ, payload)
 		if err != nil {
-			return err
+			return violation(err)
 		}
 		m := inbound{body: body, live: typ != FrameCatchup}
 		if m.live {
@@ -547,7 +559,7 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 	case FramePing:
 		var ping PingMsg
 		if err := json.Unmarshal(payload, &ping); err != nil {
-			return fmt.Errorf("PING: %w", err)
+			return violation(fmt.Errorf("PING: %w", err))
 		}
 		c.sendMsg(FramePong, ping)
 	case FrameGoodbye:
@@ -555,7 +567,7 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		_ = json.Unmarshal(payload, &bye)
 		return errGoodbye{reason: bye.Reason}
 	case FrameJoin:
-		return errors.New("second JOIN")
+		return violation(errors.New("second JOIN"))
 	}
 	// PONG only proves liveness (the read deadline moved); unknown types
 	// are ignored so that later protocol versions can add frames.

@@ -1,11 +1,13 @@
 package peering
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/p2pchat/p2pchat/eventlog"
@@ -76,13 +78,13 @@ func decodeSigned(typ string, payload []byte) (eventlog.Signed, error) {
 // so also stores what arrived just before a goodbye.
 func (c *conn) ingestLoop(ctx context.Context) {
 	defer c.wg.Done()
-	caught := newCatchupView()
 	for first := range c.ingest {
 		batch := drain(first, c.ingest, maxIngestBatch)
-		if err := c.n.ingest(ctx, c, batch, caught); err != nil {
+		if err := c.n.ingest(ctx, c, batch); err != nil {
 			if ctx.Err() == nil {
 				c.n.limitedLog("peer "+c.id.String(), warnLevel).Err(err).Str("peer", c.id.Short()).Msg("dropping peer")
 			}
+			c.n.punish(c.id, err)
 			c.close(err)
 			// The read loop is told by c.closing; drain until it
 			// closes the queue.
@@ -94,7 +96,7 @@ func (c *conn) ingestLoop(ctx context.Context) {
 }
 
 // ingest verifies, appends, shows and relays one batch.
-func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound, caught *catchupView) error {
+func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 	if err := verifyBatch(batch); err != nil {
 		return err
 	}
@@ -124,7 +126,7 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound, caught *
 	i := 0
 	for _, m := range kept {
 		if m.synced {
-			caught.flush(n)
+			n.caughtUp(from)
 			continue
 		}
 		res := results[i]
@@ -139,7 +141,7 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound, caught *
 			continue
 		}
 		if !m.live {
-			caught.add(res.Body)
+			n.caught.add(res.Body)
 			continue
 		}
 		n.show(res.Body)
@@ -188,7 +190,7 @@ func verifyAll(ms []inbound) error {
 		}
 		if err := verifySigned(m.body); err != nil {
 			origin, seq := m.body.OriginKey()
-			return fmt.Errorf("%s from origin %s seq %d: %w", m.body.Type(), origin.Short(), seq, err)
+			return violation(fmt.Errorf("%s from origin %s seq %d: %w", m.body.Type(), origin.Short(), seq, err))
 		}
 	}
 	return nil
@@ -227,9 +229,14 @@ func (n *Node) renamed(b eventlog.Nick) {
 	}
 }
 
-// catchupView collects what one catch-up answer brought, to show it as a
-// block when the answer ends: per origin a count, then its last lines.
+// catchupView collects what catch-up brings, to show it as one block once
+// every peer asked has answered: per origin a count, then its last lines.
+// When two peers both fill in what this node missed, their answers add up
+// to one "N missed messages" line per author.
 type catchupView struct {
+	mu       sync.Mutex
+	awaiting map[*conn]bool // asked, not answered yet
+
 	order  []eventlog.NodeID
 	counts map[eventlog.NodeID]int
 	lines  map[eventlog.NodeID][]eventlog.Chat
@@ -237,10 +244,39 @@ type catchupView struct {
 }
 
 func newCatchupView() *catchupView {
-	return &catchupView{counts: map[eventlog.NodeID]int{}, lines: map[eventlog.NodeID][]eventlog.Chat{}}
+	v := &catchupView{awaiting: map[*conn]bool{}}
+	v.reset()
+	return v
+}
+
+func (v *catchupView) reset() {
+	v.order, v.nicks = nil, nil
+	v.counts = map[eventlog.NodeID]int{}
+	v.lines = map[eventlog.NodeID][]eventlog.Chat{}
+}
+
+// asked notes that c's peer owes an answer.
+func (v *catchupView) asked(c *conn) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.awaiting[c] = true
+}
+
+// caughtUp notes that c's peer has answered (or is gone) and shows what
+// came once nobody else owes an answer.
+func (n *Node) caughtUp(c *conn) {
+	v := n.caught
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.awaiting, c)
+	if len(v.awaiting) == 0 {
+		v.flushLocked(n)
+	}
 }
 
 func (v *catchupView) add(body eventlog.Body) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	switch b := body.(type) {
 	case eventlog.Chat:
 		if v.counts[b.Origin] == 0 {
@@ -257,9 +293,11 @@ func (v *catchupView) add(body eventlog.Body) {
 	}
 }
 
-func (v *catchupView) flush(n *Node) {
+func (v *catchupView) flushLocked(n *Node) {
 	for _, origin := range v.order {
 		lines, count := v.lines[origin], v.counts[origin]
+		// Two peers' answers may interleave: show each author in order.
+		slices.SortFunc(lines, func(a, b eventlog.Chat) int { return cmp.Compare(a.OriginSeq, b.OriginSeq) })
 		name := n.label(origin, lines[len(lines)-1].Name)
 		what := "messages"
 		if count == 1 {
@@ -276,5 +314,5 @@ func (v *catchupView) flush(n *Node) {
 	for _, nick := range v.nicks {
 		n.renamed(nick)
 	}
-	*v = *newCatchupView()
+	v.reset()
 }

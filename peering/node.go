@@ -67,6 +67,8 @@ type Node struct {
 	logLimit  logLimiter // spaces the log lines about one peer (lograte.go)
 	stats     nodeStats  // counters for Stats (stats.go)
 
+	caught *catchupView // what catch-up brought, shown when it is complete
+
 	outbox       chan eventlog.Body // own lines and renames, in order
 	outboxMu     sync.RWMutex       // guards sending on outbox against closing it
 	outboxClosed bool
@@ -108,6 +110,7 @@ func New(cfg Config, log Log, display Display) (*Node, error) {
 		wake:       make(chan struct{}, 1),
 		outbox:     make(chan eventlog.Body, outboxSize),
 		outboxDone: make(chan struct{}),
+		caught:     newCatchupView(),
 	}, nil
 }
 
@@ -346,6 +349,9 @@ func (n *Node) peersMsg() (PeersMsg, error) {
 	for _, pass := range []bool{true, false} {
 		for _, p := range table {
 			if connected[p.ID] != pass || len(p.Addrs) == 0 || p.BannedAt(now) || n.stale(p, now) || len(msg.Peers) == maxPeersEntries {
+				continue
+			}
+			if _, penalized := n.penalties.active(p.ID, now); penalized {
 				continue
 			}
 			msg.Peers = append(msg.Peers, PeerEntry{ID: p.ID, Name: p.Name, Addrs: p.Addrs})

@@ -65,7 +65,13 @@ func (n *Node) Msg(ctx context.Context, ref, text string) error {
 	c := n.conns[id]
 	n.mu.Unlock()
 	if c != nil {
-		c.sendMsg(FramePrivate, privateMsg(res[0].Seq, sent))
+		c.privMu.Lock()
+		defer c.privMu.Unlock()
+		// Until the connection's outbox flush has run, the message goes
+		// with it: it is in the outbox already, behind older ones.
+		if c.outboxFlushed {
+			c.sendMsg(FramePrivate, privateMsg(res[0].Seq, sent))
+		}
 		return nil
 	}
 	n.display.ShowSystem(fmt.Sprintf("%s is not connected; the message will be delivered when they are", n.label(id, p.Name)))
@@ -77,11 +83,14 @@ func privateMsg(seq uint64, p eventlog.Private) PrivateMsg {
 	return PrivateMsg{Ref: seq, Name: p.Name, Text: p.Text, Time: p.SentTime.UnixNano()}
 }
 
-// flushOutbox sends a newly connected peer what is waiting for it.
+// flushOutbox sends a newly connected peer what is waiting for it, oldest
+// first, before any private message typed from now on.
 func (n *Node) flushOutbox(c *conn) error {
-	p, ok, err := n.log.Peer(c.id)
-	if err != nil || !ok {
-		return err
+	c.privMu.Lock()
+	defer c.privMu.Unlock()
+	p, _, err := n.log.Peer(c.id)
+	if err != nil {
+		return err // new messages wait in the outbox for the next connection
 	}
 	for _, seq := range p.Outbox {
 		e, found, err := n.log.Get(seq)
@@ -92,6 +101,7 @@ func (n *Node) flushOutbox(c *conn) error {
 			c.sendMsg(FramePrivate, privateMsg(seq, priv))
 		}
 	}
+	c.outboxFlushed = true
 	return nil
 }
 
@@ -99,13 +109,13 @@ func (n *Node) flushOutbox(c *conn) error {
 func (n *Node) onPrivate(ctx context.Context, c *conn, payload []byte) error {
 	var m PrivateMsg
 	if err := json.Unmarshal(payload, &m); err != nil {
-		return fmt.Errorf("PRIVATE: %w", err)
+		return violation(fmt.Errorf("PRIVATE: %w", err))
 	}
 	if err := eventlog.CheckText(m.Text); err != nil {
-		return fmt.Errorf("PRIVATE: %w", err)
+		return violation(fmt.Errorf("PRIVATE: %w", err))
 	}
 	if err := eventlog.CheckName(m.Name); err != nil {
-		return fmt.Errorf("PRIVATE: %w", err)
+		return violation(fmt.Errorf("PRIVATE: %w", err))
 	}
 	p, _, err := n.log.Peer(c.id)
 	if err != nil {
@@ -126,7 +136,7 @@ func (n *Node) onPrivate(ctx context.Context, c *conn, payload []byte) error {
 func (n *Node) onPrivAck(ctx context.Context, c *conn, payload []byte) error {
 	var m PrivAckMsg
 	if err := json.Unmarshal(payload, &m); err != nil {
-		return fmt.Errorf("PRIVACK: %w", err)
+		return violation(fmt.Errorf("PRIVACK: %w", err))
 	}
 	p, _, err := n.log.Peer(c.id)
 	if err != nil {

@@ -14,10 +14,10 @@ import (
 func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 	var msg PeersMsg
 	if err := json.Unmarshal(payload, &msg); err != nil {
-		return fmt.Errorf("PEERS: %w", err)
+		return violation(fmt.Errorf("PEERS: %w", err))
 	}
 	if err := msg.Validate(maxPeersEntries, maxAddrsPerPeer); err != nil {
-		return fmt.Errorf("PEERS: %w", err)
+		return violation(fmt.Errorf("PEERS: %w", err))
 	}
 	table, err := n.log.Peers()
 	if err != nil {

@@ -136,6 +136,7 @@ func (n *Node) sendSync(c *conn) error {
 	}
 	c.budget.ask() // the answer's CATCHUP frames are free
 	c.syncPending.Store(true)
+	n.caught.asked(c)
 	for _, f := range frames {
 		c.send(f)
 	}
@@ -147,10 +148,10 @@ func (n *Node) sendSync(c *conn) error {
 func (c *conn) onSync(payload []byte) error {
 	var msg SyncMsg
 	if err := json.Unmarshal(payload, &msg); err != nil {
-		return fmt.Errorf("SYNC: %w", err)
+		return violation(fmt.Errorf("SYNC: %w", err))
 	}
 	if err := msg.Validate(); err != nil {
-		return err
+		return violation(err)
 	}
 	if c.syncAcc == nil {
 		c.syncAcc = map[eventlog.NodeID]SyncOrigin{}
@@ -159,7 +160,7 @@ func (c *conn) onSync(payload []byte) error {
 		c.syncAcc[o.Origin] = o
 	}
 	if len(c.syncAcc) > maxSyncOrigins {
-		return fmt.Errorf("SYNC lists more than %d origins", maxSyncOrigins)
+		return violation(fmt.Errorf("SYNC lists more than %d origins", maxSyncOrigins))
 	}
 	if msg.More {
 		return nil
