@@ -593,3 +593,32 @@ func TestSyncStateListsHolesPerOrigin(t *testing.T) {
 		t.Errorf("bob: %+v, want watermark 0, max 2, missing 1-1", b)
 	}
 }
+
+func TestHoldsTellsWhichMessagesAreStoredAlready(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	l, err := eventlog.Open(st, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	alice := originKey("alice")
+	if _, err := l.Append(context.Background(), signedChat(alice, "Alice", 1, "a"), signedNick(alice, "Al", 3)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.Holds([]eventlog.Signed{
+		signedChat(alice, "Alice", 1, "a copy"),
+		signedChat(alice, "Alice", 2, "new"),
+		signedChat(alice, "Alice", 3, "same seq as the rename"),
+		signedChat(originKey("bob"), "Bob", 1, "another origin"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false, true, false}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Holds = %v, want %v", got, want)
+	}
+}

@@ -107,3 +107,27 @@ func (l *Log) Get(seq uint64) (Event, bool, error) {
 	})
 	return e, found, err
 }
+
+// Holds reports, for each message, whether the log holds its (origin,
+// origin seq) already: one read transaction for a whole batch, so a
+// receiver can drop the copies a mesh delivers before checking their
+// signatures.
+func (l *Log) Holds(msgs []Signed) ([]bool, error) {
+	out := make([]bool, len(msgs))
+	if len(msgs) == 0 {
+		return out, nil
+	}
+	err := l.st.View(func(tx *bolt.Tx) error {
+		p := txProjection{tx: tx}
+		for i, m := range msgs {
+			origin, seq := m.OriginKey()
+			held, err := p.hasOrigin(origin, seq)
+			if err != nil {
+				return err
+			}
+			out[i] = held
+		}
+		return nil
+	})
+	return out, err
+}

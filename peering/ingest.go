@@ -97,12 +97,38 @@ func (c *conn) ingestLoop(ctx context.Context) {
 
 // ingest verifies, appends, shows and relays one batch.
 func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
-	if err := verifyBatch(batch); err != nil {
+	// In a mesh most copies of a line are ones the log holds already:
+	// they are dropped before their signatures cost anything. A forged
+	// copy of a held message is dropped the same way, unseen.
+	signed := make([]eventlog.Signed, 0, len(batch))
+	for _, m := range batch {
+		if !m.synced {
+			signed = append(signed, m.body)
+		}
+	}
+	held, err := n.log.Holds(signed)
+	if err != nil {
+		return fmt.Errorf("read origin index: %w", err)
+	}
+	fresh := make([]inbound, 0, len(batch))
+	for i, j := 0, 0; i < len(batch); i++ {
+		m := batch[i]
+		if !m.synced {
+			if held[j] {
+				n.stats.countIn(m.live, true)
+				j++
+				continue
+			}
+			j++
+		}
+		fresh = append(fresh, m)
+	}
+	if err := verifyBatch(fresh); err != nil {
 		return err
 	}
-	bodies := make([]eventlog.Body, 0, len(batch))
-	kept := make([]inbound, 0, len(batch))
-	for _, m := range batch {
+	bodies := make([]eventlog.Body, 0, len(fresh))
+	kept := make([]inbound, 0, len(fresh))
+	for _, m := range fresh {
 		if m.synced {
 			kept = append(kept, m)
 			continue

@@ -24,6 +24,7 @@ type Log interface {
 	Peers() ([]eventlog.Peer, error)
 	Peer(id eventlog.NodeID) (eventlog.Peer, bool, error)
 	Get(seq uint64) (eventlog.Event, bool, error)
+	Holds(msgs []eventlog.Signed) ([]bool, error)
 	SyncState() ([]eventlog.OriginState, error)
 	ByOrigin(origin eventlog.NodeID, after uint64, limit int) ([]eventlog.Event, error)
 }
