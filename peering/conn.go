@@ -1,6 +1,7 @@
 package peering
 
 import (
+	"bytes"
 	"bufio"
 	"context"
 	"crypto/tls"
@@ -40,6 +41,10 @@ type conn struct {
 	addrs   []string // where the peer listens, best first
 	inbound bool
 	since   time.Time
+	tie     []byte // same on both ends; orders two connections of one dialer
+	// peerFull is set when the peer said in its JOIN that it has no room:
+	// the connection only brings its PEERS.
+	peerFull bool
 
 	sendq     chan []byte  // live frames
 	catchq    chan []byte  // catch-up frames, sent when sendq is empty
@@ -101,7 +106,9 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 	if err := n.beforeJoin(tc, fr, id); err != nil {
 		return nil, err
 	}
-	join, err := EncodeFrame(FrameJoin, n.joinMsg(), n.cfg.MaxFrame)
+	ours := n.joinMsg()
+	ours.Full = t == nil && n.full()
+	join, err := EncodeFrame(FrameJoin, ours, n.cfg.MaxFrame)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +141,16 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 	if err := raw.SetDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
+	// Both ends derive the same value from the TLS session, and no two
+	// connections share it: a tie-break both sides agree on.
+	cs := tc.ConnectionState()
+	tie, err := cs.ExportKeyingMaterial("p2pchat tie-break", nil, 8)
+	if err != nil {
+		return nil, err
+	}
 	c := &conn{
+		tie:      tie,
+		peerFull: msg.Full,
 		n:        n,
 		tc:       tc,
 		fr:       fr,
@@ -181,6 +197,10 @@ func peerAddrs(raw net.Conn, msg JoinMsg, t *target) []string {
 // connected and dials it twice.
 func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 	join := eventlog.Join{ID: c.id, Name: c.name, Addrs: c.addrs, Version: ProtocolVersion}
+	if c.peerFull {
+		n.referral(ctx, c, t, join)
+		return
+	}
 	if n.isBanned(c.id) {
 		n.logger.Info().Str("peer", c.id.Short()).Msg("refused banned peer")
 		c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errBanned.Error()})
@@ -220,6 +240,7 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 	} else {
 		if n.setPresent(c.id, true) {
 			n.display.ShowSystem(n.label(c.id, c.name) + " joined")
+			n.announce(c)
 		}
 		n.logger.Info().Str("peer", c.id.Short()).Str("name", c.name).Str("addr", c.listenAddr()).Bool("inbound", c.inbound).Msg("connected")
 		if frame, err := n.peersFrame(); err == nil {
@@ -305,9 +326,10 @@ func (n *Node) prefer(c, old *conn) bool {
 	if dc, do := dialer(c), dialer(old); dc != do {
 		return dc.Less(do)
 	}
-	// Same dialer twice: a peer that dials again has lost the old
-	// connection (it restarted); two dials of ours are a race, keep one.
-	return c.inbound
+	// Same dialer twice (a --peer address and the same peer's ID, say):
+	// both ends keep the connection with the lower tie value, so they
+	// keep the same one whichever arrived first on each side.
+	return bytes.Compare(c.tie, old.tie) < 0
 }
 
 func (n *Node) unregister(c *conn) bool {
@@ -572,4 +594,31 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 	// PONG only proves liveness (the read deadline moved); unknown types
 	// are ignored so that later protocol versions can add frames.
 	return nil
+}
+
+// referral handles a dial answered by a full peer: it is not connected,
+// but its PEERS says whom else to dial. The JOIN is still recorded, since
+// the node did learn of it.
+func (n *Node) referral(ctx context.Context, c *conn, t *target, join eventlog.Join) {
+	if _, err := n.log.Append(ctx, join); err != nil {
+		n.logger.Error().Err(err).Msg("append JOIN")
+	}
+	_ = c.tc.SetReadDeadline(time.Now().Add(n.cfg.HandshakeTimeout))
+	err := errFull
+	for {
+		typ, payload, rerr := c.fr.Next()
+		if rerr != nil || typ == FrameGoodbye {
+			break
+		}
+		if typ == FramePeers {
+			if perr := n.onPeers(ctx, c, payload); perr != nil {
+				err = perr
+				break
+			}
+		}
+	}
+	if t != nil {
+		n.dialDone(t, c, err)
+	}
+	n.logger.Info().Str("peer", c.id.Short()).Msg("peer is full; dialing the peers it named instead")
 }

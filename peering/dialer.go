@@ -107,7 +107,9 @@ func (n *Node) dialDue(ctx context.Context) time.Duration {
 			continue
 		}
 		t.addrs = slices.DeleteFunc(t.addrs, func(a string) bool { return n.selfAddrs[a] })
-		if len(t.addrs) == 0 {
+		if len(t.addrs) == 0 || (t.id.IsZero() && n.connectedAtLocked(t.addrs[0])) {
+			// Nothing left to dial, or a --peer address that turned
+			// out to be a peer connected already.
 			delete(n.targets, key)
 			continue
 		}
@@ -140,6 +142,16 @@ func (n *Node) dialDue(ctx context.Context) time.Duration {
 		go n.dial(ctx, t)
 	}
 	return wait
+}
+
+// connectedAtLocked reports whether a connected peer listens at addr.
+func (n *Node) connectedAtLocked(addr string) bool {
+	for _, c := range n.conns {
+		if slices.Contains(c.addrs, addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // stale reports whether a peer has been unreachable for so long that it
@@ -202,6 +214,9 @@ func (n *Node) dialDone(t *target, c *conn, err error) {
 		return
 	}
 	t.failures++
+	if errors.Is(err, errFull) {
+		t.failures = max(t.failures, 4) // a full peer stays full for a while
+	}
 	t.due = time.Now().Add(n.cfg.Backoff.Delay(t.failures, rand.Float64))
 	if !t.id.IsZero() && t.failures > 8 && time.Since(t.lastGood) > n.cfg.StaleAfter {
 		delete(n.targets, t.key) // aged out: unreachable for days

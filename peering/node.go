@@ -387,6 +387,13 @@ func (n *Node) joinMsg() JoinMsg {
 	return msg
 }
 
+// full reports whether this node has no room for another peer.
+func (n *Node) full() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.conns) >= n.cfg.MaxPeers
+}
+
 func (n *Node) isBanned(id eventlog.NodeID) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()

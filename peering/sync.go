@@ -230,6 +230,9 @@ func (n *Node) answerSync(c *conn, req map[eventlog.NodeID]SyncOrigin) error {
 	sent := 0
 	for _, s := range states {
 		theirs := req[s.Origin]
+		if s.Max < theirs.firstWanted() {
+			continue // nothing of this origin that the peer lacks
+		}
 		after := theirs.firstWanted() - 1
 		for {
 			events, err := n.log.ByOrigin(s.Origin, after, catchupPage)

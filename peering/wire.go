@@ -26,6 +26,10 @@ type JoinMsg struct {
 	Port int `json:"port"`
 	// Addrs are listen addresses the sender believes reachable.
 	Addrs []string `json:"addrs,omitempty"`
+	// Full says the sender has no room for another peer: it will send
+	// PEERS, so the newcomer learns whom else to dial, then GOODBYE. The
+	// newcomer does not count it as connected.
+	Full bool `json:"full,omitempty"`
 }
 
 // Validate checks the fields against the protocol's rules, with at most
