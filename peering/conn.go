@@ -1,8 +1,8 @@
 package peering
 
 import (
-	"bytes"
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
