@@ -7,13 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/internal/workload"
 	"github.com/p2pchat/p2pchat/store"
 )
 
@@ -29,19 +29,6 @@ var benchOrigins = []struct {
 	{"Dmitri", originKey("bench dmitri")},
 }
 
-// benchText returns 100 bytes of ordinary chat text that differ by i.
-func benchText(i int) string {
-	words := []string{"the", "build", "is", "green", "again", "after", "lunch", "can", "you", "review",
-		"my", "patch", "for", "the", "relay", "queue", "tomorrow", "morning", "thanks", "a", "lot"}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "#%d ", i)
-	for j := i; sb.Len() < 100; j++ {
-		sb.WriteString(words[j%len(words)])
-		sb.WriteByte(' ')
-	}
-	return sb.String()[:100]
-}
-
 // benchChat is chat number i of the benchmark stream: origins take turns,
 // each numbering its own lines from 1.
 func benchChat(i int) eventlog.Chat {
@@ -50,7 +37,7 @@ func benchChat(i int) eventlog.Chat {
 		OriginSeq:  uint64(i/len(benchOrigins) + 1),
 		OriginTime: chatEpoch.Add(time.Duration(i) * time.Second),
 		Name:       o.name,
-		Text:       benchText(i),
+		Text:       workload.Text(i),
 	}
 	c.Sign(o.key)
 	return c
@@ -160,22 +147,11 @@ func removeFixtures() {
 // the run skews the ratio less.
 func fsyncRate(b *testing.B, n int) float64 {
 	b.Helper()
-	f, err := os.Create(filepath.Join(b.TempDir(), "fsync"))
+	ds, err := workload.Fsyncs(b.TempDir(), n)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
-	buf := make([]byte, 100)
-	start := time.Now()
-	for range n {
-		if _, err := f.Write(buf); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return float64(n) / time.Since(start).Seconds()
+	return workload.Rate(ds)
 }
 
 func perSecond(b *testing.B, n int) float64 { return float64(n) / b.Elapsed().Seconds() }
@@ -205,7 +181,7 @@ func BenchmarkAppendOne(b *testing.B) {
 	var i int
 	for b.Loop() {
 		// The node's own line: numbered and signed by the log.
-		if _, err := l.Append(ctx, eventlog.Chat{Name: "Alice", Text: benchText(i)}); err != nil {
+		if _, err := l.Append(ctx, eventlog.Chat{Name: "Alice", Text: workload.Text(i)}); err != nil {
 			b.Fatal(err)
 		}
 		i++

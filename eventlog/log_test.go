@@ -513,16 +513,7 @@ func TestAnInvalidBodyFailsOnlyItsOwnAppend(t *testing.T) {
 }
 
 func TestAMessageTooFarAheadOfItsOriginIsNotStored(t *testing.T) {
-	st, err := store.Open(t.TempDir(), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	l, err := eventlog.Open(st, eventlog.Options{MaxAhead: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openLog(t, t.TempDir(), store.Options{NoSync: true}, eventlog.Options{MaxAhead: 10})
 	alice := originKey("alice")
 	res, err := l.Append(context.Background(),
 		signedChat(alice, "Alice", 10, "within reach"),
@@ -556,16 +547,7 @@ func TestAMessageTooFarAheadOfItsOriginIsNotStored(t *testing.T) {
 }
 
 func TestSyncStateListsHolesPerOrigin(t *testing.T) {
-	st, err := store.Open(t.TempDir(), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	l, err := eventlog.Open(st, eventlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openLog(t, t.TempDir(), store.Options{NoSync: true}, eventlog.Options{})
 	alice, bob := originKey("alice"), originKey("bob")
 	var bodies []eventlog.Body
 	for _, seq := range []uint64{1, 2, 3, 6, 9, 10, 3} { // a duplicate, too
@@ -595,16 +577,7 @@ func TestSyncStateListsHolesPerOrigin(t *testing.T) {
 }
 
 func TestHoldsTellsWhichMessagesAreStoredAlready(t *testing.T) {
-	st, err := store.Open(t.TempDir(), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	l, err := eventlog.Open(st, eventlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := openLog(t, t.TempDir(), store.Options{NoSync: true}, eventlog.Options{})
 	alice := originKey("alice")
 	if _, err := l.Append(context.Background(), signedChat(alice, "Alice", 1, "a"), signedNick(alice, "Al", 3)); err != nil {
 		t.Fatal(err)

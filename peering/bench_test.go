@@ -3,18 +3,17 @@ package peering
 import (
 	"context"
 	"crypto/ed25519"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/internal/workload"
 	"github.com/p2pchat/p2pchat/store"
 )
 
@@ -162,19 +161,6 @@ func benchWaitFor(b *testing.B, what string, cond func() bool) {
 	}
 }
 
-// benchText is line i of a benchmark: 100 bytes of ordinary chat text.
-func benchText(i int) string {
-	words := []string{"the", "build", "is", "green", "again", "after", "lunch", "can", "you", "review",
-		"my", "patch", "for", "the", "relay", "queue", "tomorrow", "morning", "thanks", "a", "lot"}
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "#%d ", i)
-	for j := i; sb.Len() < 100; j++ {
-		sb.WriteString(words[j%len(words)])
-		sb.WriteByte(' ')
-	}
-	return sb.String()[:100]
-}
-
 // benchFsyncs writes 100 bytes and fsyncs, n times, in a file beside the
 // benchmark's data, and returns how long each pair took: the disk's
 // baseline, measured as eventlog's storage benchmarks measure it, before
@@ -182,24 +168,11 @@ func benchText(i int) string {
 // during the run skews the ratio less.
 func benchFsyncs(b *testing.B, n int) []time.Duration {
 	b.Helper()
-	f, err := os.Create(filepath.Join(b.TempDir(), "fsync"))
+	ds, err := workload.Fsyncs(b.TempDir(), n)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
-	buf := make([]byte, 100)
-	out := make([]time.Duration, n)
-	for i := range out {
-		start := time.Now()
-		if _, err := f.Write(buf); err != nil {
-			b.Fatal(err)
-		}
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
-		out[i] = time.Since(start)
-	}
-	return out
+	return ds
 }
 
 // benchAppends appends n lines one by one to a new event log with fsync
@@ -219,21 +192,12 @@ func benchAppends(b *testing.B, n int) []time.Duration {
 	out := make([]time.Duration, n)
 	for i := range out {
 		start := time.Now()
-		if _, err := lg.Append(context.Background(), eventlog.Chat{Name: "Alice", Text: benchText(i)}); err != nil {
+		if _, err := lg.Append(context.Background(), eventlog.Chat{Name: "Alice", Text: workload.Text(i)}); err != nil {
 			b.Fatal(err)
 		}
 		out[i] = time.Since(start)
 	}
 	return out
-}
-
-// benchRate is how many of the durations fit in a second, end to end.
-func benchRate(ds []time.Duration) float64 {
-	var sum time.Duration
-	for _, d := range ds {
-		sum += d
-	}
-	return float64(len(ds)) / sum.Seconds()
 }
 
 // benchPercentile returns the p-th percentile (0 < p <= 1) of ds, which
@@ -279,7 +243,7 @@ func benchSay(b *testing.B, bn *benchNode, lines []string) {
 func benchLines(n int) []string {
 	out := make([]string, n)
 	for i := range out {
-		out[i] = benchText(i)
+		out[i] = workload.Text(i)
 	}
 	return out
 }
@@ -312,7 +276,7 @@ func BenchmarkChain3(b *testing.B) {
 	if !a.connected(bob) || !c.connected(bob) {
 		b.Fatalf("the chain broke during the run: Alice has %d peers, Carol %d", len(a.Users()), len(c.Users()))
 	}
-	fsyncRate := benchRate(append(fsyncs, benchFsyncs(b, 200)...))
+	fsyncRate := workload.Rate(append(fsyncs, benchFsyncs(b, 200)...))
 	rate := float64(b.N) / b.Elapsed().Seconds()
 	b.ReportMetric(rate, "msgs/s")
 	b.ReportMetric(fsyncRate, "fsyncs/s")
@@ -433,7 +397,7 @@ func BenchmarkCatchUp100k(b *testing.B) {
 			bob.stop()
 			a.stop()
 		}
-		fsyncRate := benchRate(append(fsyncs, benchFsyncs(b, 200)...))
+		fsyncRate := workload.Rate(append(fsyncs, benchFsyncs(b, 200)...))
 		msgs := float64(b.N * catchUpLines)
 		rate := msgs / b.Elapsed().Seconds()
 		b.ReportMetric(micros(cpu)/msgs, "cpu_µs/msg")
@@ -480,7 +444,7 @@ func benchChatFixture(b *testing.B, dir string, n int) {
 	for from := 0; from < n; from += batch {
 		bodies = bodies[:0]
 		for i := from; i < min(from+batch, n); i++ {
-			bodies = append(bodies, eventlog.Chat{Name: "Alice", Text: benchText(i)})
+			bodies = append(bodies, eventlog.Chat{Name: "Alice", Text: workload.Text(i)})
 		}
 		if _, err := lg.Append(context.Background(), bodies...); err != nil {
 			b.Fatal(err)
@@ -524,7 +488,7 @@ func BenchmarkVerifyBatch(b *testing.B) {
 	}
 	batch := make([]inbound, maxIngestBatch)
 	for i := range batch {
-		batch[i] = inbound{body: netTestChat(key, uint64(i+1), benchText(i)).Event(), live: true}
+		batch[i] = inbound{body: netTestChat(key, uint64(i+1), workload.Text(i)).Event(), live: true}
 	}
 	var spread, oneCore time.Duration
 	b.ResetTimer()
