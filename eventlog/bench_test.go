@@ -2,11 +2,9 @@ package eventlog_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,54 +14,6 @@ import (
 	"github.com/p2pchat/p2pchat/internal/workload"
 	"github.com/p2pchat/p2pchat/store"
 )
-
-// The benchmarks append real signed chats: four origins with ordinary
-// names, 100 bytes of text each.
-var benchOrigins = []struct {
-	name string
-	key  ed25519.PrivateKey
-}{
-	{"Alice", originKey("bench alice")},
-	{"Bob", originKey("bench bob")},
-	{"Chidi", originKey("bench chidi")},
-	{"Dmitri", originKey("bench dmitri")},
-}
-
-// benchChat is chat number i of the benchmark stream: origins take turns,
-// each numbering its own lines from 1.
-func benchChat(i int) eventlog.Chat {
-	o := benchOrigins[i%len(benchOrigins)]
-	c := eventlog.Chat{
-		OriginSeq:  uint64(i/len(benchOrigins) + 1),
-		OriginTime: chatEpoch.Add(time.Duration(i) * time.Second),
-		Name:       o.name,
-		Text:       workload.Text(i),
-	}
-	c.Sign(o.key)
-	return c
-}
-
-// benchChats signs chats from..from+n-1 on every core.
-func benchChats(from, n int) []eventlog.Body {
-	out := make([]eventlog.Body, n)
-	var wg sync.WaitGroup
-	workers := runtime.GOMAXPROCS(0)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += workers {
-				out[i] = benchChat(from + i)
-			}
-		}()
-	}
-	wg.Wait()
-	return out
-}
-
-// fixtureBatch is how many chats one Append carries while a fixture is
-// built.
-const fixtureBatch = 4096
 
 var fixtures struct {
 	mu   sync.Mutex
@@ -89,49 +39,12 @@ func chatFixture(b *testing.B, n int) string {
 	}
 	dir := filepath.Join(fixtures.root, fmt.Sprint(n))
 	start := time.Now()
-	if err := buildChatFixture(dir, n); err != nil {
+	if err := workload.BuildLog(dir, "Bench", n); err != nil {
 		b.Fatalf("build fixture of %d chats: %v", n, err)
 	}
 	b.Logf("built a log of %d chats in %v", n, time.Since(start).Round(time.Millisecond))
 	fixtures.dirs[n] = dir
 	return dir
-}
-
-// buildChatFixture appends n chats in batches, signing the next batches
-// while the current one commits.
-func buildChatFixture(dir string, n int) error {
-	st, err := store.Open(dir, store.Options{})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	l, err := eventlog.Open(st, eventlog.Options{})
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	var batches []chan []eventlog.Body
-	for from := 0; from < n; from += fixtureBatch {
-		batches = append(batches, make(chan []eventlog.Body, 1))
-	}
-	ahead := make(chan struct{}, runtime.GOMAXPROCS(0)+1)
-	go func() {
-		for i, ch := range batches {
-			ahead <- struct{}{}
-			go func() {
-				from := i * fixtureBatch
-				ch <- benchChats(from, min(fixtureBatch, n-from))
-			}()
-		}
-	}()
-	for _, ch := range batches {
-		batch := <-ch
-		<-ahead
-		if _, err := l.Append(context.Background(), batch...); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func removeFixtures() {
@@ -198,7 +111,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			before := fsyncRate(b, 200)
 			l := openLog(b, filepath.Join(b.TempDir(), "node"), store.Options{}, eventlog.Options{})
-			chats := benchChats(0, b.N) // lines received from peers, already signed
+			chats := workload.Chats(0, b.N) // lines received from peers, already signed
 			ctx := context.Background()
 			var (
 				next atomic.Int64

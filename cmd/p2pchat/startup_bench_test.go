@@ -2,25 +2,19 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"crypto/ed25519"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/p2pchat/p2pchat/eventlog"
-	"github.com/p2pchat/p2pchat/store"
+	"github.com/p2pchat/p2pchat/internal/workload"
 )
 
 // BenchmarkStartup1M starts the real binary, headless, on a data directory
@@ -135,57 +129,7 @@ func median[T time.Duration | float64](xs []T) T {
 // 4,096 at a time.
 func startupFixture(b *testing.B, dir string, n int) {
 	b.Helper()
-	st, err := store.Open(dir, store.Options{})
-	if err != nil {
+	if err := workload.BuildLog(dir, "Alice", n); err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
-	if err := st.SetName("Alice"); err != nil {
-		b.Fatal(err)
-	}
-	lg, err := eventlog.Open(st, eventlog.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer lg.Close()
-	var keys [4]ed25519.PrivateKey
-	names := [4]string{"Bob", "Chidi", "Dmitri", "Erin"}
-	for i := range keys {
-		seed := sha256.Sum256([]byte("startup bench " + names[i]))
-		keys[i] = ed25519.NewKeyFromSeed(seed[:])
-	}
-	const batch = 4096
-	bodies := make([]eventlog.Body, batch)
-	for from := 0; from < n; from += batch {
-		part := bodies[:min(batch, n-from)]
-		var wg sync.WaitGroup
-		workers := runtime.GOMAXPROCS(0)
-		for w := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := w; i < len(part); i += workers {
-					k := from + i
-					c := eventlog.Chat{
-						OriginSeq:  uint64(k/len(keys) + 1),
-						OriginTime: time.Unix(1_700_000_000+int64(k), 0),
-						Name:       names[k%len(keys)],
-						Text:       startupText(k),
-					}
-					c.Sign(keys[k%len(keys)])
-					part[i] = c
-				}
-			}()
-		}
-		wg.Wait()
-		if _, err := lg.Append(context.Background(), part...); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// startupText is 100 bytes of ordinary chat text that differ by i.
-func startupText(i int) string {
-	s := fmt.Sprintf("#%d the build is green again after lunch, can you review my patch for the relay queue tomorrow morning? thanks", i)
-	return s[:100]
 }

@@ -6,11 +6,19 @@
 package workload
 
 import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/store"
 )
 
 var words = []string{"the", "build", "is", "green", "again", "after", "lunch", "can", "you", "review",
@@ -61,4 +69,85 @@ func Rate(ds []time.Duration) float64 {
 		return 0
 	}
 	return float64(len(ds)) / sum.Seconds()
+}
+
+// origins are the authors of the benchmark stream: fixed keys, so that a
+// log built twice holds the same lines.
+var origins = func() []struct {
+	name string
+	key  ed25519.PrivateKey
+} {
+	names := []string{"Alice", "Bob", "Chidi", "Dmitri"}
+	out := make([]struct {
+		name string
+		key  ed25519.PrivateKey
+	}, len(names))
+	for i, name := range names {
+		seed := sha256.Sum256([]byte("workload " + name))
+		out[i].name, out[i].key = name, ed25519.NewKeyFromSeed(seed[:])
+	}
+	return out
+}()
+
+// epoch is when the benchmark stream's first line was written.
+var epoch = time.Date(2026, 2, 1, 9, 30, 0, 0, time.UTC)
+
+// Chat is line i of the benchmark stream, signed: four authors take
+// turns, each numbering its own lines from 1, a second apart.
+func Chat(i int) eventlog.Chat {
+	o := origins[i%len(origins)]
+	c := eventlog.Chat{
+		OriginSeq:  uint64(i/len(origins) + 1),
+		OriginTime: epoch.Add(time.Duration(i) * time.Second),
+		Name:       o.name,
+		Text:       Text(i),
+	}
+	c.Sign(o.key)
+	return c
+}
+
+// Chats signs lines from..from+n-1 on every core: signing is most of the
+// cost of building a large log.
+func Chats(from, n int) []eventlog.Body {
+	out := make([]eventlog.Body, n)
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				out[i] = Chat(from + i)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// batch is how many lines one Append carries while a log is built.
+const batch = 4096
+
+// BuildLog appends n lines of the stream to the log in dir, creating the
+// node, named name, if needed.
+func BuildLog(dir, name string, n int) error {
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.SetName(name); err != nil {
+		return err
+	}
+	l, err := eventlog.Open(st, eventlog.Options{})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	for from := 0; from < n; from += batch {
+		if _, err := l.Append(context.Background(), Chats(from, min(batch, n-from))...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
