@@ -37,6 +37,11 @@ type Options struct {
 	// ask for in every catch-up; the bound keeps a peer from inventing
 	// millions of them with one message numbered far in the future.
 	MaxAhead uint64
+	// MaxPerOrigin bounds how many messages of one other node the log
+	// keeps (0: no bound). Origin seqs count an author's messages from 1,
+	// so refusing those numbered past the bound caps what any one author,
+	// or anyone replaying its messages, can make this node store.
+	MaxPerOrigin uint64
 }
 
 // Log is the node's event log and the projection folded from it.
@@ -47,13 +52,14 @@ type Options struct {
 // waits for company. Reads run in their own read transactions and never
 // block the writer for long.
 type Log struct {
-	st       *store.Store
-	key      ed25519.PrivateKey
-	self     NodeID
-	maxBatch int
-	maxAhead uint64
-	now      func() time.Time
-	readOnly bool
+	st        *store.Store
+	key       ed25519.PrivateKey
+	self      NodeID
+	maxBatch  int
+	maxAhead  uint64
+	maxOrigin uint64
+	now       func() time.Time
+	readOnly  bool
 
 	reqs      chan *request
 	closing   chan struct{}
@@ -70,7 +76,7 @@ type Result struct {
 	Duplicate bool
 	// TooFarAhead is true for another node's Chat or Nick whose origin
 	// seq is more than Options.MaxAhead past what the log holds of that
-	// origin; nothing was written for it.
+	// origin, or past Options.MaxPerOrigin; nothing was written for it.
 	TooFarAhead bool
 	// Body is the body as stored: for the node's own Chat and Nick, with
 	// origin, origin seq, time and signature filled in.
@@ -93,14 +99,15 @@ func Open(st *store.Store, opts Options) (*Log, error) {
 	}
 	self, _ := IDFromKey(key.Public().(ed25519.PublicKey))
 	l := &Log{
-		st:       st,
-		key:      key,
-		self:     self,
-		maxBatch: opts.MaxBatch,
-		maxAhead: opts.MaxAhead,
-		now:      opts.Now,
-		reqs:     make(chan *request),
-		closing:  make(chan struct{}),
+		st:        st,
+		key:       key,
+		self:      self,
+		maxBatch:  opts.MaxBatch,
+		maxAhead:  opts.MaxAhead,
+		maxOrigin: opts.MaxPerOrigin,
+		now:       opts.Now,
+		reqs:      make(chan *request),
+		closing:   make(chan struct{}),
 	}
 	if l.maxBatch <= 0 {
 		l.maxBatch = DefaultMaxBatch
@@ -230,6 +237,10 @@ func (l *Log) commit(batch []*request) error {
 					}
 					if dup {
 						r.results[i] = Result{Duplicate: true, Body: body}
+						continue
+					}
+					if l.maxOrigin > 0 && origin != l.self && oseq > l.maxOrigin {
+						r.results[i] = Result{TooFarAhead: true, Body: body}
 						continue
 					}
 					if l.maxAhead > 0 && origin != l.self {

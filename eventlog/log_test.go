@@ -595,3 +595,23 @@ func TestHoldsTellsWhichMessagesAreStoredAlready(t *testing.T) {
 		t.Errorf("Holds = %v, want %v", got, want)
 	}
 }
+
+func TestAnOriginPastTheHistoryBoundIsNotStored(t *testing.T) {
+	l := openLog(t, t.TempDir(), store.Options{NoSync: true}, eventlog.Options{MaxPerOrigin: 2})
+	alice := originKey("alice")
+	res, err := l.Append(context.Background(),
+		signedChat(alice, "Alice", 1, "one"),
+		signedChat(alice, "Alice", 2, "two"),
+		signedChat(alice, "Alice", 3, "three is past the bound"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[1].TooFarAhead || !res[2].TooFarAhead || res[2].Seq != 0 {
+		t.Errorf("results %+v: want the third refused, the others stored", res)
+	}
+	for range 3 { // the node's own lines are not bounded
+		if res, err := l.Append(context.Background(), eventlog.Chat{Name: "Me", Text: "mine"}); err != nil || res[0].TooFarAhead {
+			t.Fatalf("own line: %+v, %v", res, err)
+		}
+	}
+}

@@ -92,7 +92,7 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	if err != nil {
 		return err
 	}
-	log, err := eventlog.Open(st, eventlog.Options{MaxAhead: maxAhead})
+	log, err := eventlog.Open(st, eventlog.Options{MaxAhead: maxAhead, MaxPerOrigin: maxPerOrigin})
 	if err != nil {
 		return err
 	}
@@ -191,6 +191,10 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 // received message may be numbered; catch-up fills such gaps in pages far
 // smaller than this.
 const maxAhead = 100000
+
+// maxPerOrigin is how many lines of one other author a node keeps: ten
+// million lines, about 3 GB, a bound no person reaches by typing.
+const maxPerOrigin = 10_000_000
 
 // showHistory prints the last n chat lines, as the node starts.
 func showHistory(log *eventlog.Log, display *repl.Display, n int) error {
