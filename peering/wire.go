@@ -147,11 +147,22 @@ func ChatFromEvent(c eventlog.Chat) ChatMsg {
 	return ChatMsg{
 		Origin: c.Origin,
 		Seq:    c.OriginSeq,
-		Time:   c.OriginTime.UnixNano(),
+		Time:   wireTime(c.OriginTime),
 		Name:   c.Name,
 		Text:   c.Text,
 		Sig:    c.Sig,
 	}
+}
+
+// wireTime is t in unix nanoseconds. The log stores the epoch and the zero
+// time alike and reads both back as the zero time, whose UnixNano is not
+// 0; a message an origin signed with time 0 must go out as 0 again, or its
+// signature fails at every node it is caught up to.
+func wireTime(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // Event returns the chat event the message carries; call Verify on it
@@ -184,7 +195,7 @@ func NickFromEvent(n eventlog.Nick) NickMsg {
 	return NickMsg{
 		Origin: n.Origin,
 		Seq:    n.OriginSeq,
-		Time:   n.OriginTime.UnixNano(),
+		Time:   wireTime(n.OriginTime),
 		Name:   n.Name,
 		Sig:    n.Sig,
 	}

@@ -117,6 +117,22 @@ func TestSignedNickVerifiesAfterCrossingTheWire(t *testing.T) {
 	}
 }
 
+func TestAChatSignedAtTheEpochStillVerifiesWhenCaughtUpFromTheLog(t *testing.T) {
+	c := eventlog.Chat{OriginSeq: 1, OriginTime: time.Unix(0, 0), Name: "Mallory", Text: "from 1970"}
+	c.Sign(wireTestKey(9))
+	data, err := eventlog.Encode(eventlog.Event{Seq: 1, Time: time.Now(), Body: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := eventlog.Decode(1, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ChatFromEvent(e.Body.(eventlog.Chat)).Event().Verify(); err != nil {
+		t.Errorf("the stored copy no longer verifies: %v", err)
+	}
+}
+
 func TestWireMessagesUseLowerCaseFieldNames(t *testing.T) {
 	id := wireTestID(1)
 	tests := []struct {
