@@ -204,6 +204,9 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 	if n.isBanned(c.id) {
 		n.logger.Info().Str("peer", c.id.Short()).Msg("refused banned peer")
 		c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errBanned.Error()})
+		if t != nil {
+			n.dialDone(t, c, errBanned)
+		}
 		return
 	}
 	status, old := n.register(c)

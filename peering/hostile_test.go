@@ -2,6 +2,7 @@ package peering
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -165,4 +166,24 @@ func TestGarbageFromStrangersDoesNotStopDelivery(t *testing.T) {
 	if !a.connectedTo(b) {
 		t.Error("Alice lost Bob")
 	}
+}
+
+func TestADialThatReachesABannedPeerFreesItsDialSlot(t *testing.T) {
+	a := netTestStart(t, "A", nil)
+	b := netTestStart(t, "B", netTestSeeds(a))
+	netTestWaitFor(t, 5*time.Second, "B to connect", func() bool { return a.connectedTo(b) && a.knows(t, b.ID()) })
+	if err := a.Kick(context.Background(), "B"); err != nil {
+		t.Fatal(err)
+	}
+	netTestWaitFor(t, 5*time.Second, "B to be gone", func() bool { return !a.connectedTo(b) })
+	if err := a.Connect(context.Background(), b.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	key := "seed " + b.Addr().String()
+	netTestWaitFor(t, 5*time.Second, "the dial to end", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		tg := a.targets[key]
+		return tg != nil && tg.failures > 0 && !tg.dialing && a.dialing == 0
+	})
 }
