@@ -187,3 +187,18 @@ func TestADialThatReachesABannedPeerFreesItsDialSlot(t *testing.T) {
 		return tg != nil && tg.failures > 0 && !tg.dialing && a.dialing == 0
 	})
 }
+
+func TestABannedPeerBacksOffInsteadOfRedialingAtTheBaseDelay(t *testing.T) {
+	a := netTestStart(t, "A", nil)
+	b := netTestStart(t, "B", netTestSeeds(a))
+	netTestWaitFor(t, 5*time.Second, "B to connect", func() bool { return a.connectedTo(b) && a.knows(t, b.ID()) })
+	if err := a.Kick(context.Background(), "B"); err != nil {
+		t.Fatal(err)
+	}
+	netTestWaitFor(t, 5*time.Second, "B's redials of A to back off", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		tg := b.targets[a.ID().String()]
+		return tg != nil && tg.failures >= 3
+	})
+}

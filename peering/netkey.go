@@ -84,13 +84,20 @@ func networkProof(key []byte, cs tls.ConnectionState, id eventlog.NodeID) ([]byt
 }
 
 // beforeJoin runs between the TLS handshake and JOIN, on the handshake's
-// deadline. It refuses a penalized peer, and on a private network
+// deadline. It refuses a penalized or banned peer, and on a private network
 // exchanges AUTH and refuses a peer without a valid proof; in both cases
 // the peer is told why in a GOODBYE and learns nothing else.
 func (n *Node) beforeJoin(tc *tls.Conn, fr *FrameReader, id eventlog.NodeID) error {
 	if until, ok := n.penalties.active(id, time.Now()); ok {
 		writeGoodbye(tc, errPenalized.Error())
 		return fmt.Errorf("refused %s: %w until %s", id.Short(), errPenalized, until.Format(time.TimeOnly))
+	}
+	if n.isBanned(id) {
+		// Refused before JOIN, the banned node's dial fails and its
+		// redials back off, instead of connecting (and showing this node
+		// joining and leaving) once a second for good.
+		writeGoodbye(tc, errBanned.Error())
+		return fmt.Errorf("refused %s: %w", id.Short(), errBanned)
 	}
 	key := n.cfg.NetworkKey
 	if len(key) == 0 {
