@@ -588,9 +588,7 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		}
 		c.sendMsg(FramePong, ping)
 	case FrameGoodbye:
-		var bye GoodbyeMsg
-		_ = json.Unmarshal(payload, &bye)
-		return errGoodbye{reason: bye.Reason}
+		return goodbyeFrom(payload)
 	case FrameJoin:
 		return violation(errors.New("second JOIN"))
 	}

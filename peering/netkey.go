@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
@@ -159,12 +160,27 @@ func notJoin(id eventlog.NodeID, typ string, payload []byte) error {
 	return fmt.Errorf("first frame from %s is %s, want JOIN", id.Short(), typ)
 }
 
+// maxGoodbyeReason bounds what is kept of a peer's GOODBYE reason, which
+// is logged and stored in the DISCONNECT event.
+const maxGoodbyeReason = 128
+
 // goodbyeFrom turns a GOODBYE payload into the error a connection ends
-// with.
+// with. The reason is the peer's text: control characters (newlines,
+// terminal escapes) are dropped and its length is bounded, so that it can
+// neither forge lines in the log and its readers nor grow the log.
 func goodbyeFrom(payload []byte) error {
 	var bye GoodbyeMsg
 	_ = json.Unmarshal(payload, &bye)
-	return errGoodbye{reason: bye.Reason}
+	reason := strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return -1
+		}
+		return r
+	}, bye.Reason)
+	if len(reason) > maxGoodbyeReason {
+		reason = strings.ToValidUTF8(reason[:maxGoodbyeReason], "")
+	}
+	return errGoodbye{reason: reason}
 }
 
 // writeGoodbye tells a peer refused during the handshake why, on the
