@@ -241,11 +241,14 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 	if err != nil {
 		c.close(fmt.Errorf("append CONNECT: %w", err))
 	} else {
+		// Registered, c.name is another connection's to change (a NICK
+		// relayed by another peer): read it under n.mu.
+		name := n.peerName(c)
 		if n.setPresent(c.id, true) {
-			n.display.ShowSystem(n.label(c.id, c.name) + " joined")
-			n.announce(c)
+			n.display.ShowSystem(n.label(c.id, name) + " joined")
+			n.announce(c, name)
 		}
-		n.logger.Info().Str("peer", c.id.Short()).Str("name", c.name).Str("addr", c.listenAddr()).Bool("inbound", c.inbound).Msg("connected")
+		n.logger.Info().Str("peer", c.id.Short()).Str("name", name).Str("addr", c.listenAddr()).Bool("inbound", c.inbound).Msg("connected")
 		if frame, err := n.peersFrame(); err == nil {
 			c.send(frame)
 		}
@@ -283,7 +286,7 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 	var bye errGoodbye
 	replacedRemotely := errors.As(c.closeErr, &bye) && bye.reason == errDuplicate.Error()
 	if !errors.Is(c.closeErr, errShutdown) && !replacedRemotely && n.setPresent(c.id, false) {
-		n.display.ShowSystem(n.label(c.id, c.name) + " left")
+		n.display.ShowSystem(n.label(c.id, n.peerName(c)) + " left")
 	}
 	n.peerDown(c)
 }
@@ -333,6 +336,13 @@ func (n *Node) prefer(c, old *conn) bool {
 	// both ends keep the connection with the lower tie value, so they
 	// keep the same one whichever arrived first on each side.
 	return bytes.Compare(c.tie, old.tie) < 0
+}
+
+// peerName is the name of c's peer, which renamed changes under n.mu.
+func (n *Node) peerName(c *conn) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return c.name
 }
 
 func (n *Node) unregister(c *conn) bool {

@@ -64,11 +64,11 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 // announce tells the other peers about a newly connected one: PEERS is
 // sent "on change" too, not only when a connection opens, so that groups
 // of nodes that formed apart learn of each other.
-func (n *Node) announce(c *conn) {
+func (n *Node) announce(c *conn, name string) {
 	if len(c.addrs) == 0 {
 		return
 	}
-	frame, err := EncodeFrame(FramePeers, PeersMsg{Peers: []PeerEntry{{ID: c.id, Name: c.name, Addrs: c.addrs}}}, n.cfg.MaxFrame)
+	frame, err := EncodeFrame(FramePeers, PeersMsg{Peers: []PeerEntry{{ID: c.id, Name: name, Addrs: c.addrs}}}, n.cfg.MaxFrame)
 	if err != nil {
 		n.logger.Error().Err(err).Msg("encode PEERS")
 		return
