@@ -198,6 +198,10 @@ func (c *conn) syncLoop() {
 			if err := n.answerSync(c, req); err != nil {
 				if !errors.Is(err, errConnClosing) {
 					n.logger.Error().Err(err).Str("peer", c.id.Short()).Msg("answer SYNC")
+					// Left open, the connection would answer no SYNC
+					// again, and the peer would wait for this SYNCED
+					// for good: end it, to be redialed.
+					c.close(fmt.Errorf("answer SYNC: %w", err))
 				}
 				return
 			}
