@@ -57,6 +57,10 @@ type conn struct {
 	closeErr  error
 	wg        sync.WaitGroup
 
+	// listed is set (under n.mu) once the peer's arrival is recorded and
+	// shown, so /l never names a peer before "*** X joined" appears.
+	listed bool
+
 	// replaced is set (under n.mu) when a newer connection to the same
 	// peer took this one's place, so its end is not the peer leaving.
 	replaced bool
@@ -248,6 +252,9 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 			n.display.ShowSystem(n.label(c.id, name) + " joined")
 			n.announce(c, name)
 		}
+		n.mu.Lock()
+		c.listed = true
+		n.mu.Unlock()
 		n.logger.Info().Str("peer", c.id.Short()).Str("name", name).Str("addr", c.listenAddr()).Bool("inbound", c.inbound).Msg("connected")
 		if frame, err := n.peersFrame(); err == nil {
 			c.send(frame)

@@ -273,7 +273,11 @@ func (n *Node) ensureTargetLocked(id eventlog.NodeID, addrs []string) bool {
 // after the base delay, then backing off as dials fail.
 func (n *Node) peerDown(c *conn) {
 	n.mu.Lock()
-	n.ensureTargetLocked(c.id, c.addrs)
+	if n.targets[c.id.String()] == nil && !n.bannedLocked(c.id) {
+		// A peer that was connected is always redialed: the bound on
+		// targets is for hearsay, which must not crowd out real peers.
+		n.targets[c.id.String()] = &target{key: c.id.String(), id: c.id, lastGood: time.Now()}
+	}
 	if t := n.targets[c.id.String()]; t != nil {
 		t.addrs = eventlog.MergeAddrs(c.addrs, t.addrs)
 		t.failures = 1 // the connection was up: the backoff starts over

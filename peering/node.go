@@ -287,7 +287,9 @@ func (n *Node) Users() []User {
 	n.mu.Lock()
 	out := make([]User, 0, len(n.conns))
 	for _, c := range n.conns {
-		out = append(out, User{ID: c.id, Name: c.name, Addr: c.listenAddr(), Since: c.since})
+		if c.listed {
+			out = append(out, User{ID: c.id, Name: c.name, Addr: c.listenAddr(), Since: c.since})
+		}
 	}
 	n.mu.Unlock()
 	slices.SortFunc(out, func(a, b User) int {

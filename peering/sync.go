@@ -29,7 +29,7 @@ const (
 // more than a few megabytes for it.
 const (
 	maxSyncOriginsPerFrame = 300
-	maxSyncOrigins         = 100000
+	maxSyncOrigins         = 20000
 	maxSyncRanges          = 32
 	catchupPage            = 256
 )
