@@ -76,6 +76,12 @@ type conn struct {
 	syncPending atomic.Bool
 }
 
+// joinEvent is the peer's introduction as the log records it, under the
+// name given (c.name, read under n.mu once c is registered).
+func (c *conn) joinEvent(name string) eventlog.Join {
+	return eventlog.Join{ID: c.id, Name: name, Addrs: c.addrs, Version: ProtocolVersion}
+}
+
 func (c *conn) listenAddr() string {
 	if len(c.addrs) == 0 {
 		return ""
@@ -200,10 +206,20 @@ func peerAddrs(raw net.Conn, msg JoinMsg, t *target) []string {
 // registered, so the dialer never sees the peer as neither dialing nor
 // connected and dials it twice.
 func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
-	join := eventlog.Join{ID: c.id, Name: c.name, Addrs: c.addrs, Version: ProtocolVersion}
-	if c.peerFull {
-		n.referral(ctx, c, t, join)
+	if !n.admitPeer(ctx, c, t) {
 		return
+	}
+	n.serveConn(ctx, c)
+	n.recordEnd(ctx, c)
+}
+
+// admitPeer decides whether c becomes the peer's connection (closing the
+// one it replaces), tells the dialer of t how its dial ended, and answers
+// a peer it refuses.
+func (n *Node) admitPeer(ctx context.Context, c *conn, t *target) bool {
+	if c.peerFull {
+		n.referral(ctx, c, t)
+		return false
 	}
 	if n.isBanned(c.id) {
 		n.logger.Info().Str("peer", c.id.Short()).Msg("refused banned peer")
@@ -211,7 +227,7 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 		if t != nil {
 			n.dialDone(t, c, errBanned)
 		}
-		return
+		return false
 	}
 	status, old := n.register(c)
 	if t != nil {
@@ -220,7 +236,7 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 	switch status {
 	case registerFull:
 		// Still useful to a newcomer: tell it whom else to dial.
-		if _, err := n.log.Append(ctx, join); err != nil {
+		if _, err := n.log.Append(ctx, c.joinEvent(c.name)); err != nil { // not registered: c is ours alone
 			n.logger.Error().Err(err).Msg("append JOIN")
 		}
 		if frame, err := n.peersFrame(); err == nil {
@@ -228,20 +244,27 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 		}
 		c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errFull.Error()})
 		n.logger.Info().Str("peer", c.id.Short()).Msg("refused peer: full")
-		return
+		return false
 	case registerDuplicate:
 		c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errDuplicate.Error()})
-		return
+		return false
 	}
 	if old != nil {
 		old.close(errDuplicate)
 	}
+	return true
+}
+
+// serveConn records a registered connection, shows the peer's arrival and
+// runs the connection's loops until it ends.
+func (n *Node) serveConn(ctx context.Context, c *conn) {
 	c.wg.Add(2)
 	go c.writeLoop()
 	go c.ingestLoop(ctx)
 	stop := context.AfterFunc(ctx, func() { c.close(errShutdown) })
+	defer stop()
 
-	_, err := n.log.Append(ctx, join, eventlog.Connect{ID: c.id, Addr: c.listenAddr(), Inbound: c.inbound})
+	_, err := n.log.Append(ctx, c.joinEvent(n.peerName(c)), eventlog.Connect{ID: c.id, Addr: c.listenAddr(), Inbound: c.inbound})
 	if err != nil {
 		c.close(fmt.Errorf("append CONNECT: %w", err))
 	} else {
@@ -267,10 +290,14 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 		c.close(c.readLoop(ctx))
 	}
 	close(c.ingest) // the read loop, its only producer, has ended
-	stop()
 	c.wg.Wait()
 	n.caughtUp(c) // an answer that will never come must not hold the others back
+}
 
+// recordEnd records the end of a connection and, unless another one to
+// the same peer took its place, shows the peer leaving and schedules the
+// redial.
+func (n *Node) recordEnd(ctx context.Context, c *conn) {
 	// Record the end even during shutdown: the log must say the peer is
 	// gone. The caller closes the log only after Run returns.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -617,8 +644,8 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 // referral handles a dial answered by a full peer: it is not connected,
 // but its PEERS says whom else to dial. The JOIN is still recorded, since
 // the node did learn of it.
-func (n *Node) referral(ctx context.Context, c *conn, t *target, join eventlog.Join) {
-	if _, err := n.log.Append(ctx, join); err != nil {
+func (n *Node) referral(ctx context.Context, c *conn, t *target) {
+	if _, err := n.log.Append(ctx, c.joinEvent(c.name)); err != nil { // never registered
 		n.logger.Error().Err(err).Msg("append JOIN")
 	}
 	_ = c.tc.SetReadDeadline(time.Now().Add(n.cfg.HandshakeTimeout))
