@@ -8,14 +8,19 @@
 // than the TLS key ends the connection. There is no CA and nothing to
 // configure.
 //
-// Connections. Every node listens and dials. A node keeps at most one
-// connection per peer: of two (a simultaneous open), both sides keep the one
-// dialed by the lower node ID. Each connection has a read loop and a write
+// Connections. Every node listens and dials, itself at most half of
+// Config.MaxPeers, so that there is always room for peers that dial in. A
+// node keeps at most one connection per peer: of two (a simultaneous
+// open), both sides keep the one dialed by the lower node ID, and of two
+// dialed by the same node, the one with the lower TLS exporter value. A
+// full node says so in its JOIN and sends PEERS and GOODBYE; the dialer
+// does not count it as connected. Each connection has a read loop and a write
 // loop fed by a bounded queue; a peer whose queue fills is dropped and
 // redialed later, so it never slows the others.
 //
 // Discovery. A JOIN is answered with PEERS; PEERS names nodes that are
-// dialed if not connected. The dialer works from the peer table the event
+// dialed if not connected, and each newly connected peer is announced to
+// the others in a one-entry PEERS. The dialer works from the peer table the event
 // log projects, so a restarted node redials whom it knew, and each peer's
 // failures set its backoff (1 s doubling, jitter, capped), remembered across
 // restarts through DIAL_FAILED events.
@@ -23,7 +28,21 @@
 // Chat. A line is appended to the log before it is shown or sent. A
 // received CHAT is verified, appended once per (origin, origin seq), shown,
 // and relayed unchanged to every other peer, so lines cross a partial mesh
-// and duplicates die at the first node that has seen them.
+// and duplicates die at the first node that has seen them (before their
+// signatures are even checked). Own lines go through an outbox that
+// commits them in batches, so a paste costs a few fsyncs, not one per line.
+//
+// Catch-up (sync.go). On every connection and every Config.SyncInterval,
+// each side sends SYNC: per origin, its watermark, its highest seq and the
+// holes between. The other answers with CATCHUP frames of what is missing,
+// oldest first, behind live traffic, then SYNCED; the node shows what came
+// as one block once every peer it asked has answered. Any peer can fill in
+// any author's lines, since signatures make them trustworthy wherever they
+// come from.
+//
+// Private messages (private.go) go over the direct connection only. They
+// wait in the recipient's outbox (in the peer table) until acknowledged,
+// and the waiting ones go out before any new one on each connection.
 //
 // Private networks. With Config.NetworkKey set, each side sends AUTH right
 // after TLS, before JOIN: an HMAC of the TLS exporter value and its own
@@ -33,9 +52,10 @@
 // line, and leaves nothing in the log.
 //
 // Limits. Every connection has a chat budget (Config.ChatRate, ChatBurst)
-// for live CHAT and NICK; past it the read loop waits, so TCP slows the
+// for live CHAT, NICK, PRIVATE, PEERS and SYNC; past it the read loop waits, so TCP slows the
 // sender, and a peer that keeps it waiting beyond Config.FloodGrace is
-// disconnected and its node ID refused for Config.FloodPenalty. Penalties
+// disconnected and its node ID refused for Config.FloodPenalty, as is a
+// peer whose connection ends in a protocol violation. Penalties
 // fall on node IDs, never on addresses; addresses only cap concurrent
 // connections. Log lines about one misbehaving address or peer are spaced
 // by Config.LogEvery. docs/SECURITY.md has the whole threat model.
