@@ -7,8 +7,9 @@
 // big-endian key, so the log reads back in order. Signed messages (Chat and
 // Nick) are also indexed by (origin, origin seq): the log holds each at
 // most once, and a repeat is reported as a duplicate by an index lookup,
-// not a scan. A second index lists the local sequence numbers of CHAT
-// events, so the last N lines are read without touching anything else.
+// not a scan. A second index, a bitmap in blocks of 64 sequence numbers,
+// marks which events are CHATs, so the last N lines are read without
+// touching anything else.
 //
 // The projection is what the node acts on: the peer table (name,
 // addresses, when seen and connected, dial failures, bans) and, per origin,
@@ -16,6 +17,9 @@
 // only by fold, in the same transaction as the event that changes it.
 // Verify runs the same fold over the whole log in memory and compares, so
 // the stored projection is always a pure function of the log.
+//
+// Events are stored in a compact binary encoding that carries its version
+// in its first byte (codec.go); every older version stays readable.
 //
 // Appends are group-committed: one writer goroutine takes every request
 // that is waiting, writes them in one transaction (one fsync) and
