@@ -619,6 +619,10 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		return c.push(inbound{synced: true})
 	case FrameSync:
 		return c.onSync(payload)
+	case FrameHave:
+		if !c.syncPending.Load() {
+			return c.n.sendSync(c)
+		}
 	case FramePrivate:
 		return c.n.onPrivate(ctx, c, payload)
 	case FramePrivAck:

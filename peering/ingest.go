@@ -295,8 +295,15 @@ func (n *Node) caughtUp(c *conn) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.awaiting, c)
-	if len(v.awaiting) == 0 {
-		v.flushLocked(n)
+	if len(v.awaiting) > 0 {
+		return
+	}
+	news := len(v.order) > 0 || len(v.nicks) > 0
+	v.flushLocked(n)
+	if news {
+		if frame, err := EncodeFrame(FrameHave, struct{}{}, n.cfg.MaxFrame); err == nil {
+			n.broadcast(frame, nil)
+		}
 	}
 }
 

@@ -23,6 +23,11 @@ const (
 	FrameSync    = "SYNC"
 	FrameCatchup = "CATCHUP"
 	FrameSynced  = "SYNCED"
+	// FrameHave tells peers that catch-up brought this node lines it did
+	// not have, so they ask it now instead of at their next interval:
+	// caught-up lines are not relayed live, and this is how they still
+	// cross a partial mesh quickly.
+	FrameHave = "HAVE"
 )
 
 // Bounds of a SYNC request, so that a peer cannot make a node hold or walk
