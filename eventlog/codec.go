@@ -162,14 +162,6 @@ func Decode(seq uint64, data []byte) (Event, error) {
 	return e, nil
 }
 
-// peekType returns the type of a stored event without decoding it.
-func peekType(data []byte) Type {
-	if len(data) < 2 {
-		return 0
-	}
-	return Type(data[1])
-}
-
 type encoder struct{ buf []byte }
 
 func (w *encoder) uint(v uint64) { w.buf = binary.AppendUvarint(w.buf, v) }

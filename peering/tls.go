@@ -18,10 +18,6 @@ import (
 // something else fails there instead of at the first frame.
 const ALPNProtocol = "p2pchat/1"
 
-// ErrUnexpectedPeer reports a peer whose key is not the one the caller
-// meant to reach.
-var ErrUnexpectedPeer = errors.New("unexpected peer")
-
 // NewCertificate returns a self-signed certificate for the node's key. No CA
 // vouches for it: the certificate only carries the key into the handshake,
 // where TLS 1.3's CertificateVerify proves that the peer holds it.
@@ -74,8 +70,8 @@ func ServerConfig(cert tls.Certificate) *tls.Config {
 
 // ClientConfig returns the TLS configuration for dialed connections. The
 // usual chain verification is off because there is no CA; the same check as
-// on the server takes its place, and the caller compares PeerID with the node
-// it meant to reach (ExpectPeer).
+// on the server takes its place, and the dialer compares PeerID with the node
+// it meant to reach.
 func ClientConfig(cert tls.Certificate) *tls.Config {
 	return &tls.Config{
 		Certificates:          []tls.Certificate{cert},
@@ -131,18 +127,4 @@ func PeerID(cs tls.ConnectionState) (eventlog.NodeID, error) {
 		return eventlog.NodeID{}, fmt.Errorf("peer id: %w", err)
 	}
 	return id, nil
-}
-
-// ExpectPeer checks that the peer is the node want, for a dial to a known
-// node: an address may now belong to someone else. A mismatch gives an error
-// wrapping ErrUnexpectedPeer.
-func ExpectPeer(cs tls.ConnectionState, want eventlog.NodeID) error {
-	got, err := PeerID(cs)
-	if err != nil {
-		return err
-	}
-	if got != want {
-		return fmt.Errorf("%w: reached %s, want %s", ErrUnexpectedPeer, got.Short(), want.Short())
-	}
-	return nil
 }

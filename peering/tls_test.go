@@ -11,7 +11,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"math/big"
 	"net"
 	"strings"
@@ -211,27 +210,9 @@ func tlsTestClientWith(cert tls.Certificate) *tls.Config {
 	}
 }
 
-func TestExpectPeerTellsTheNodeDialedFromAnother(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	serverKey := wireTestKey(1)
-	_, cli := tlsTestHandshake(t, ServerConfig(tlsTestCert(t, serverKey)), ClientConfig(tlsTestCert(t, wireTestKey(2))))
-	if cli.err != nil {
-		t.Fatal(cli.err)
-	}
-	if err := ExpectPeer(cli.state, tlsTestID(t, serverKey)); err != nil {
-		t.Fatalf("ExpectPeer(the server's id) = %v", err)
-	}
-	if err := ExpectPeer(cli.state, wireTestID(3)); !errors.Is(err, ErrUnexpectedPeer) {
-		t.Fatalf("ExpectPeer(another id) = %v, want ErrUnexpectedPeer", err)
-	}
-}
-
 func TestPeerIDNeedsACompleteHandshake(t *testing.T) {
 	if _, err := PeerID(tls.ConnectionState{}); err == nil {
 		t.Fatal("PeerID() of an empty state succeeded")
-	}
-	if err := ExpectPeer(tls.ConnectionState{}, eventlog.NodeID{}); err == nil {
-		t.Fatal("ExpectPeer() of an empty state succeeded")
 	}
 }
 
