@@ -374,7 +374,9 @@ func BenchmarkCatchUp100k(b *testing.B) {
 	// every round of the sub-benchmark.
 	fixture := filepath.Join(b.TempDir(), "alice")
 	start := time.Now()
-	benchChatFixture(b, fixture, catchUpLines)
+	if err := workload.BuildOwnLog(fixture, "Alice", catchUpLines); err != nil {
+		b.Fatal(err)
+	}
 	b.Logf("built a log of %d lines in %v", catchUpLines, time.Since(start).Round(time.Millisecond))
 
 	b.Run("empty_peer", func(b *testing.B) {
@@ -422,34 +424,6 @@ func benchLiveRate(b *testing.B, n int) float64 {
 	benchSay(b, a, lines)
 	benchWaitFor(b, "Bob holding every live line", func() bool { return bob.holds(b, a.ID()) >= n })
 	return float64(n) / time.Since(start).Seconds()
-}
-
-// benchChatFixture builds, in dir, the log of a node that said n lines.
-// The log numbers and signs its own lines; big batches keep the build to
-// a few seconds, most of it signing.
-func benchChatFixture(b *testing.B, dir string, n int) {
-	b.Helper()
-	st, err := store.Open(dir, store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	lg, err := eventlog.Open(st, eventlog.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer lg.Close()
-	const batch = 4096
-	bodies := make([]eventlog.Body, 0, batch)
-	for from := 0; from < n; from += batch {
-		bodies = bodies[:0]
-		for i := from; i < min(from+batch, n); i++ {
-			bodies = append(bodies, eventlog.Chat{Name: "Alice", Text: workload.Text(i)})
-		}
-		if _, err := lg.Append(context.Background(), bodies...); err != nil {
-			b.Fatal(err)
-		}
-	}
 }
 
 // benchCopyStore copies the database of the data directory from into a

@@ -128,9 +128,26 @@ func Chats(from, n int) []eventlog.Body {
 // batch is how many lines one Append carries while a log is built.
 const batch = 4096
 
-// BuildLog appends n lines of the stream to the log in dir, creating the
-// node, named name, if needed.
+// BuildLog appends n lines of the stream (four other authors) to the log
+// in dir, creating the node, named name, if needed.
 func BuildLog(dir, name string, n int) error {
+	return build(dir, name, n, Chats)
+}
+
+// BuildOwnLog appends n lines said by the node in dir itself, named name:
+// the log numbers and signs them, as it does what a person types.
+func BuildOwnLog(dir, name string, n int) error {
+	return build(dir, name, n, func(from, count int) []eventlog.Body {
+		out := make([]eventlog.Body, count)
+		for i := range out {
+			out[i] = eventlog.Chat{Name: name, Text: Text(from + i)}
+		}
+		return out
+	})
+}
+
+// build appends n lines from lines, a batch per Append.
+func build(dir, name string, n int, lines func(from, count int) []eventlog.Body) error {
 	st, err := store.Open(dir, store.Options{})
 	if err != nil {
 		return err
@@ -145,7 +162,7 @@ func BuildLog(dir, name string, n int) error {
 	}
 	defer l.Close()
 	for from := 0; from < n; from += batch {
-		if _, err := l.Append(context.Background(), Chats(from, min(batch, n-from))...); err != nil {
+		if _, err := l.Append(context.Background(), lines(from, min(batch, n-from))...); err != nil {
 			return err
 		}
 	}
