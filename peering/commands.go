@@ -173,12 +173,7 @@ func (n *Node) Connect(ctx context.Context, addr string) error {
 		return err
 	}
 	n.mu.Lock()
-	key := "seed " + addr
-	if t := n.targets[key]; t != nil {
-		t.due = time.Time{}
-	} else {
-		n.targets[key] = &target{key: key, addrs: []string{addr}}
-	}
+	n.dialNowLocked(addr)
 	n.mu.Unlock()
 	n.poke()
 	n.display.ShowSystem("dialing " + addr)

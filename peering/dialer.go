@@ -51,19 +51,24 @@ func (n *Node) loadTargets() error {
 		}
 		n.targets[t.key] = t
 	}
-seeds:
 	for _, addr := range n.cfg.Seeds {
-		for _, t := range n.targets {
-			if slices.Contains(t.addrs, addr) {
-				// Named on the command line: try it now, whatever
-				// its backoff says.
-				t.due = time.Time{}
-				continue seeds
-			}
-		}
-		n.targets["seed "+addr] = &target{key: "seed " + addr, addrs: []string{addr}}
+		n.dialNowLocked(addr)
 	}
 	return nil
+}
+
+// dialNowLocked makes addr due at once, whatever its backoff says: a
+// --peer or /connect address is a person asking for it. An address of a
+// known peer moves that peer's dial forward; any other becomes a seed,
+// dialed until its ID is known.
+func (n *Node) dialNowLocked(addr string) {
+	for _, t := range n.targets {
+		if slices.Contains(t.addrs, addr) {
+			t.due = time.Time{}
+			return
+		}
+	}
+	n.targets["seed "+addr] = &target{key: "seed " + addr, addrs: []string{addr}}
 }
 
 // dialLoop starts the dials that are due, within the bounds, and sleeps
