@@ -7,8 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // NodeID is a node's ed25519 public key. It is the node's only identity:
@@ -414,4 +417,37 @@ func (e Event) String() string {
 		return fmt.Sprintf("%s %s got %d", head, b.To.Short(), b.Seq)
 	}
 	return head
+}
+
+// CheckAddr enforces the address rules, wherever an address comes from (a
+// peer's JOIN or PEERS, --peer, /connect): at most MaxAddrLen bytes,
+// HOST:PORT with a host free of spaces and control characters and a
+// numeric port from 1 to 65535, what net.Dial("tcp", addr) can use.
+func CheckAddr(addr string) error {
+	quoted := addr
+	if utf8.RuneCountInString(quoted) > 32 {
+		quoted = string([]rune(quoted)[:32]) + "…" // keep the message one readable line
+	}
+	if len(addr) > MaxAddrLen {
+		return fmt.Errorf("address %q: %d bytes, limit %d", quoted, len(addr), MaxAddrLen)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		// net's message repeats the address unquoted; give only its reason.
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return fmt.Errorf("address %q: %s", quoted, ae.Err)
+		}
+		return fmt.Errorf("address %q: %v", quoted, err)
+	}
+	if host == "" {
+		return fmt.Errorf("address %q: host is empty", quoted)
+	}
+	if strings.ContainsFunc(host, func(r rune) bool { return r <= ' ' || r == 0x7f || r == utf8.RuneError }) {
+		return fmt.Errorf("address %q: host has a space, control or invalid character", quoted)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return fmt.Errorf("address %q: port must be a number from 1 to 65535", quoted)
+	}
+	return nil
 }

@@ -166,4 +166,4 @@ const (
 
 // CheckAddr reports whether addr is a dialable HOST:PORT, as --peer and
 // /connect take it.
-func CheckAddr(addr string) error { return validateHostPort(addr) }
+func CheckAddr(addr string) error { return eventlog.CheckAddr(addr) }

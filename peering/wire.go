@@ -3,8 +3,6 @@ package peering
 import (
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
@@ -96,33 +94,9 @@ func validateAddrs(addrs []string, maxAddrs int) error {
 		return fmt.Errorf("%d addresses, limit %d", len(addrs), maxAddrs)
 	}
 	for _, a := range addrs {
-		if err := validateHostPort(a); err != nil {
+		if err := eventlog.CheckAddr(a); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// validateHostPort accepts what net.Dial("tcp", addr) could use: a non-empty
-// host without spaces or control characters, and a numeric port 1-65535.
-func validateHostPort(addr string) error {
-	if len(addr) > eventlog.MaxAddrLen {
-		return fmt.Errorf("address of %d bytes, limit %d", len(addr), eventlog.MaxAddrLen)
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("address %q: %w", addr, err)
-	}
-	if host == "" {
-		return fmt.Errorf("address %q: host is empty", addr)
-	}
-	for _, r := range host {
-		if r <= ' ' || r == 0x7f || r == '\uFFFD' {
-			return fmt.Errorf("address %q: host has a space, control or invalid character", addr)
-		}
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
-		return fmt.Errorf("address %q: port must be a number 1-65535", addr)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package repl
 import (
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -270,7 +269,7 @@ func Parse(line string) (Command, error) {
 		if rest == "" {
 			return Command{}, usage
 		}
-		if err := checkAddr(rest); err != nil {
+		if err := eventlog.CheckAddr(rest); err != nil {
 			return Command{}, fmt.Errorf("%v; %v", err, usage)
 		}
 		return Command{Kind: Connect, Addr: rest}, nil
@@ -327,29 +326,6 @@ func checkPeerRef(ref string) error {
 	}
 	if id == "" || len(id) > 2*len(eventlog.NodeID{}) || strings.Trim(id, "0123456789abcdefABCDEF") != "" {
 		return fmt.Errorf("%q: want name#id with id in hex", shorten(ref))
-	}
-	return nil
-}
-
-// checkAddr accepts HOST:PORT with a non-empty host and a port from 1 to
-// 65535.
-func checkAddr(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		// net's message repeats the address unquoted; quote it instead so
-		// the message stays on one printable line.
-		var ae *net.AddrError
-		if errors.As(err, &ae) {
-			return fmt.Errorf("address %q: %s", shorten(addr), ae.Err)
-		}
-		return fmt.Errorf("address %q: %v", shorten(addr), err)
-	}
-	if host == "" || strings.ContainsFunc(host, func(r rune) bool { return r <= ' ' || r == 0x7f || r == utf8.RuneError }) {
-		return fmt.Errorf("address %q: bad host", shorten(addr))
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || p == 0 {
-		return fmt.Errorf("address %q: port must be a number from 1 to 65535", shorten(addr))
 	}
 	return nil
 }

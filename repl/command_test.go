@@ -110,7 +110,7 @@ func TestParse(t *testing.T) {
 		{line: "/connect example.org:65535", want: Command{Kind: Connect, Addr: "example.org:65535"}},
 		{line: "/connect", wantErr: "usage: /connect HOST:PORT"},
 		{line: "/connect host", wantErr: `address "host": missing port in address; usage: /connect HOST:PORT`},
-		{line: "/connect :8080", wantErr: `address ":8080": bad host; usage: /connect HOST:PORT`},
+		{line: "/connect :8080", wantErr: `address ":8080": host is empty; usage: /connect HOST:PORT`},
 		{line: "/connect h:0", wantErr: `address "h:0": port must be a number from 1 to 65535; usage: /connect HOST:PORT`},
 		{line: "/connect h:65536", wantErr: `address "h:65536": port must be a number from 1 to 65535; usage: /connect HOST:PORT`},
 		{line: "/connect h:http", wantErr: `address "h:http": port must be a number from 1 to 65535; usage: /connect HOST:PORT`},
