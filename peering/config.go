@@ -23,6 +23,9 @@ type Config struct {
 	// Seeds are addresses to dial at start (--peer), whose IDs are not
 	// known yet.
 	Seeds []string
+	// LANDiscovery advertises the node on the local network and dials
+	// the nodes found there (multicast DNS, package lan).
+	LANDiscovery bool
 
 	// MaxFrame is the largest frame read or written, in bytes.
 	MaxFrame int

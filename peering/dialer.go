@@ -62,13 +62,21 @@ func (n *Node) loadTargets() error {
 // known peer moves that peer's dial forward; any other becomes a seed,
 // dialed until its ID is known.
 func (n *Node) dialNowLocked(addr string) {
-	for _, t := range n.targets {
-		if slices.Contains(t.addrs, addr) {
-			t.due = time.Time{}
-			return
-		}
+	if t := n.targetAtLocked(addr); t != nil {
+		t.due = time.Time{}
+		return
 	}
 	n.targets["seed "+addr] = &target{key: "seed " + addr, addrs: []string{addr}}
+}
+
+// targetAtLocked returns the dialer's target at addr, or nil.
+func (n *Node) targetAtLocked(addr string) *target {
+	for _, t := range n.targets {
+		if slices.Contains(t.addrs, addr) {
+			return t
+		}
+	}
+	return nil
 }
 
 // dialLoop starts the dials that are due, within the bounds, and sleeps

@@ -163,6 +163,10 @@ func (n *Node) Run(ctx context.Context) error {
 	go n.acceptLoop(connCtx)
 	go n.dialLoop(connCtx)
 	go n.outboxLoop(connCtx)
+	if n.cfg.LANDiscovery {
+		n.wg.Add(1)
+		go n.discoverLAN(ctx)
+	}
 	n.logger.Info().Str("id", n.self.Short()).Str("addr", n.ln.Addr().String()).Msg("listening")
 	<-ctx.Done()
 	n.ln.Close()

@@ -28,6 +28,8 @@ type RunCmd struct {
 	Replay     int      `help:"Chat lines of history to show at start." default:"20" placeholder:"N"`
 	MaxPeers   int      `help:"Most peers connected at once, inbound and outbound together." default:"32" placeholder:"N"`
 
+	NoMDNS bool `name:"no-mdns" help:"Neither advertise this node on the local network nor look for nodes there (multicast DNS)."`
+
 	NetworkKeyFile string `help:"File holding the network key (text, at least 16 bytes, mode 600): only nodes with the same key connect. P2PCHAT_NETWORK_KEY may hold the key itself instead." type:"path" placeholder:"F"`
 }
 
@@ -138,6 +140,7 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	cfg.Name, cfg.Key, cfg.Port, cfg.ListenHost = name, key, port, c.ListenHost
 	cfg.Seeds, cfg.MaxPeers, cfg.Logger = c.Peer, c.MaxPeers, logger
 	cfg.NetworkKey = netKey
+	cfg.LANDiscovery = !c.NoMDNS
 	node, err := peering.New(cfg, log, display)
 	if err != nil {
 		return err

@@ -128,7 +128,11 @@ func (b Binary) Run(t testing.TB, args ...string) Result {
 }
 
 // env is the environment of every process the harness starts: the test's
-// own, without P2PCHAT_* settings that would change what the flags say.
+// own, without P2PCHAT_* settings that would change what the flags say,
+// and with LAN discovery off, so that test nodes neither multicast on the
+// machine's network nor find the nodes of other tests. A test of LAN
+// discovery turns it on inside its own network namespaces
+// (env -u P2PCHAT_NO_MDNS).
 func env() []string {
 	var out []string
 	for _, kv := range os.Environ() {
@@ -136,7 +140,7 @@ func env() []string {
 			out = append(out, kv)
 		}
 	}
-	return out
+	return append(out, "P2PCHAT_NO_MDNS=true")
 }
 
 // Node is a running p2pchat process in plain REPL mode.
