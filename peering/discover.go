@@ -26,6 +26,12 @@ func (n *Node) discoverLAN(ctx context.Context) {
 	}
 }
 
+// maxLANSeeds bounds the addresses without an ID that the dialer holds.
+// On a private network the LAN record carries only the network's tag,
+// which anyone on the LAN can copy into records of their own: the bound
+// keeps such records from growing the dialer's work.
+const maxLANSeeds = 64
+
 // discovered hands a node found on the LAN to the dialer. A node whose ID
 // the advertisement names is dialed like one heard of in PEERS; on a
 // private network, where it names none, its address is dialed like a
@@ -43,7 +49,7 @@ func (n *Node) discovered(p lan.Peer) {
 	}
 	n.mu.Lock()
 	added := false
-	if !n.selfAddrs[p.Addr] && !n.connectedAtLocked(p.Addr) && n.targetAtLocked(p.Addr) == nil {
+	if !n.selfAddrs[p.Addr] && !n.connectedAtLocked(p.Addr) && n.targetAtLocked(p.Addr) == nil && n.seedsLocked() < maxLANSeeds {
 		n.targets["seed "+p.Addr] = &target{key: "seed " + p.Addr, addrs: []string{p.Addr}}
 		added = true
 	}
@@ -51,4 +57,15 @@ func (n *Node) discovered(p lan.Peer) {
 	if added {
 		n.poke()
 	}
+}
+
+// seedsLocked counts the targets whose ID is not known yet.
+func (n *Node) seedsLocked() int {
+	seeds := 0
+	for _, t := range n.targets {
+		if t.id.IsZero() {
+			seeds++
+		}
+	}
+	return seeds
 }

@@ -25,6 +25,12 @@
 // failures set its backoff (1 s doubling, jitter, capped), remembered across
 // restarts through DIAL_FAILED events.
 //
+// LAN discovery (discover.go, package lan). With Config.LANDiscovery,
+// nodes advertise themselves by multicast DNS and dial the nodes they find
+// on the local network: by ID, like PEERS hearsay, on an open network, by
+// address, like --peer, on a private one, whose records carry only a tag
+// of the key.
+//
 // Chat. A line is appended to the log before it is shown or sent. A
 // received CHAT is verified, appended once per (origin, origin seq), shown,
 // and relayed unchanged to every other peer, so lines cross a partial mesh
