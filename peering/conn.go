@@ -273,7 +273,14 @@ func (n *Node) serveConn(ctx context.Context, c *conn) {
 		name := n.peerName(c)
 		if n.setPresent(c.id, true) {
 			n.display.ShowSystem(n.label(c.id, name) + " joined")
-			n.announce(c, name)
+			if c.inbound {
+				// Announced once the address it came from is known to
+				// take connections (reach.go).
+				c.wg.Add(1)
+				go n.dialBack(ctx, c, name)
+			} else {
+				n.announce(c, name)
+			}
 		}
 		n.mu.Lock()
 		c.listed = true
@@ -629,6 +636,8 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		return c.n.onPrivAck(ctx, c, payload)
 	case FramePeers:
 		return c.n.onPeers(ctx, c, payload)
+	case FrameReach:
+		return c.n.onReach(c, payload)
 	case FramePing:
 		var ping PingMsg
 		if err := json.Unmarshal(payload, &ping); err != nil {

@@ -31,6 +31,13 @@
 // address, like --peer, on a private one, whose records carry only a tag
 // of the key.
 //
+// Reachability (reach.go). Each inbound peer's observed address (the IP
+// its connection came from, with its JOIN's port) is dialed back once, a
+// TLS handshake that must prove its key; until that works the address is
+// neither passed on nor dialed, so nodes behind NAT are not handed out.
+// REACH tells the peer the address it was seen at and whether it could be
+// dialed, which it shows.
+//
 // Chat. A line is appended to the log before it is shown or sent. A
 // received CHAT is verified, appended once per (origin, origin seq), shown,
 // and relayed unchanged to every other peer, so lines cross a partial mesh

@@ -64,9 +64,10 @@ type Node struct {
 	wake chan struct{} // pokes the dialer
 	wg   sync.WaitGroup
 
-	penalties penaltyBox // node IDs refused for a while (budget.go)
-	logLimit  logLimiter // spaces the log lines about one peer (lograte.go)
-	stats     nodeStats  // counters for Stats (stats.go)
+	penalties penaltyBox   // node IDs refused for a while (budget.go)
+	logLimit  logLimiter   // spaces the log lines about one peer (lograte.go)
+	stats     nodeStats    // counters for Stats (stats.go)
+	reach     reachability // dial-back results, and how peers see this node (reach.go)
 
 	caught *catchupView // what catch-up brought, shown when it is complete
 
@@ -361,7 +362,11 @@ func (n *Node) peersMsg() (PeersMsg, error) {
 			if _, penalized := n.penalties.active(p.ID, now); penalized {
 				continue
 			}
-			msg.Peers = append(msg.Peers, PeerEntry{ID: p.ID, Name: p.Name, Addrs: p.Addrs})
+			addrs := n.reach.visible(p.Addrs)
+			if len(addrs) == 0 {
+				continue
+			}
+			msg.Peers = append(msg.Peers, PeerEntry{ID: p.ID, Name: p.Name, Addrs: addrs})
 		}
 	}
 	return msg, nil
