@@ -71,6 +71,10 @@ type conn struct {
 	privMu        sync.Mutex
 	outboxFlushed bool
 
+	// intros counts the NAT introductions sent or taken on this
+	// connection (punch.go).
+	intros atomic.Int32
+
 	// syncPending is set while this node's own SYNC awaits its SYNCED:
 	// asking again meanwhile would fetch what is already on its way.
 	syncPending atomic.Bool
@@ -638,6 +642,8 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		return c.n.onPeers(ctx, c, payload)
 	case FrameReach:
 		return c.n.onReach(c, payload)
+	case FramePunch:
+		return c.n.onPunch(ctx, c, payload)
 	case FramePing:
 		var ping PingMsg
 		if err := json.Unmarshal(payload, &ping); err != nil {

@@ -36,7 +36,10 @@
 // TLS handshake that must prove its key; until that works the address is
 // neither passed on nor dialed, so nodes behind NAT are not handed out.
 // REACH tells the peer the address it was seen at and whether it could be
-// dialed, which it shows.
+// dialed, which it shows. Two inbound peers that both cannot be dialed
+// are introduced to each other in PUNCH frames, and both connect at once
+// from their listening ports: a simultaneous TCP open through their NATs
+// (punch.go).
 //
 // Chat. A line is appended to the log before it is shown or sent. A
 // received CHAT is verified, appended once per (origin, origin seq), shown,

@@ -68,6 +68,7 @@ type Node struct {
 	logLimit  logLimiter   // spaces the log lines about one peer (lograte.go)
 	stats     nodeStats    // counters for Stats (stats.go)
 	reach     reachability // dial-back results, and how peers see this node (reach.go)
+	punches   punchState   // NAT punches under way (punch.go)
 
 	caught *catchupView // what catch-up brought, shown when it is complete
 
@@ -130,7 +131,18 @@ func (n *Node) Name() string {
 // Run.
 func (n *Node) Listen() error {
 	addr := net.JoinHostPort(n.cfg.ListenHost, strconv.Itoa(n.cfg.Port))
-	ln, err := net.Listen("tcp", addr)
+	if n.cfg.Port != 0 {
+		// The listener shares its port with NAT punches (SO_REUSEPORT),
+		// which would also let a second process bind it unnoticed: a
+		// plain bind first fails if anyone holds the port.
+		probe, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		probe.Close()
+	}
+	lc := net.ListenConfig{Control: reusePort}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}

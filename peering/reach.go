@@ -88,9 +88,13 @@ func (r *reachability) startDialBack(addr string, now time.Time) bool {
 	return true
 }
 
+// finish records how a dial-back to addr, or a punch, went.
 func (r *reachability) finish(addr string, reachable bool, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.results == nil {
+		r.results = map[string]reachResult{}
+	}
 	r.results[addr] = reachResult{reachable: reachable, at: now}
 }
 
@@ -115,6 +119,14 @@ func (r *reachability) knownReachable(addr string) bool {
 	defer r.mu.Unlock()
 	res, ok := r.results[addr]
 	return ok && !res.pending && res.reachable && time.Since(res.at) < reachTTL
+}
+
+// knownUnreachable reports whether a recent dial-back to addr failed.
+func (r *reachability) knownUnreachable(addr string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res, ok := r.results[addr]
+	return ok && !res.pending && !res.reachable && time.Since(res.at) < reachTTL
 }
 
 // visible drops the hidden addresses from addrs.
@@ -151,6 +163,8 @@ func (n *Node) dialBack(ctx context.Context, c *conn, name string) {
 	c.sendMsg(FrameReach, ReachMsg{Addr: addr, Reachable: reachable})
 	if reachable {
 		n.announce(c, name)
+	} else {
+		n.introduce(c)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/p2pchat/p2pchat/internal/e2e"
 )
@@ -36,6 +37,11 @@ table inet filter {
 }
 `
 
+// randomPortRules are homeRules with a masquerade that picks a random
+// outside port for every connection, as some carrier-grade NATs do: a
+// punch cannot predict the address, so no direct link can form.
+var randomPortRules = strings.Replace(homeRules, "masquerade", "masquerade random", 1)
+
 // natLab is a netnsLab (the public network, "the internet") with homes
 // behind masquerading routers: home i's router is on the public network
 // at routerAddr(i), its one host at 10.78.i.2 behind it.
@@ -47,7 +53,7 @@ type natLab struct {
 // newNATLab builds public hosts on the public network and homes behind
 // routers, or skips the test when namespaces or nft are missing (with
 // CI set, a missing nft fails it: .ci/run installs it).
-func newNATLab(t *testing.T, public, homes int) *natLab {
+func newNATLab(t *testing.T, public, homes int, rules string) *natLab {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds network namespaces")
@@ -82,7 +88,7 @@ func newNATLab(t *testing.T, public, homes int) *natLab {
 		lab.ip("-n", home, "route", "add", "default", "via", fmt.Sprintf("10.78.%d.1", h))
 		mustRun(t, lab.ipCmd, "netns", "exec", router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
 		cmd := exec.Command(lab.ipCmd, "netns", "exec", router, nft, "-f", "-")
-		cmd.Stdin = strings.NewReader(homeRules)
+		cmd.Stdin = strings.NewReader(rules)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("nft in %s: %v: %s", router, err, out)
 		}
@@ -111,7 +117,7 @@ func mustRun(t *testing.T, name string, args ...string) {
 
 func TestNodesBehindNATTakePartAndTheirAddressesAreNotHandedOut(t *testing.T) {
 	t.Parallel()
-	lab := newNATLab(t, 1, 2)
+	lab := newNATLab(t, 1, 2, homeRules)
 	pub := lab.start(0, "Pub")
 	hana := lab.startHome(0, "Hana", "--peer", lab.nodeAddr(0))
 	hanaSeen := lab.routerAddr(0) + ":" + netnsPort
@@ -125,22 +131,13 @@ func TestNodesBehindNATTakePartAndTheirAddressesAreNotHandedOut(t *testing.T) {
 	kofi.Send("and from behind another")
 	hana.WaitLine(chatLine("Kofi", "and from behind another"))
 
-	// Neither home's router address went anywhere: Pub does not offer
-	// it, and neither home learned the other's.
-	payload := strings.Join(pub.Command("/p"), "\n")
-	for _, seen := range []string{hanaSeen, kofiSeen} {
-		if strings.Contains(payload, seen) {
-			t.Errorf("Pub's PEERS offers %s, which nobody can dial:\n%s", seen, payload)
-		}
-	}
-	for _, n := range []*e2e.Node{hana, kofi} {
-		res := p2pchat.Run(t, "peers", "--json", "--data-dir", n.DataDir)
-		if res.Code != 0 {
-			t.Fatalf("peers of %s: exit %d: %s", n.Name, res.Code, res.Stderr)
-		}
+	// Neither home's router address goes anywhere: no node offers it,
+	// not even a home that reached the other directly through a punch.
+	for _, n := range []*e2e.Node{pub, hana, kofi} {
+		payload := strings.Join(n.Command("/p"), "\n")
 		for _, seen := range []string{hanaSeen, kofiSeen} {
-			if strings.Contains(res.Stdout, seen) {
-				t.Errorf("%s's peer table holds %s, an address nobody can dial:\n%s", n.Name, seen, res.Stdout)
+			if strings.Contains(payload, seen) {
+				t.Errorf("%s's PEERS offers %s, which nobody can dial:\n%s", n.Name, seen, payload)
 			}
 		}
 	}
@@ -165,4 +162,61 @@ func TestAReachableNodeLearnsThatPeersCanDialIt(t *testing.T) {
 	}
 	alice.Quit()
 	bob.Quit()
+}
+
+// punchWithin is how soon after both homes are up they must be connected
+// directly.
+const punchWithin = 10 * time.Second
+
+func TestTwoHomesBehindNATConnectDirectlyAndKeepChattingWithoutThePublicNode(t *testing.T) {
+	t.Parallel()
+	lab := newNATLab(t, 1, 2, homeRules)
+	pub := lab.start(0, "Pub")
+	hana := lab.startHome(0, "Hana", "--peer", lab.nodeAddr(0))
+	kofi := lab.startHome(1, "Kofi", "--peer", lab.nodeAddr(0))
+	bothUp := time.Now()
+	e2e.WaitFor(t, e2e.Scaled(punchWithin), func() bool {
+		users, _ := hana.Users()
+		for _, u := range users {
+			if u.ShortID == kofi.ShortID {
+				return u.Addr == lab.routerAddr(1)+":"+netnsPort
+			}
+		}
+		return false
+	}, "Hana to list Kofi, connected directly through both routers")
+	t.Logf("direct connection %v after both homes started", time.Since(bothUp).Round(10*time.Millisecond))
+
+	pub.Quit()
+	hana.WaitLine("*** Pub left")
+	hana.Send("still here without Pub")
+	kofi.WaitLine(chatLine("Hana", "still here without Pub"))
+	kofi.Send("me too")
+	hana.WaitLine(chatLine("Kofi", "me too"))
+	hana.Quit()
+	kofi.Quit()
+}
+
+func TestWhenRoutersDefeatPunchingHomesChatThroughThePublicNodeAndSayWhy(t *testing.T) {
+	t.Parallel()
+	lab := newNATLab(t, 1, 2, randomPortRules)
+	pub := lab.start(0, "Pub")
+	hana := lab.startHome(0, "Hana", "--peer", lab.nodeAddr(0))
+	kofi := lab.startHome(1, "Kofi", "--peer", lab.nodeAddr(0))
+	hana.WaitLine("*** no direct connection to Kofi")
+	kofi.WaitLine("*** no direct connection to Hana")
+
+	hana.Send("through Pub then")
+	kofi.WaitLine(chatLine("Hana", "through Pub then"))
+	kofi.Send("fine by me")
+	hana.WaitLine(chatLine("Kofi", "fine by me"))
+	for _, n := range []*e2e.Node{hana, kofi} {
+		for _, u := range n.WaitUsers(pub) {
+			if u.ShortID != pub.ShortID {
+				t.Errorf("%s is connected to %s although the routers allow no direct link", n.Name, u.Name)
+			}
+		}
+	}
+	for _, n := range []*e2e.Node{hana, kofi, pub} {
+		n.Quit()
+	}
 }
