@@ -34,6 +34,8 @@ type Log interface {
 type Display interface {
 	ShowChat(t time.Time, name, text string)
 	ShowPrivate(t time.Time, name, text string)
+	// ShowPrivateTo shows a private message this node sent to to.
+	ShowPrivateTo(t time.Time, to, name, text string)
 	ShowSystem(text string)
 }
 

@@ -44,6 +44,12 @@ func (d *Display) ShowPrivate(t time.Time, name, text string) {
 	d.line(t.Local().Format(time.TimeOnly) + " [private] <" + name + "> " + text)
 }
 
+// ShowPrivateTo shows a private message this node sent:
+// "15:04:05 [private to Carol] <name> text".
+func (d *Display) ShowPrivateTo(t time.Time, to, name, text string) {
+	d.line(t.Local().Format(time.TimeOnly) + " [private to " + to + "] <" + name + "> " + text)
+}
+
 // ShowSystem shows a system line: "*** text".
 func (d *Display) ShowSystem(text string) {
 	d.line("*** " + text)
