@@ -72,6 +72,8 @@ type Node struct {
 
 	caught *catchupView // what catch-up brought, shown when it is complete
 
+	aloneNoted time.Time // when /msg last said that no peer is connected (outbox loop only)
+
 	outbox       chan eventlog.Body // own lines and renames, in order
 	outboxMu     sync.RWMutex       // guards sending on outbox against closing it
 	outboxClosed bool

@@ -117,6 +117,9 @@ func (n *Node) Msg(ctx context.Context, ref, text string) error {
 	return n.enqueue(ctx, s)
 }
 
+// aloneNoteEvery spaces the notes that a message waits for a peer.
+const aloneNoteEvery = 30 * time.Second
+
 // sent shows this node's own private message once it is stored, and what
 // happens to it if no peer is there to take it now.
 func (n *Node) sent(s eventlog.Sealed) {
@@ -129,7 +132,9 @@ func (n *Node) sent(s eventlog.Sealed) {
 	n.mu.Lock()
 	alone := len(n.conns) == 0
 	n.mu.Unlock()
-	if alone {
+	// Once in a while, not under every line of a paste.
+	if alone && time.Since(n.aloneNoted) > aloneNoteEvery {
+		n.aloneNoted = time.Now()
 		n.display.ShowSystem("no peer is connected; the message goes out when one is")
 	}
 }

@@ -52,6 +52,7 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 		if _, err := n.log.Append(ctx, eventlog.Peers{From: from.id, Peers: news}); err != nil {
 			return fmt.Errorf("append PEERS: %w", err)
 		}
+		n.passOn(from, news)
 	}
 	for _, e := range msg.Peers {
 		if e.ID != n.self && e.ID != from.id {
