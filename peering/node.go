@@ -72,6 +72,9 @@ type Node struct {
 
 	caught *catchupView // what catch-up brought, shown when it is complete
 
+	unreachable map[string]bool // addresses not to hand out or dial (reach.go)
+	seenAs      map[string]bool // how peers see this node (reach.go)
+
 	aloneNoted time.Time // when /msg last said that no peer is connected (outbox loop only)
 
 	outbox       chan eventlog.Body // own lines and renames, in order
@@ -98,24 +101,26 @@ func New(cfg Config, log Log, display Display) (*Node, error) {
 		return nil, err
 	}
 	return &Node{
-		cfg:        cfg,
-		self:       self,
-		log:        log,
-		display:    display,
-		logger:     cfg.Logger,
-		serverTLS:  ServerConfig(cert),
-		clientTLS:  ClientConfig(cert),
-		name:       cfg.Name,
-		conns:      map[eventlog.NodeID]*conn{},
-		perIP:      map[string]int{},
-		selfAddrs:  map[string]bool{},
-		banned:     map[eventlog.NodeID]time.Time{},
-		present:    map[eventlog.NodeID]bool{},
-		targets:    map[string]*target{},
-		wake:       make(chan struct{}, 1),
-		outbox:     make(chan eventlog.Body, outboxSize),
-		outboxDone: make(chan struct{}),
-		caught:     newCatchupView(),
+		cfg:         cfg,
+		self:        self,
+		log:         log,
+		display:     display,
+		logger:      cfg.Logger,
+		serverTLS:   ServerConfig(cert),
+		clientTLS:   ClientConfig(cert),
+		name:        cfg.Name,
+		conns:       map[eventlog.NodeID]*conn{},
+		perIP:       map[string]int{},
+		selfAddrs:   map[string]bool{},
+		banned:      map[eventlog.NodeID]time.Time{},
+		present:     map[eventlog.NodeID]bool{},
+		targets:     map[string]*target{},
+		wake:        make(chan struct{}, 1),
+		outbox:      make(chan eventlog.Body, outboxSize),
+		outboxDone:  make(chan struct{}),
+		caught:      newCatchupView(),
+		unreachable: map[string]bool{},
+		seenAs:      map[string]bool{},
 	}, nil
 }
 
@@ -361,7 +366,10 @@ func (n *Node) peersMsg() (PeersMsg, error) {
 			if _, penalized := n.penalties.active(p.ID, now); penalized {
 				continue
 			}
-			msg.Peers = append(msg.Peers, PeerEntry{ID: p.ID, Name: p.Name, Addrs: p.Addrs})
+			// A peer nobody can dial is still named, so that it can
+			// be written to; it just has no address to try.
+			addrs := n.reachable(p.Addrs)
+			msg.Peers = append(msg.Peers, PeerEntry{ID: p.ID, Name: p.Name, Addrs: addrs})
 		}
 	}
 	return msg, nil

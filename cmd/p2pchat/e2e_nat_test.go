@@ -87,6 +87,11 @@ func TestTwoHomesBehindNATChatAndMessageThroughAPublicNode(t *testing.T) {
 	hana := lab.startIn(hanaHome.ns, "--port", netnsPort, "--uname", "Hana", "--data-dir", newDataDir(t), "--peer", lab.nodeAddr(0))
 	kofi := lab.startIn(kofiHome.ns, "--port", netnsPort, "--uname", "Kofi", "--data-dir", newDataDir(t), "--peer", lab.nodeAddr(0))
 	pub.WaitUsers(hana, kofi)
+	// Pub dials each back at the address it sees, which the router
+	// refuses, and tells them so; it names each to the other without
+	// an address, so neither wastes dials on the other's router.
+	hana.WaitLine("Pub sees this node at " + lab.nodeAddr(1) + " but cannot dial it there")
+	kofi.WaitLine("Pub sees this node at " + lab.nodeAddr(2) + " but cannot dial it there")
 	waitKnows(t, hana, "Kofi")
 	waitKnows(t, kofi, "Hana")
 
@@ -132,5 +137,12 @@ func TestTwoHomesBehindNATChatAndMessageThroughAPublicNode(t *testing.T) {
 	}
 	for _, n := range []*e2e.Node{pub, kofi} {
 		n.Quit()
+	}
+	for _, n := range []*e2e.Node{hana, kofi} {
+		for _, e := range jsonLines(t, "events", "--data-dir", n.DataDir, "--json") {
+			if e["type"] == "DIAL_FAILED" {
+				t.Errorf("%s dialed %v in vain", n.Name, e["addr"])
+			}
+		}
 	}
 }
