@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,6 +93,10 @@ func TestTwoHomesBehindNATChatAndMessageThroughAPublicNode(t *testing.T) {
 	// an address, so neither wastes dials on the other's router.
 	hana.WaitLine("Pub sees this node at " + lab.nodeAddr(1) + " but cannot dial it there")
 	kofi.WaitLine("Pub sees this node at " + lab.nodeAddr(2) + " but cannot dial it there")
+	status := "*** peers see this node at " + lab.nodeAddr(1) + " but cannot dial it there"
+	if out := hana.Command("/l"); !slices.ContainsFunc(out, func(l string) bool { return strings.HasPrefix(l, status) }) {
+		t.Errorf("Hana's /l says %q, want a line %q", out, status)
+	}
 	waitKnows(t, hana, "Kofi")
 	waitKnows(t, kofi, "Hana")
 
