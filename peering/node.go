@@ -258,7 +258,7 @@ func (n *Node) serve(ctx context.Context, raw net.Conn, t *target) {
 		if t != nil {
 			n.dialDone(t, nil, err)
 		}
-		if !errors.Is(err, errSelf) && ctx.Err() == nil {
+		if !errors.Is(err, errSelf) && !isProbe(err) && ctx.Err() == nil {
 			n.limitedLog("handshake "+remoteIP(raw), zerolog.InfoLevel).Err(err).Str("remote", raw.RemoteAddr().String()).Bool("inbound", t == nil).Msg("handshake failed")
 		}
 		return

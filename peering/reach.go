@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -107,6 +108,13 @@ func (n *Node) probe(ctx context.Context, id eventlog.NodeID, addr string) error
 	}
 	writeGoodbye(tc, probeReason)
 	return nil
+}
+
+// isProbe reports whether a handshake ended because it was a peer's
+// dial-back, which is nothing to log.
+func isProbe(err error) bool {
+	var bye errGoodbye
+	return errors.As(err, &bye) && bye.reason == probeReason
 }
 
 // onReach records how a peer sees this node and says so when that is new.

@@ -17,6 +17,10 @@ func TestADialedNodeTellsTheDialerItCanReachIt(t *testing.T) {
 	if !b.display.sawSystem("Alice sees this node at 127.0.0.1:" + portOf(b) + " and can dial it there") {
 		t.Error("Bob does not show that Alice can dial him at his own port")
 	}
+	// The dial-back is no failed handshake to Bob.
+	if lines := b.logs.lines("handshake failed"); len(lines) > 0 {
+		t.Errorf("Bob logs the dial-back as a failed handshake: %v", lines)
+	}
 }
 
 func portOf(tn *netTestNode) string {
