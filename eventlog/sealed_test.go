@@ -223,3 +223,53 @@ func TestSealedMessagesCountAgainstTheAuthorsBound(t *testing.T) {
 		t.Errorf("results %+v: want the third refused", res)
 	}
 }
+
+func TestLastLinesHoldOwnPrivateMessagesAmongTheChats(t *testing.T) {
+	l := newLog(t)
+	ctx := context.Background()
+	bob, carol := originKey("bob"), originKey("carol")
+	toBob, err := eventlog.NewSealed(l.Key(), idOf(bob), "Me", "to bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := []eventlog.Body{
+		eventlog.Chat{Name: "Me", Text: "one"},
+		toBob,
+		sealedFrom(t, "bob", l.Self(), 1, "to me"),
+		sealedFrom(t, "carol", idOf(bob), 1, "not mine"), // carried, not history
+		eventlog.Connect{ID: idOf(carol)},
+		eventlog.Chat{Name: "Me", Text: "two"},
+	}
+	if _, err := l.Append(ctx, bodies...); err != nil {
+		t.Fatal(err)
+	}
+	texts := func(events []eventlog.Event) []string {
+		var out []string
+		for _, e := range events {
+			switch b := e.Body.(type) {
+			case eventlog.Chat:
+				out = append(out, b.Text)
+			case eventlog.Sealed:
+				text, err := b.Open(l.Key())
+				if err != nil {
+					t.Fatalf("history holds a message this node cannot open: %v", err)
+				}
+				out = append(out, text)
+			}
+		}
+		return out
+	}
+	for n, want := range map[int][]string{
+		10: {"one", "to bob", "to me", "two"},
+		3:  {"to bob", "to me", "two"},
+		1:  {"two"},
+	} {
+		got, err := l.LastLines(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(texts(got), want) {
+			t.Errorf("LastLines(%d) = %q, want %q", n, texts(got), want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,8 +85,24 @@ func TestPrivateMessagesCrossAPartialMeshSealedFromTheNodeBetween(t *testing.T) 
 		types := eventTypes(t, bob.DataDir)
 		return types["SEALED"] == 2 && types["ACK"] == 2
 	}, "Bob to hold both private messages and both acknowledgements")
+	// Each end keeps both messages in its history, sealed on disk.
+	for _, end := range []struct {
+		n                *e2e.Node
+		other, sent, got string
+	}{{alice, "Carol", there, back}, {carol, "Alice", back, there}} {
+		out := strings.Join(end.n.Command("/history"), "\n")
+		if !strings.Contains(out, sentLine(end.other, end.n.Name, end.sent)) || !strings.Contains(out, privateLine(end.other, end.got)) {
+			t.Errorf("%s's /history shows %q, want both private messages", end.n.Name, out)
+		}
+	}
 	for _, n := range []*e2e.Node{alice, bob, carol} {
 		n.Quit()
+	}
+	if out := strings.Join(p2pchat.Run(t, "history", "--data-dir", alice.DataDir).Lines(), "\n"); !strings.Contains(out, sentLine("Carol", "Alice", there)) {
+		t.Errorf("p2pchat history of Alice shows %q, want her message to Carol", out)
+	}
+	if out := p2pchat.Run(t, "history", "--data-dir", bob.DataDir).Lines(); len(out) != 0 {
+		t.Errorf("Bob's history shows %q, want nothing: the private messages are not his", out)
 	}
 	for _, text := range []string{there, back} {
 		if c := bob.CountLines(text); c != 0 {
