@@ -65,9 +65,6 @@ type conn struct {
 	// peer took this one's place, so its end is not the peer leaving.
 	replaced bool
 
-	// reachTold is set once the peer has said how it sees this node.
-	reachTold atomic.Bool
-
 	// syncPending is set while this node's own SYNC awaits its SYNCED:
 	// asking again meanwhile would fetch what is already on its way.
 	syncPending atomic.Bool
@@ -265,7 +262,6 @@ func (n *Node) serveConn(ctx context.Context, c *conn) {
 	if err != nil {
 		c.close(fmt.Errorf("append CONNECT: %w", err))
 	} else {
-		n.startReach(ctx, c)
 		// Registered, c.name is another connection's to change (a NICK
 		// relayed by another peer): read it under n.mu.
 		name := n.peerName(c)
@@ -620,8 +616,6 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		}
 	case FramePeers:
 		return c.n.onPeers(ctx, c, payload)
-	case FrameReach:
-		return c.n.onReach(c, payload)
 	case FramePing:
 		var ping PingMsg
 		if err := json.Unmarshal(payload, &ping); err != nil {

@@ -111,7 +111,7 @@ func (n *Node) dialDue(ctx context.Context) time.Duration {
 			wait = min(wait, d)
 			continue
 		}
-		t.addrs = slices.DeleteFunc(t.addrs, func(a string) bool { return n.selfAddrs[a] || n.unreachable[a] })
+		t.addrs = slices.DeleteFunc(t.addrs, func(a string) bool { return n.selfAddrs[a] })
 		if len(t.addrs) == 0 || (t.id.IsZero() && n.connectedAtLocked(t.addrs[0])) {
 			// Nothing left to dial, or a --peer address that turned
 			// out to be a peer connected already.

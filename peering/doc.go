@@ -47,11 +47,6 @@
 // beyond its neighbours because each passes on what a PEERS told it that
 // was news (gossip.go), so any node can be named in /msg.
 //
-// Reachability (reach.go). The side that accepts a connection dials the
-// peer back at the address it sees it at and reports the outcome in REACH;
-// an address that does not answer is neither passed on nor dialed, so
-// nodes behind NAT are named to others but not offered for dialing.
-//
 // Private networks. With Config.NetworkKey set, each side sends AUTH right
 // after TLS, before JOIN: an HMAC of the TLS exporter value and its own
 // node ID under the key, so the proof holds for this connection only. A

@@ -72,9 +72,6 @@ type Node struct {
 
 	caught *catchupView // what catch-up brought, shown when it is complete
 
-	unreachable map[string]bool // addresses not to hand out or dial (reach.go)
-	seenAs      map[string]bool // how peers see this node (reach.go)
-
 	aloneNoted time.Time // when /msg last said that no peer is connected (outbox loop only)
 
 	outbox       chan eventlog.Body // own lines and renames, in order
@@ -101,26 +98,24 @@ func New(cfg Config, log Log, display Display) (*Node, error) {
 		return nil, err
 	}
 	return &Node{
-		cfg:         cfg,
-		self:        self,
-		log:         log,
-		display:     display,
-		logger:      cfg.Logger,
-		serverTLS:   ServerConfig(cert),
-		clientTLS:   ClientConfig(cert),
-		name:        cfg.Name,
-		conns:       map[eventlog.NodeID]*conn{},
-		perIP:       map[string]int{},
-		selfAddrs:   map[string]bool{},
-		banned:      map[eventlog.NodeID]time.Time{},
-		present:     map[eventlog.NodeID]bool{},
-		targets:     map[string]*target{},
-		wake:        make(chan struct{}, 1),
-		outbox:      make(chan eventlog.Body, outboxSize),
-		outboxDone:  make(chan struct{}),
-		caught:      newCatchupView(),
-		unreachable: map[string]bool{},
-		seenAs:      map[string]bool{},
+		cfg:        cfg,
+		self:       self,
+		log:        log,
+		display:    display,
+		logger:     cfg.Logger,
+		serverTLS:  ServerConfig(cert),
+		clientTLS:  ClientConfig(cert),
+		name:       cfg.Name,
+		conns:      map[eventlog.NodeID]*conn{},
+		perIP:      map[string]int{},
+		selfAddrs:  map[string]bool{},
+		banned:     map[eventlog.NodeID]time.Time{},
+		present:    map[eventlog.NodeID]bool{},
+		targets:    map[string]*target{},
+		wake:       make(chan struct{}, 1),
+		outbox:     make(chan eventlog.Body, outboxSize),
+		outboxDone: make(chan struct{}),
+		caught:     newCatchupView(),
 	}, nil
 }
 
@@ -258,7 +253,7 @@ func (n *Node) serve(ctx context.Context, raw net.Conn, t *target) {
 		if t != nil {
 			n.dialDone(t, nil, err)
 		}
-		if !errors.Is(err, errSelf) && !isProbe(err) && ctx.Err() == nil {
+		if !errors.Is(err, errSelf) && ctx.Err() == nil {
 			n.limitedLog("handshake "+remoteIP(raw), zerolog.InfoLevel).Err(err).Str("remote", raw.RemoteAddr().String()).Bool("inbound", t == nil).Msg("handshake failed")
 		}
 		return
@@ -366,10 +361,7 @@ func (n *Node) peersMsg() (PeersMsg, error) {
 			if _, penalized := n.penalties.active(p.ID, now); penalized {
 				continue
 			}
-			// A peer nobody can dial is still named, so that it can
-			// be written to; it just has no address to try.
-			addrs := n.reachable(p.Addrs)
-			msg.Peers = append(msg.Peers, PeerEntry{ID: p.ID, Name: p.Name, Addrs: addrs})
+			msg.Peers = append(msg.Peers, PeerEntry{ID: p.ID, Name: p.Name, Addrs: p.Addrs})
 		}
 	}
 	return msg, nil

@@ -66,10 +66,10 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 // sent "on change" too, not only when a connection opens, so that groups
 // of nodes that formed apart learn of each other.
 func (n *Node) announce(c *conn, name string) {
-	// Without an address that works, the peer is still named, so that
-	// others can write to it through the mesh.
-	addrs := n.reachable(c.addrs)
-	frame, err := EncodeFrame(FramePeers, PeersMsg{Peers: []PeerEntry{{ID: c.id, Name: name, Addrs: addrs}}}, n.cfg.MaxFrame)
+	if len(c.addrs) == 0 {
+		return
+	}
+	frame, err := EncodeFrame(FramePeers, PeersMsg{Peers: []PeerEntry{{ID: c.id, Name: name, Addrs: c.addrs}}}, n.cfg.MaxFrame)
 	if err != nil {
 		n.logger.Error().Err(err).Msg("encode PEERS")
 		return

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -45,12 +44,6 @@ type User struct {
 // name or name#shortid, which the node resolves.
 type Messenger interface {
 	Msg(ctx context.Context, name, text string) error
-}
-
-// Reacher says how peers see this node (under /l): each address a peer
-// observed, and whether that peer could dial it there.
-type Reacher interface {
-	Reach() map[string]bool
 }
 
 // Renamer changes this node's name (/nick); name passes eventlog.CheckName.
@@ -273,9 +266,6 @@ func (r *REPL) execute(ctx context.Context, node Node, line string) (quit bool) 
 		d.Printf("%s", HelpText())
 	case List:
 		r.showUsers(node.Users())
-		if rc, ok := node.(Reacher); ok {
-			r.showReach(rc.Reach())
-		}
 	case Payload:
 		b, err := node.PeersPayload()
 		if err != nil {
@@ -382,17 +372,6 @@ func (r *REPL) showUsers(users []User) {
 	w := nameWidth(users, func(u User) string { return u.Name })
 	for _, u := range users {
 		r.display.Printf("%-*s  %s  %s  since %s", w, u.Name, u.ID.Short(), u.Addr, u.Since.Local().Format(time.TimeOnly))
-	}
-}
-
-func (r *REPL) showReach(seen map[string]bool) {
-	addrs := slices.Sorted(maps.Keys(seen))
-	for _, a := range addrs {
-		if seen[a] {
-			r.display.ShowSystem("peers see this node at " + a + " and can dial it there")
-		} else {
-			r.display.ShowSystem("peers see this node at " + a + " but cannot dial it there (NAT or firewall)")
-		}
 	}
 }
 

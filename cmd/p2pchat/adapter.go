@@ -68,5 +68,4 @@ var _ interface {
 	repl.Connector
 	repl.Directory
 	repl.Completer
-	repl.Reacher
 } = chatNode{}
