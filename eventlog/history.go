@@ -14,9 +14,9 @@ import (
 const maxPrivateWalk = 100_000
 
 // LastLines returns the newest n lines of this node's history, oldest
-// first: chat lines (CHAT) and the private messages (SEALED) this node
-// sent or received; the sealed messages of others that it only carries are
-// not its history. Chat lines come from the chat index, as in LastChats;
+// first: chat lines (CHAT) and the private messages (SEALED, and PRIVATE of
+// earlier releases) this node sent or received; the sealed messages of
+// others that it only carries are not its history. Chat lines come from the chat index, as in LastChats;
 // private messages are looked for among the events since the oldest of
 // those chat lines, newest first and at most maxPrivateWalk of them, so
 // the cost follows what is shown rather than the log's size.
@@ -39,14 +39,19 @@ func (l *Log) LastLines(n int) ([]Event, error) {
 				break
 			}
 			walked++
-			if storedType(v) != TypeSealed {
+			if t := storedType(v); t != TypeSealed && t != TypePrivate {
 				continue // most events: skipped without decoding
 			}
 			e, err := Decode(seq, v)
 			if err != nil {
 				return err
 			}
-			if s := e.Body.(Sealed); s.Origin == l.self || s.To == l.self {
+			switch b := e.Body.(type) {
+			case Sealed:
+				if b.Origin == l.self || b.To == l.self {
+					private = append(private, e)
+				}
+			case Private: // of an earlier release: only ever stored at its two ends
 				private = append(private, e)
 			}
 		}

@@ -238,6 +238,7 @@ func TestLastLinesHoldOwnPrivateMessagesAmongTheChats(t *testing.T) {
 		sealedFrom(t, "bob", l.Self(), 1, "to me"),
 		sealedFrom(t, "carol", idOf(bob), 1, "not mine"), // carried, not history
 		eventlog.Connect{ID: idOf(carol)},
+		eventlog.Private{From: idOf(carol), To: l.Self(), Name: "Carol", Text: "old style", SentTime: chatEpoch, Ref: 1},
 		eventlog.Chat{Name: "Me", Text: "two"},
 	}
 	if _, err := l.Append(ctx, bodies...); err != nil {
@@ -255,13 +256,15 @@ func TestLastLinesHoldOwnPrivateMessagesAmongTheChats(t *testing.T) {
 					t.Fatalf("history holds a message this node cannot open: %v", err)
 				}
 				out = append(out, text)
+			case eventlog.Private:
+				out = append(out, b.Text)
 			}
 		}
 		return out
 	}
 	for n, want := range map[int][]string{
-		10: {"one", "to bob", "to me", "two"},
-		3:  {"to bob", "to me", "two"},
+		10: {"one", "to bob", "to me", "old style", "two"},
+		3:  {"to me", "old style", "two"},
 		1:  {"two"},
 	} {
 		got, err := l.LastLines(n)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/ed25519"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/internal/e2e"
 	"github.com/p2pchat/p2pchat/store"
 )
@@ -193,4 +196,49 @@ func TestAPrivateMessageFromOneOfTwentyNodesReachesEachOther(t *testing.T) {
 	}
 	t.Logf("%d processes, --max-peers %d: %d private messages from %s, slowest arrived in %v",
 		scaleNodes, scaleMaxPeers, scaleNodes-1, from.Name, slowest.Round(time.Millisecond))
+}
+
+func TestPrivateMessagesOfAnEarlierReleaseStillShowInHistory(t *testing.T) {
+	t.Parallel()
+	// A log as an earlier release left it: direct messages stored in the
+	// clear at both ends, and a delivery receipt.
+	dir := newDataDir(t)
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := eventlog.Open(st, eventlog.Options{})
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	_, bobKey, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, _ := eventlog.IDFromKey(bobKey.Public().(ed25519.PublicKey))
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	_, err = l.Append(context.Background(),
+		eventlog.Join{ID: bob, Name: "Bob", Version: 1},
+		eventlog.Private{From: l.Self(), To: bob, Name: "Alice", Text: "sent the old way", SentTime: at},
+		eventlog.Delivered{To: bob, Seq: 2},
+		eventlog.Private{From: bob, To: l.Self(), Name: "Bob", Text: "answered the old way", SentTime: at.Add(time.Minute), Ref: 4},
+	)
+	l.Close()
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out := strings.Join(p2pchat.Run(t, "history", "--data-dir", dir).Lines(), "\n")
+	for _, want := range []string{sentLine("Bob", "Alice", "sent the old way"), privateLine("Bob", "answered the old way")} {
+		if !strings.Contains(out, want) {
+			t.Errorf("history shows %q, want a line with %q", out, want)
+		}
+	}
+	types := eventTypes(t, dir)
+	if types["PRIVATE"] != 2 || types["DELIVERED"] != 1 {
+		t.Errorf("events lists %v, want 2 PRIVATE and 1 DELIVERED", types)
+	}
+	checkVerifyClean(t, "the old log", dir)
 }

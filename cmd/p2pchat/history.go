@@ -9,7 +9,8 @@ import (
 
 // toHistoryLine turns an event of the history (eventlog.LastLines) into the
 // line every view shows: a chat line, or a private message this node sent
-// or received, opened with its key. ok is false for anything else,
+// or received, opened with its key (or, from an earlier release, stored in
+// the clear). ok is false for anything else,
 // including a private message that does not open, which is never shown.
 func toHistoryLine(log *eventlog.Log, e eventlog.Event) (line repl.HistoryLine, ok bool) {
 	switch b := e.Body.(type) {
@@ -22,14 +23,25 @@ func toHistoryLine(log *eventlog.Log, e eventlog.Event) (line repl.HistoryLine, 
 		}
 		line = repl.HistoryLine{Time: b.OriginTime, Name: b.Name, Text: text, Private: true}
 		if b.Origin == log.Self() {
-			line.To = b.To.Short()
-			if p, found, err := log.Peer(b.To); err == nil && found && p.Name != "" {
-				line.To = p.Name
-			}
+			line.To = peerName(log, b.To)
+		}
+		return line, true
+	case eventlog.Private: // direct and unsealed, from an earlier release
+		line = repl.HistoryLine{Time: b.SentTime, Name: b.Name, Text: b.Text, Private: true}
+		if b.From == log.Self() {
+			line.To = peerName(log, b.To)
 		}
 		return line, true
 	}
 	return line, false
+}
+
+// peerName is the name the peer table has for id, or its short form.
+func peerName(log *eventlog.Log, id eventlog.NodeID) string {
+	if p, found, err := log.Peer(id); err == nil && found && p.Name != "" {
+		return p.Name
+	}
+	return id.Short()
 }
 
 // toHistoryLines converts events with toHistoryLine, dropping what it refuses.
