@@ -290,50 +290,18 @@ func (l *Log) commit(batch []*request) error {
 // handed in with OriginSeq 0. Their origin seq follows the node's own
 // watermark, which its own messages always keep contiguous.
 func (l *Log) prepare(p projection, body Body, now time.Time) (Body, error) {
-	next := func() (uint64, error) {
-		seq, err := p.watermark(l.self)
-		return seq + 1, err
+	s, ok := body.(stampable)
+	if !ok {
+		return body, nil
 	}
-	var err error
-	switch b := body.(type) {
-	case Chat:
-		if b.OriginSeq == 0 {
-			if b.OriginSeq, err = next(); err != nil {
-				return nil, err
-			}
-			b.OriginTime = now
-			b.Sign(l.key)
-		}
-		return b, nil
-	case Nick:
-		if b.OriginSeq == 0 {
-			if b.OriginSeq, err = next(); err != nil {
-				return nil, err
-			}
-			b.OriginTime = now
-			b.Sign(l.key)
-		}
-		return b, nil
-	case Sealed:
-		if b.OriginSeq == 0 {
-			if b.OriginSeq, err = next(); err != nil {
-				return nil, err
-			}
-			b.OriginTime = now
-			b.Sign(l.key)
-		}
-		return b, nil
-	case Ack:
-		if b.OriginSeq == 0 {
-			if b.OriginSeq, err = next(); err != nil {
-				return nil, err
-			}
-			b.OriginTime = now
-			b.Sign(l.key)
-		}
-		return b, nil
+	if _, seq := s.OriginKey(); seq != 0 {
+		return body, nil
 	}
-	return body, nil
+	mark, err := p.watermark(l.self)
+	if err != nil {
+		return nil, err
+	}
+	return s.stamped(mark+1, now, l.key), nil
 }
 
 func lastSeq(events *bolt.Bucket) uint64 {

@@ -160,19 +160,11 @@ func TestAPrivateMessageFromOneOfTwentyNodesReachesEachOther(t *testing.T) {
 	t.Logf("random tree seed %d", seed)
 	rnd := rand.New(rand.NewPCG(seed, seed))
 
-	var nodes []*e2e.Node
+	nodes := startTree(t, rnd)
 	var names []string
-	for i := range scaleNodes {
-		args := []string{"--max-peers", fmt.Sprint(scaleMaxPeers), "--replay", "0"}
-		if i > 0 {
-			args = append(args, "--peer", nodes[rnd.IntN(i)].Addr())
-		}
-		nodes = append(nodes, startNode(t, fmt.Sprintf("n%02d", i), args...))
-		names = append(names, nodes[i].Name)
+	for _, n := range nodes {
+		names = append(names, n.Name)
 	}
-	e2e.WaitFor(t, time.Minute, func() bool {
-		return scaleReach(nodes, scaleGraph(t, nodes)) == len(nodes)
-	}, "the 20 nodes to form one connected network")
 	from := nodes[rnd.IntN(scaleNodes)]
 	waitKnows(t, from, slices.DeleteFunc(slices.Clone(names), func(s string) bool { return s == from.Name })...)
 

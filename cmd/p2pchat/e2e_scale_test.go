@@ -62,6 +62,25 @@ func scaleReach(nodes []*e2e.Node, g map[string][]string) int {
 	return reached
 }
 
+// startTree starts scaleNodes processes named n00, n01, ..., each with
+// --peer of a random earlier one, and waits until they form one connected
+// network.
+func startTree(t *testing.T, rnd *rand.Rand) []*e2e.Node {
+	t.Helper()
+	var nodes []*e2e.Node
+	for i := range scaleNodes {
+		args := []string{"--max-peers", fmt.Sprint(scaleMaxPeers), "--replay", "0"}
+		if i > 0 {
+			args = append(args, "--peer", nodes[rnd.IntN(i)].Addr())
+		}
+		nodes = append(nodes, startNode(t, fmt.Sprintf("n%02d", i), args...))
+	}
+	e2e.WaitFor(t, time.Minute, func() bool {
+		return scaleReach(nodes, scaleGraph(t, nodes)) == len(nodes)
+	}, "the 20 nodes to form one connected network")
+	return nodes
+}
+
 func TestTwentyProcessesJoinedInARandomTreeScaleWithinMaxPeersAndDeliverEachLineOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 20 processes")
@@ -70,22 +89,9 @@ func TestTwentyProcessesJoinedInARandomTreeScaleWithinMaxPeersAndDeliverEachLine
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("random tree seed %d", seed)
 	rnd := rand.New(rand.NewPCG(seed, seed))
-	maxPeers := fmt.Sprint(scaleMaxPeers)
 
 	began := time.Now()
-	var nodes []*e2e.Node
-	for i := range scaleNodes {
-		args := []string{"--max-peers", maxPeers, "--replay", "0"}
-		if i > 0 {
-			args = append(args, "--peer", nodes[rnd.IntN(i)].Addr())
-		}
-		nodes = append(nodes, startNode(t, fmt.Sprintf("n%02d", i), args...))
-	}
-	var g map[string][]string
-	e2e.WaitFor(t, time.Minute, func() bool {
-		g = scaleGraph(t, nodes)
-		return scaleReach(nodes, g) == len(nodes)
-	}, "the 20 nodes to form one connected network")
+	nodes := startTree(t, rnd)
 	formed := time.Since(began)
 
 	// Three speakers, one line each; a fence line after them shows that
@@ -112,7 +118,7 @@ func TestTwentyProcessesJoinedInARandomTreeScaleWithinMaxPeersAndDeliverEachLine
 		checkOnce(t, n, lines)
 	}
 
-	g = scaleGraph(t, nodes)
+	g := scaleGraph(t, nodes)
 	total, most, joins, leaves := 0, 0, 0, 0
 	for _, n := range nodes {
 		d := len(g[n.ShortID])
