@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -152,13 +151,7 @@ func TestAPrivateMessageWaitsInTheMeshWhileBothEndsAreAway(t *testing.T) {
 }
 
 func TestAPrivateMessageFromOneOfTwentyNodesReachesEachOther(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts 20 processes")
-	}
-	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("random tree seed %d", seed)
-	rnd := rand.New(rand.NewPCG(seed, seed))
+	rnd := treeRand(t)
 
 	nodes := startTree(t, rnd)
 	var names []string

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +64,26 @@ func scaleReach(nodes []*e2e.Node, g map[string][]string) int {
 	return reached
 }
 
+// treeRand skips the test in -short mode, runs it in parallel, and
+// returns its random source, seeded from P2PCHAT_TREE_SEED to replay a
+// run, or from the clock; the seed is logged.
+func treeRand(t *testing.T) *rand.Rand {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts 20 processes")
+	}
+	t.Parallel()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("P2PCHAT_TREE_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("P2PCHAT_TREE_SEED: %v", err)
+		}
+	}
+	t.Logf("random tree seed %d (P2PCHAT_TREE_SEED=%d replays it)", seed, seed)
+	return rand.New(rand.NewPCG(seed, seed))
+}
+
 // startTree starts scaleNodes processes named n00, n01, ..., each with
 // --peer of a random earlier one, and waits until they form one connected
 // network.
@@ -82,13 +104,7 @@ func startTree(t *testing.T, rnd *rand.Rand) []*e2e.Node {
 }
 
 func TestTwentyProcessesJoinedInARandomTreeScaleWithinMaxPeersAndDeliverEachLineOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts 20 processes")
-	}
-	t.Parallel()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("random tree seed %d", seed)
-	rnd := rand.New(rand.NewPCG(seed, seed))
+	rnd := treeRand(t)
 
 	began := time.Now()
 	nodes := startTree(t, rnd)
