@@ -3,6 +3,7 @@ module github.com/p2pchat/p2pchat
 go 1.26.8
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/alecthomas/kong v1.17.0
 	github.com/chzyer/readline v1.5.1
 	github.com/creack/pty v1.1.24

@@ -88,6 +88,22 @@ func Encode(e Event) ([]byte, error) {
 		w.str(b.Reason)
 	case Unban:
 		w.id(b.ID)
+	case Sealed:
+		w.id(b.Origin)
+		w.uint(b.OriginSeq)
+		w.relTime(b.OriginTime, e.Time)
+		w.str(b.Name)
+		w.id(b.To)
+		w.bytes(b.Box)
+		w.bytes(b.Own)
+		w.bytes(b.Sig)
+	case Ack:
+		w.id(b.Origin)
+		w.uint(b.OriginSeq)
+		w.relTime(b.OriginTime, e.Time)
+		w.id(b.To)
+		w.uint(b.Ref)
+		w.bytes(b.Sig)
 	default:
 		return nil, fmt.Errorf("encode event: unknown body %T", e.Body)
 	}
@@ -97,7 +113,7 @@ func Encode(e Event) ([]byte, error) {
 // encodable reports whether Encode knows the dynamic type of b.
 func encodable(b Body) bool {
 	switch b.(type) {
-	case Join, Peers, Connect, Disconnect, DialFailed, Chat, Nick, Private, Ban, Unban, Delivered:
+	case Join, Peers, Connect, Disconnect, DialFailed, Chat, Nick, Private, Ban, Unban, Delivered, Sealed, Ack:
 		return true
 	}
 	return false
@@ -150,6 +166,10 @@ func Decode(seq uint64, data []byte) (Event, error) {
 		e.Body = Ban{ID: r.id(), Until: r.time(), Reason: r.str()}
 	case TypeUnban:
 		e.Body = Unban{ID: r.id()}
+	case TypeSealed:
+		e.Body = Sealed{Origin: r.id(), OriginSeq: r.uint(), OriginTime: originTime(), Name: r.str(), To: r.id(), Box: r.bytes(), Own: r.bytes(), Sig: r.bytes()}
+	case TypeAck:
+		e.Body = Ack{Origin: r.id(), OriginSeq: r.uint(), OriginTime: originTime(), To: r.id(), Ref: r.uint(), Sig: r.bytes()}
 	default:
 		return Event{}, fmt.Errorf("%w %d: unknown type %d", ErrDecode, seq, data[1])
 	}

@@ -32,6 +32,8 @@ func everyBody() []eventlog.Body {
 		eventlog.Ban{ID: peerID("mallory"), Until: at, Reason: "spam"},
 		eventlog.Ban{ID: peerID("mallory"), Reason: "for good"},
 		eventlog.Unban{ID: peerID("mallory")},
+		goldenSealed(),
+		goldenAck(),
 	}
 }
 
@@ -59,7 +61,7 @@ func TestEveryBodyTypeSurvivesEncodeAndDecode(t *testing.T) {
 		})
 		seen[body.Type()] = true
 	}
-	for typ := eventlog.TypeJoin; typ <= eventlog.TypeDelivered; typ++ {
+	for typ := eventlog.TypeJoin; typ <= eventlog.TypeAck; typ++ {
 		if !seen[typ] {
 			t.Errorf("no round trip case for %v", typ)
 		}
@@ -109,7 +111,7 @@ func TestDecodeRejectsMalformedInput(t *testing.T) {
 		{"one byte", []byte{1}, "1 bytes"},
 		{"unknown codec version", append([]byte{3}, chat[1:]...), "codec version 3"},
 		{"type zero", []byte{1, 0, 0}, "unknown type 0"},
-		{"type after the last", []byte{1, byte(eventlog.TypeDelivered) + 1, 0}, "unknown type"},
+		{"type after the last", []byte{1, byte(eventlog.TypeAck) + 1, 0}, "unknown type"},
 		{"chat cut short", chat[:len(chat)-1], "CHAT"},
 		{"chat with a trailing byte", append(bytes.Clone(chat), 0), "trailing"},
 		{"bool neither 0 nor 1", append(bytes.Clone(connect[:len(connect)-1]), 2), "bad bool"},

@@ -1,11 +1,11 @@
 // Package eventlog is the node's memory: the vocabulary of events (JOIN,
-// PEERS, CONNECT, DISCONNECT, DIAL_FAILED, CHAT, NICK, PRIVATE, BAN,
-// UNBAN), their stored encoding, the append-only log in bbolt and the
+// PEERS, CONNECT, DISCONNECT, DIAL_FAILED, CHAT, NICK, SEALED, ACK, BAN,
+// UNBAN, and PRIVATE and DELIVERED of older logs), their stored encoding, the append-only log in bbolt and the
 // projection folded from it.
 //
 // Every event gets a local sequence number, gap-free from 1, used as its
-// big-endian key, so the log reads back in order. Signed messages (Chat and
-// Nick) are also indexed by (origin, origin seq): the log holds each at
+// big-endian key, so the log reads back in order. Signed messages (Chat,
+// Nick, and the private messages Sealed and Ack) are also indexed by (origin, origin seq): the log holds each at
 // most once, and a repeat is reported as a duplicate by an index lookup,
 // not a scan. A second index, a bitmap in blocks of 64 sequence numbers,
 // marks which events are CHATs, so the last N lines are read without

@@ -99,6 +99,8 @@ var typeNames = map[Type]string{
 	TypeBan:        "BAN",
 	TypeUnban:      "UNBAN",
 	TypeDelivered:  "DELIVERED",
+	TypeSealed:     "SEALED",
+	TypeAck:        "ACK",
 }
 
 func (t Type) String() string {
@@ -240,7 +242,7 @@ func (Unban) Type() Type      { return TypeUnban }
 func (Delivered) Type() Type  { return TypeDelivered }
 
 // Signed is a message that carries its origin's signature and an origin
-// sequence number: Chat and Nick.
+// sequence number: Chat, Nick, Sealed and Ack.
 type Signed interface {
 	Body
 	OriginKey() (NodeID, uint64)
@@ -415,6 +417,10 @@ func (e Event) String() string {
 		return fmt.Sprintf("%s %s", head, b.ID.Short())
 	case Delivered:
 		return fmt.Sprintf("%s %s got %d", head, b.To.Short(), b.Seq)
+	case Sealed:
+		return fmt.Sprintf("%s %s/%d <%s> to %s: sealed, %d bytes", head, b.Origin.Short(), b.OriginSeq, b.Name, b.To.Short(), len(b.Box))
+	case Ack:
+		return fmt.Sprintf("%s %s/%d has %s/%d", head, b.Origin.Short(), b.OriginSeq, b.To.Short(), b.Ref)
 	}
 	return head
 }

@@ -147,9 +147,10 @@ func (l *Log) Close() error {
 // Append stores bodies durably, in order, and folds each into the
 // projection in the same transaction. It returns once they are on disk.
 //
-// A Chat or Nick with OriginSeq 0 is this node's own: the log gives it the
-// next origin seq, the time and the signature. Any other Chat or Nick is
-// stored once per (origin, origin seq); a repeat reports Duplicate.
+// A signed message (Chat, Nick, Sealed, Ack) with OriginSeq 0 is this
+// node's own: the log gives it the next origin seq, the time and the
+// signature. Any other is stored once per (origin, origin seq); a repeat
+// reports Duplicate.
 // If ctx ends first, Append returns ctx's error and the bodies may or may
 // not have been stored. A body of a type this package does not define is
 // refused, and nothing of that call is stored.
@@ -285,36 +286,22 @@ func (l *Log) commit(batch []*request) error {
 	})
 }
 
-// prepare numbers, stamps and signs the node's own Chat and Nick: those
+// prepare numbers, stamps and signs the node's own signed messages: those
 // handed in with OriginSeq 0. Their origin seq follows the node's own
 // watermark, which its own messages always keep contiguous.
 func (l *Log) prepare(p projection, body Body, now time.Time) (Body, error) {
-	next := func() (uint64, error) {
-		seq, err := p.watermark(l.self)
-		return seq + 1, err
+	s, ok := body.(stampable)
+	if !ok {
+		return body, nil
 	}
-	var err error
-	switch b := body.(type) {
-	case Chat:
-		if b.OriginSeq == 0 {
-			if b.OriginSeq, err = next(); err != nil {
-				return nil, err
-			}
-			b.OriginTime = now
-			b.Sign(l.key)
-		}
-		return b, nil
-	case Nick:
-		if b.OriginSeq == 0 {
-			if b.OriginSeq, err = next(); err != nil {
-				return nil, err
-			}
-			b.OriginTime = now
-			b.Sign(l.key)
-		}
-		return b, nil
+	if _, seq := s.OriginKey(); seq != 0 {
+		return body, nil
 	}
-	return body, nil
+	mark, err := p.watermark(l.self)
+	if err != nil {
+		return nil, err
+	}
+	return s.stamped(mark+1, now, l.key), nil
 }
 
 func lastSeq(events *bolt.Bucket) uint64 {

@@ -99,6 +99,10 @@ func fold(p projection, self NodeID, e Event) error {
 		})
 	case Chat:
 		return foldOrigin(p, b.Origin, b.OriginSeq, e.Seq)
+	case Sealed:
+		return foldOrigin(p, b.Origin, b.OriginSeq, e.Seq)
+	case Ack:
+		return foldOrigin(p, b.Origin, b.OriginSeq, e.Seq)
 	case Nick:
 		if err := foldOrigin(p, b.Origin, b.OriginSeq, e.Seq); err != nil {
 			return err

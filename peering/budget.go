@@ -93,7 +93,7 @@ func (b *chatBudget) take(now time.Time, rate, burst int, grace, window time.Dur
 // penalized and the error ends its connection.
 func (c *conn) charge(typ string) error {
 	switch typ {
-	case FrameChat, FrameNick, FramePrivate, FrameSync, FramePeers, FrameHave:
+	case FrameChat, FrameNick, FrameSealed, FrameAck, FramePrivate, FrameSync, FramePeers, FrameHave:
 		// PEERS and SYNC cost a table read or a log walk each: a peer
 		// repeating them pays as for chat.
 	case FrameCatchup:

@@ -65,12 +65,6 @@ type conn struct {
 	// peer took this one's place, so its end is not the peer leaving.
 	replaced bool
 
-	// privMu orders private messages on this connection: the waiting
-	// ones (flushOutbox) go out before any new one, which the recipient
-	// relies on to recognise redeliveries by number.
-	privMu        sync.Mutex
-	outboxFlushed bool
-
 	// intros counts the NAT introductions sent or taken on this
 	// connection (punch.go).
 	intros atomic.Int32
@@ -292,9 +286,6 @@ func (n *Node) serveConn(ctx context.Context, c *conn) {
 		n.logger.Info().Str("peer", c.id.Short()).Str("name", name).Str("addr", c.listenAddr()).Bool("inbound", c.inbound).Msg("connected")
 		if frame, err := n.peersFrame(); err == nil {
 			c.send(frame)
-		}
-		if err := n.flushOutbox(c); err != nil {
-			n.logger.Error().Err(err).Msg("resend private messages")
 		}
 		c.wg.Add(1)
 		go c.syncLoop()
@@ -612,7 +603,7 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		return err
 	}
 	switch typ {
-	case FrameChat, FrameNick, FrameCatchup:
+	case FrameChat, FrameNick, FrameCatchup, FrameSealed, FrameAck:
 		body, err := decodeSigned(typ, payload)
 		if err != nil {
 			return violation(err)
@@ -634,10 +625,6 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		if !c.syncPending.Load() {
 			return c.n.sendSync(c)
 		}
-	case FramePrivate:
-		return c.n.onPrivate(ctx, c, payload)
-	case FramePrivAck:
-		return c.n.onPrivAck(ctx, c, payload)
 	case FramePeers:
 		return c.n.onPeers(ctx, c, payload)
 	case FrameReach:

@@ -56,9 +56,12 @@
 // any author's lines, since signatures make them trustworthy wherever they
 // come from.
 //
-// Private messages (private.go) go over the direct connection only. They
-// wait in the recipient's outbox (in the peer table) until acknowledged,
-// and the waiting ones go out before any new one on each connection.
+// Private messages (private.go) are SEALED messages, signed and numbered
+// in the sender's own sequence and sealed to the recipient's key, so they
+// are relayed, deduplicated and caught up exactly like chat lines; the
+// recipient's signed ACK comes back the same way. A node learns of nodes
+// beyond its neighbours because each passes on what a PEERS told it that
+// was news (gossip.go), so any node can be named in /msg.
 //
 // Private networks. With Config.NetworkKey set, each side sends AUTH right
 // after TLS, before JOIN: an HMAC of the TLS exporter value and its own
@@ -68,7 +71,7 @@
 // line, and leaves nothing in the log.
 //
 // Limits. Every connection has a chat budget (Config.ChatRate, ChatBurst)
-// for live CHAT, NICK, PRIVATE, PEERS and SYNC; past it the read loop waits, so TCP slows the
+// for live CHAT, NICK, SEALED, ACK, PEERS and SYNC; past it the read loop waits, so TCP slows the
 // sender, and a peer that keeps it waiting beyond Config.FloodGrace is
 // disconnected and its node ID refused for Config.FloodPenalty, as is a
 // peer whose connection ends in a protocol violation. Penalties

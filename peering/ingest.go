@@ -41,7 +41,7 @@ func (c *conn) push(m inbound) error {
 	}
 }
 
-// decodeSigned parses a CHAT, NICK or CATCHUP payload.
+// decodeSigned parses a CHAT, NICK, SEALED, ACK or CATCHUP payload.
 func decodeSigned(typ string, payload []byte) (eventlog.Signed, error) {
 	switch typ {
 	case FrameChat:
@@ -56,18 +56,31 @@ func decodeSigned(typ string, payload []byte) (eventlog.Signed, error) {
 			return nil, fmt.Errorf("NICK: %w", err)
 		}
 		return m.Event(), nil
+	case FrameSealed, FrameAck:
+		return decodePrivate(typ, payload)
 	case FrameCatchup:
 		var m CatchupMsg
 		if err := json.Unmarshal(payload, &m); err != nil {
 			return nil, fmt.Errorf("CATCHUP: %w", err)
 		}
-		switch {
-		case m.Chat != nil && m.Nick == nil:
-			return m.Chat.Event(), nil
-		case m.Nick != nil && m.Chat == nil:
-			return m.Nick.Event(), nil
+		set := 0
+		for _, present := range []bool{m.Chat != nil, m.Nick != nil, m.Sealed != nil, m.Ack != nil} {
+			if present {
+				set++
+			}
 		}
-		return nil, errors.New("CATCHUP: want exactly one of chat and nick")
+		switch {
+		case set != 1:
+		case m.Chat != nil:
+			return m.Chat.Event(), nil
+		case m.Nick != nil:
+			return m.Nick.Event(), nil
+		case m.Sealed != nil:
+			return m.Sealed.Event(), nil
+		case m.Ack != nil:
+			return m.Ack.Event(), nil
+		}
+		return nil, errors.New("CATCHUP: want exactly one of chat, nick, sealed and ack")
 	}
 	return nil, fmt.Errorf("%s is not a signed message", typ)
 }
@@ -166,6 +179,7 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 		if res.Duplicate {
 			continue
 		}
+		n.receivePrivate(ctx, res.Body)
 		if !m.live {
 			n.caught.add(res.Body)
 			continue
@@ -228,6 +242,10 @@ func verifySigned(s eventlog.Signed) error {
 		return b.Verify()
 	case eventlog.Nick:
 		return b.Verify()
+	case eventlog.Sealed:
+		return b.Verify()
+	case eventlog.Ack:
+		return b.Verify()
 	}
 	return fmt.Errorf("unknown signed message %T", s)
 }
@@ -267,6 +285,9 @@ type catchupView struct {
 	counts map[eventlog.NodeID]int
 	lines  map[eventlog.NodeID][]eventlog.Chat
 	nicks  []eventlog.Nick
+	// sealed counts private messages and acknowledgements caught up,
+	// shown as they came (receivePrivate) but news for peers all the same.
+	sealed int
 }
 
 func newCatchupView() *catchupView {
@@ -276,7 +297,7 @@ func newCatchupView() *catchupView {
 }
 
 func (v *catchupView) reset() {
-	v.order, v.nicks = nil, nil
+	v.order, v.nicks, v.sealed = nil, nil, 0
 	v.counts = map[eventlog.NodeID]int{}
 	v.lines = map[eventlog.NodeID][]eventlog.Chat{}
 }
@@ -298,7 +319,7 @@ func (n *Node) caughtUp(c *conn) {
 	if len(v.awaiting) > 0 {
 		return
 	}
-	news := len(v.order) > 0 || len(v.nicks) > 0
+	news := len(v.order) > 0 || len(v.nicks) > 0 || v.sealed > 0
 	v.flushLocked(n)
 	if news {
 		if frame, err := EncodeFrame(FrameHave, struct{}{}, n.cfg.MaxFrame); err == nil {
@@ -323,6 +344,8 @@ func (v *catchupView) add(body eventlog.Body) {
 		v.lines[b.Origin] = lines
 	case eventlog.Nick:
 		v.nicks = append(v.nicks, b)
+	case eventlog.Sealed, eventlog.Ack:
+		v.sealed++
 	}
 }
 

@@ -142,6 +142,10 @@ func (d *netTestDisplay) ShowChat(_ time.Time, name, text string) {
 	d.chats = append(d.chats, "<"+name+"> "+text)
 }
 
+func (d *netTestDisplay) ShowPrivateTo(t time.Time, to, name, text string) {
+	d.ShowPrivate(t, name, text)
+}
+
 func (d *netTestDisplay) ShowPrivate(_ time.Time, name, text string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

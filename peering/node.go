@@ -34,6 +34,8 @@ type Log interface {
 type Display interface {
 	ShowChat(t time.Time, name, text string)
 	ShowPrivate(t time.Time, name, text string)
+	// ShowPrivateTo shows a private message this node sent to to.
+	ShowPrivateTo(t time.Time, to, name, text string)
 	ShowSystem(text string)
 }
 
@@ -71,6 +73,8 @@ type Node struct {
 	punches   punchState   // NAT punches under way (punch.go)
 
 	caught *catchupView // what catch-up brought, shown when it is complete
+
+	aloneNoted time.Time // when /msg last said that no peer is connected (outbox loop only)
 
 	outbox       chan eventlog.Body // own lines and renames, in order
 	outboxMu     sync.RWMutex       // guards sending on outbox against closing it
@@ -374,11 +378,9 @@ func (n *Node) peersMsg() (PeersMsg, error) {
 			if _, penalized := n.penalties.active(p.ID, now); penalized {
 				continue
 			}
-			addrs := n.reach.visible(p.Addrs)
-			if len(addrs) == 0 {
-				continue
-			}
-			msg.Peers = append(msg.Peers, PeerEntry{ID: p.ID, Name: p.Name, Addrs: addrs})
+			// A peer whose addresses cannot be dialed is still named,
+			// so that others can address private messages to it.
+			msg.Peers = append(msg.Peers, PeerEntry{ID: p.ID, Name: p.Name, Addrs: n.reach.visible(p.Addrs)})
 		}
 	}
 	return msg, nil

@@ -76,6 +76,9 @@ func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
 		case eventlog.Chat:
 			b.Name = name
 			batch[i] = b
+		case eventlog.Sealed:
+			b.Name = name
+			batch[i] = b
 		case eventlog.Nick:
 			name = b.Name
 		}
@@ -98,6 +101,11 @@ func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
 			n.mu.Unlock()
 			n.display.ShowSystem("you are now known as " + b.Name)
 			frame, err = EncodeFrame(FrameNick, NickFromEvent(b), n.cfg.MaxFrame)
+		case eventlog.Sealed:
+			n.sent(b)
+			frame, err = EncodeFrame(FrameSealed, SealedFromEvent(b), n.cfg.MaxFrame)
+		case eventlog.Ack:
+			frame, err = EncodeFrame(FrameAck, AckFromEvent(b), n.cfg.MaxFrame)
 		}
 		if err != nil {
 			return err

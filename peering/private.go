@@ -4,39 +4,101 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
 )
 
-// Private messages travel only over the direct connection between sender
-// and recipient, never relayed. The sender stores each one before sending
-// and keeps it in the recipient's outbox (a projection of the log) until
-// the recipient acknowledges it, resending the outbox on every connection,
-// so a message to an offline peer is delivered when it comes back, also
-// across restarts of either side.
+// Private messages travel through the mesh like chat lines. /msg seals the
+// text to the recipient's key (eventlog.NewSealed) and the outbox loop
+// appends it as the next message of this node's own sequence, signed, and
+// broadcasts it. Every node verifies, stores and relays it as it does a
+// CHAT, and catch-up fills it in for whoever was away, so it reaches the
+// recipient through any chain of peers, with either end offline at times.
+// Relays can read who wrote to whom and when, never the text.
+//
+// The recipient shows it and answers with an ACK, a signed message of its
+// own that travels back the same way; the sender shows the message as
+// delivered when the ACK arrives. Both are identified by (origin, origin
+// seq) like any signed message, so copies and replays are dropped as
+// duplicates, and each counts against its author's bounds (MaxAhead,
+// MaxPerOrigin) like a chat line.
 
 // Frame types of private messages.
 const (
+	FrameSealed = "SEALED"
+	FrameAck    = "ACK"
+	// FramePrivAck (with FramePrivate) is the direct-delivery protocol of
+	// older releases: unsealed, over a direct connection only. Both are
+	// ignored like any unknown frame; such a peer's messages reach this
+	// node no more, while its chat lines still do.
 	FramePrivAck = "PRIVACK"
 )
 
-// PrivateMsg is a private message on the wire. Ref is the sender's local
-// seq of it: the recipient acknowledges it and ignores a Ref it has seen.
-type PrivateMsg struct {
-	Ref  uint64 `json:"ref"`
-	Name string `json:"name"`
-	Text string `json:"text"`
-	Time int64  `json:"time"`
+// SealedMsg is the payload of SEALED and carries exactly the fields the
+// signature covers.
+type SealedMsg struct {
+	Origin eventlog.NodeID `json:"origin"`
+	Seq    uint64          `json:"seq"`
+	Time   int64           `json:"time"` // unix nanoseconds, as in ChatMsg
+	Name   string          `json:"name"`
+	To     eventlog.NodeID `json:"to"`
+	Box    []byte          `json:"box"`
+	Own    []byte          `json:"own"`
+	Sig    []byte          `json:"sig"`
 }
 
-// PrivAckMsg acknowledges a private message.
-type PrivAckMsg struct {
-	Ref uint64 `json:"ref"`
+// AckMsg is the payload of ACK.
+type AckMsg struct {
+	Origin eventlog.NodeID `json:"origin"`
+	Seq    uint64          `json:"seq"`
+	Time   int64           `json:"time"`
+	To     eventlog.NodeID `json:"to"`
+	Ref    uint64          `json:"ref"`
+	Sig    []byte          `json:"sig"`
 }
 
-// Msg sends a private message to the peer ref names.
+// SealedFromEvent returns the wire form of a private message.
+func SealedFromEvent(s eventlog.Sealed) SealedMsg {
+	return SealedMsg{Origin: s.Origin, Seq: s.OriginSeq, Time: wireTime(s.OriginTime), Name: s.Name, To: s.To, Box: s.Box, Own: s.Own, Sig: s.Sig}
+}
+
+// Event returns the private message; call Verify on it before trusting it.
+func (m SealedMsg) Event() eventlog.Sealed {
+	return eventlog.Sealed{Origin: m.Origin, OriginSeq: m.Seq, OriginTime: time.Unix(0, m.Time), Name: m.Name, To: m.To, Box: m.Box, Own: m.Own, Sig: m.Sig}
+}
+
+// AckFromEvent returns the wire form of an acknowledgement.
+func AckFromEvent(a eventlog.Ack) AckMsg {
+	return AckMsg{Origin: a.Origin, Seq: a.OriginSeq, Time: wireTime(a.OriginTime), To: a.To, Ref: a.Ref, Sig: a.Sig}
+}
+
+// Event returns the acknowledgement; call Verify on it before trusting it.
+func (m AckMsg) Event() eventlog.Ack {
+	return eventlog.Ack{Origin: m.Origin, OriginSeq: m.Seq, OriginTime: time.Unix(0, m.Time), To: m.To, Ref: m.Ref, Sig: m.Sig}
+}
+
+// decodePrivate parses a SEALED or ACK payload.
+func decodePrivate(typ string, payload []byte) (eventlog.Signed, error) {
+	switch typ {
+	case FrameSealed:
+		var m SealedMsg
+		if err := json.Unmarshal(payload, &m); err != nil {
+			return nil, fmt.Errorf("SEALED: %w", err)
+		}
+		return m.Event(), nil
+	case FrameAck:
+		var m AckMsg
+		if err := json.Unmarshal(payload, &m); err != nil {
+			return nil, fmt.Errorf("ACK: %w", err)
+		}
+		return m.Event(), nil
+	}
+	return nil, fmt.Errorf("%s is not a private message", typ)
+}
+
+// Msg seals text to the peer ref names and sends it through the mesh.
+// It returns once the message is queued, like Say.
 func (n *Node) Msg(ctx context.Context, ref, text string) error {
 	if err := eventlog.CheckText(text); err != nil {
 		return err
@@ -48,105 +110,97 @@ func (n *Node) Msg(ctx context.Context, ref, text string) error {
 	if n.isBanned(id) {
 		return fmt.Errorf("%s is banned", ref)
 	}
-	p, _, err := n.log.Peer(id)
+	s, err := eventlog.NewSealed(n.cfg.Key, id, n.Name(), text)
 	if err != nil {
 		return err
 	}
-	if len(p.Outbox) >= eventlog.MaxOutbox {
-		return fmt.Errorf("%d messages to %s are waiting for delivery already", len(p.Outbox), ref)
-	}
-	res, err := n.log.Append(ctx, eventlog.Private{From: n.self, To: id, Name: n.Name(), Text: text, SentTime: time.Now()})
+	return n.enqueue(ctx, s)
+}
+
+// aloneNoteEvery spaces the notes that a message waits for a peer.
+const aloneNoteEvery = 30 * time.Second
+
+// sent shows this node's own private message once it is stored, and what
+// happens to it if no peer is there to take it now.
+func (n *Node) sent(s eventlog.Sealed) {
+	text, err := s.Open(n.cfg.Key)
 	if err != nil {
-		return fmt.Errorf("store private message: %w", err)
+		n.logger.Error().Err(err).Msg("open own private message")
+		return
 	}
-	sent := res[0].Body.(eventlog.Private)
-	n.display.ShowPrivate(sent.SentTime, n.label(n.self, sent.Name), text)
+	n.display.ShowPrivateTo(s.OriginTime, n.peerLabel(s.To), n.label(n.self, s.Name), text)
 	n.mu.Lock()
-	c := n.conns[id]
+	alone := len(n.conns) == 0
 	n.mu.Unlock()
-	if c != nil {
-		c.privMu.Lock()
-		defer c.privMu.Unlock()
-		// Until the connection's outbox flush has run, the message goes
-		// with it: it is in the outbox already, behind older ones.
-		if c.outboxFlushed {
-			c.sendMsg(FramePrivate, privateMsg(res[0].Seq, sent))
+	// Once in a while, not under every line of a paste.
+	if alone && time.Since(n.aloneNoted) > aloneNoteEvery {
+		n.aloneNoted = time.Now()
+		n.display.ShowSystem("no peer is connected; the message goes out when one is")
+	}
+}
+
+// receivePrivate shows a stored private message to this node and
+// acknowledges it, and shows an acknowledgement of one from this node.
+// Everything else passes through here untouched: relays store and forward
+// what is not theirs, unread.
+func (n *Node) receivePrivate(ctx context.Context, body eventlog.Body) {
+	switch b := body.(type) {
+	case eventlog.Sealed:
+		if b.To != n.self {
+			return
 		}
-		return nil
-	}
-	n.display.ShowSystem(fmt.Sprintf("%s is not connected; the message will be delivered when they are", n.label(id, p.Name)))
-	n.learn(id, p.Addrs)
-	return nil
-}
-
-func privateMsg(seq uint64, p eventlog.Private) PrivateMsg {
-	return PrivateMsg{Ref: seq, Name: p.Name, Text: p.Text, Time: p.SentTime.UnixNano()}
-}
-
-// flushOutbox sends a newly connected peer what is waiting for it, oldest
-// first, before any private message typed from now on.
-func (n *Node) flushOutbox(c *conn) error {
-	c.privMu.Lock()
-	defer c.privMu.Unlock()
-	p, _, err := n.log.Peer(c.id)
-	if err != nil {
-		return err // new messages wait in the outbox for the next connection
-	}
-	for _, seq := range p.Outbox {
-		e, found, err := n.log.Get(seq)
+		text, err := b.Open(n.cfg.Key)
 		if err != nil {
-			return err
+			// Signed by its sender, so kept in its sequence, but
+			// never shown: a box that does not open is no message.
+			n.limitedLog("sealed "+b.Origin.String(), warnLevel).Err(err).Str("origin", b.Origin.Short()).Uint64("seq", b.OriginSeq).Msg("private message cannot be opened")
+			return
 		}
-		if priv, ok := e.Body.(eventlog.Private); found && ok {
-			c.sendMsg(FramePrivate, privateMsg(seq, priv))
+		n.display.ShowPrivate(b.OriginTime, n.label(b.Origin, b.Name), text)
+		if err := n.enqueue(ctx, eventlog.Ack{To: b.Origin, Ref: b.OriginSeq}); err != nil {
+			n.logger.Warn().Err(err).Str("origin", b.Origin.Short()).Msg("acknowledge private message")
+		}
+	case eventlog.Ack:
+		if b.To == n.self {
+			n.delivered(b)
 		}
 	}
-	c.outboxFlushed = true
-	return nil
 }
 
-// onPrivate stores, shows and acknowledges a private message.
-func (n *Node) onPrivate(ctx context.Context, c *conn, payload []byte) error {
-	var m PrivateMsg
-	if err := json.Unmarshal(payload, &m); err != nil {
-		return violation(fmt.Errorf("PRIVATE: %w", err))
-	}
-	if err := eventlog.CheckText(m.Text); err != nil {
-		return violation(fmt.Errorf("PRIVATE: %w", err))
-	}
-	if err := eventlog.CheckName(m.Name); err != nil {
-		return violation(fmt.Errorf("PRIVATE: %w", err))
-	}
-	p, _, err := n.log.Peer(c.id)
+// maxDeliveredShown bounds the text quoted in a delivery line.
+const maxDeliveredShown = 40
+
+// delivered shows that the recipient of one of this node's private
+// messages has it.
+func (n *Node) delivered(a eventlog.Ack) {
+	events, err := n.log.ByOrigin(n.self, a.Ref-1, 1)
 	if err != nil {
-		return err
+		n.logger.Error().Err(err).Msg("read own private message")
+		return
 	}
-	if m.Ref > p.PrivateRef {
-		priv := eventlog.Private{From: c.id, To: n.self, Name: m.Name, Text: m.Text, SentTime: time.Unix(0, m.Time), Ref: m.Ref}
-		if _, err := n.log.Append(ctx, priv); err != nil {
-			return fmt.Errorf("store private message: %w", err)
-		}
-		n.display.ShowPrivate(priv.SentTime, n.label(c.id, m.Name), m.Text)
+	if len(events) != 1 {
+		return
 	}
-	c.sendMsg(FramePrivAck, PrivAckMsg{Ref: m.Ref})
-	return nil
+	s, ok := events[0].Body.(eventlog.Sealed)
+	if !ok || s.OriginSeq != a.Ref || s.To != a.Origin {
+		return // acknowledges something else: nothing to show
+	}
+	text, err := s.Open(n.cfg.Key)
+	if err != nil {
+		return
+	}
+	if r := []rune(text); len(r) > maxDeliveredShown {
+		text = string(r[:maxDeliveredShown]) + "…"
+	}
+	n.display.ShowSystem(fmt.Sprintf("delivered to %s: %s", n.peerLabel(a.Origin), text))
 }
 
-// onPrivAck takes an acknowledged message out of the peer's outbox.
-func (n *Node) onPrivAck(ctx context.Context, c *conn, payload []byte) error {
-	var m PrivAckMsg
-	if err := json.Unmarshal(payload, &m); err != nil {
-		return violation(fmt.Errorf("PRIVACK: %w", err))
+// peerLabel is how a peer is shown by its ID alone: under the name the
+// peer table has for it.
+func (n *Node) peerLabel(id eventlog.NodeID) string {
+	p, ok, err := n.log.Peer(id)
+	if err != nil || !ok || p.Name == "" {
+		return id.Short()
 	}
-	p, _, err := n.log.Peer(c.id)
-	if err != nil {
-		return err
-	}
-	if !slices.Contains(p.Outbox, m.Ref) {
-		return nil // acknowledged before, or never sent: nothing to record
-	}
-	if _, err := n.log.Append(ctx, eventlog.Delivered{To: c.id, Seq: m.Ref}); err != nil {
-		return fmt.Errorf("store delivery: %w", err)
-	}
-	return nil
+	return n.label(id, p.Name)
 }

@@ -131,7 +131,7 @@ func (r *reachability) knownUnreachable(addr string) bool {
 
 // visible drops the hidden addresses from addrs.
 func (r *reachability) visible(addrs []string) []string {
-	out := addrs[:0:0]
+	out := make([]string, 0, len(addrs))
 	for _, a := range addrs {
 		if !r.hidden(a) {
 			out = append(out, a)
@@ -149,6 +149,8 @@ func (n *Node) dialBack(ctx context.Context, c *conn, name string) {
 	if !n.reach.startDialBack(addr, time.Now()) {
 		if n.reach.knownReachable(addr) {
 			n.announce(c, name)
+		} else {
+			n.announceAt(c, name, []string{})
 		}
 		return
 	}
@@ -164,6 +166,7 @@ func (n *Node) dialBack(ctx context.Context, c *conn, name string) {
 	if reachable {
 		n.announce(c, name)
 	} else {
+		n.announceAt(c, name, []string{})
 		n.introduce(c)
 	}
 }

@@ -52,6 +52,7 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 		if _, err := n.log.Append(ctx, eventlog.Peers{From: from.id, Peers: news}); err != nil {
 			return fmt.Errorf("append PEERS: %w", err)
 		}
+		n.passOn(from, news)
 	}
 	for _, e := range msg.Peers {
 		if e.ID != n.self && e.ID != from.id {
@@ -65,10 +66,14 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 // sent "on change" too, not only when a connection opens, so that groups
 // of nodes that formed apart learn of each other.
 func (n *Node) announce(c *conn, name string) {
-	if len(c.addrs) == 0 {
-		return
-	}
-	frame, err := EncodeFrame(FramePeers, PeersMsg{Peers: []PeerEntry{{ID: c.id, Name: name, Addrs: c.addrs}}}, n.cfg.MaxFrame)
+	n.announceAt(c, name, c.addrs)
+}
+
+// announceAt is announce with the addresses to give; a peer that cannot
+// be dialed is named with none, so that others can still name it (to
+// send it a private message) without dialing it.
+func (n *Node) announceAt(c *conn, name string, addrs []string) {
+	frame, err := EncodeFrame(FramePeers, PeersMsg{Peers: []PeerEntry{{ID: c.id, Name: name, Addrs: addrs}}}, n.cfg.MaxFrame)
 	if err != nil {
 		n.logger.Error().Err(err).Msg("encode PEERS")
 		return

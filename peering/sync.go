@@ -12,8 +12,8 @@ import (
 // Catch-up. On every connection, and again every SyncInterval, each side
 // sends SYNC: per origin, the highest origin seq it holds every message up
 // to (the watermark), the highest it holds at all, and the holes between.
-// The other side answers with CATCHUP frames holding every stored Chat and
-// Nick the first lacks, oldest first per origin, then SYNCED. Since every
+// The other side answers with CATCHUP frames holding every stored signed
+// message (Chat, Nick, Sealed, Ack) the first lacks, oldest first per origin, then SYNCED. Since every
 // node keeps the whole log, any peer can fill in what another missed,
 // whoever spoke; signatures make the relayed messages as trustworthy as
 // live ones.
@@ -55,10 +55,12 @@ type SyncOrigin struct {
 }
 
 // CatchupMsg carries one stored message in answer to SYNC: exactly one of
-// Chat and Nick is set.
+// its fields is set.
 type CatchupMsg struct {
-	Chat *ChatMsg `json:"chat,omitempty"`
-	Nick *NickMsg `json:"nick,omitempty"`
+	Chat   *ChatMsg   `json:"chat,omitempty"`
+	Nick   *NickMsg   `json:"nick,omitempty"`
+	Sealed *SealedMsg `json:"sealed,omitempty"`
+	Ack    *AckMsg    `json:"ack,omitempty"`
 }
 
 // SyncedMsg ends the answer to a SYNC request.
@@ -259,6 +261,14 @@ func (n *Node) answerSync(c *conn, req map[eventlog.NodeID]SyncOrigin) error {
 					after = b.OriginSeq
 					m := NickFromEvent(b)
 					msg.Nick = &m
+				case eventlog.Sealed:
+					after = b.OriginSeq
+					m := SealedFromEvent(b)
+					msg.Sealed = &m
+				case eventlog.Ack:
+					after = b.OriginSeq
+					m := AckFromEvent(b)
+					msg.Ack = &m
 				default:
 					return fmt.Errorf("origin index points at a %s event", e.Body.Type())
 				}

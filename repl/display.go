@@ -44,6 +44,24 @@ func (d *Display) ShowPrivate(t time.Time, name, text string) {
 	d.line(t.Local().Format(time.TimeOnly) + " [private] <" + name + "> " + text)
 }
 
+// ShowPrivateTo shows a private message this node sent:
+// "15:04:05 [private to Carol] <name> text".
+func (d *Display) ShowPrivateTo(t time.Time, to, name, text string) {
+	d.line(t.Local().Format(time.TimeOnly) + " [private to " + to + "] <" + name + "> " + text)
+}
+
+// ShowHistory shows a line of history as it was shown when it happened.
+func (d *Display) ShowHistory(l HistoryLine) {
+	switch {
+	case l.Private && l.To != "":
+		d.ShowPrivateTo(l.Time, l.To, l.Name, l.Text)
+	case l.Private:
+		d.ShowPrivate(l.Time, l.Name, l.Text)
+	default:
+		d.ShowChat(l.Time, l.Name, l.Text)
+	}
+}
+
 // ShowSystem shows a system line: "*** text".
 func (d *Display) ShowSystem(text string) {
 	d.line("*** " + text)

@@ -85,6 +85,8 @@ type HistoryLine struct {
 	Name    string
 	Text    string
 	Private bool
+	// To is, for a private message this node sent, whom it went to.
+	To string
 }
 
 // Connector dials a peer on request (/connect).
@@ -319,11 +321,7 @@ func (r *REPL) execute(ctx context.Context, node Node, line string) (quit bool) 
 			d.ShowSystem("no chat history")
 		}
 		for _, l := range lines {
-			if l.Private {
-				d.ShowPrivate(l.Time, l.Name, l.Text)
-			} else {
-				d.ShowChat(l.Time, l.Name, l.Text)
-			}
+			d.ShowHistory(l)
 		}
 	case Connect:
 		if c, ok := node.(Connector); ok {

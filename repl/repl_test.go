@@ -186,8 +186,9 @@ func TestRunOptionalCommands(t *testing.T) {
 			node: &fullNode{history: []HistoryLine{
 				{Time: at, Name: "Bob", Text: "hi"},
 				{Time: at, Name: "Carol", Text: "psst", Private: true},
+				{Time: at, Name: "Me", Text: "psst back", Private: true, To: "Carol"},
 			}},
-			wantOut: []string{hms + " <Bob> hi", hms + " [private] <Carol> psst"},
+			wantOut: []string{hms + " <Bob> hi", hms + " [private] <Carol> psst", hms + " [private to Carol] <Me> psst back"},
 		},
 		{name: "no peers", input: "/peers", wantCall: "peers", wantOut: []string{"*** no known peers"}},
 		{

@@ -53,13 +53,8 @@ func (n chatNode) KnownPeers() ([]repl.KnownPeer, error) {
 }
 
 func (n chatNode) History(count int) ([]repl.HistoryLine, error) {
-	events, err := n.log.LastChats(count)
-	out := make([]repl.HistoryLine, len(events))
-	for i, e := range events {
-		chat := e.Body.(eventlog.Chat)
-		out[i] = repl.HistoryLine{Time: chat.OriginTime, Name: chat.Name, Text: chat.Text}
-	}
-	return out, err
+	events, err := n.log.LastLines(count)
+	return toHistoryLines(n.log, events), err
 }
 
 // The REPL finds these by type assertion; a signature drifting apart would

@@ -196,7 +196,7 @@ func TestTwoHomesBehindNATConnectDirectlyAndKeepChattingWithoutThePublicNode(t *
 	kofi.Quit()
 }
 
-func TestWhenRoutersDefeatPunchingHomesChatThroughThePublicNodeAndSayWhy(t *testing.T) {
+func TestWhenRoutersDefeatPunchingHomesChatMessageAndCatchUpThroughThePublicNode(t *testing.T) {
 	t.Parallel()
 	lab := newNATLab(t, 1, 2, randomPortRules)
 	pub := lab.start(0, "Pub")
@@ -216,7 +216,40 @@ func TestWhenRoutersDefeatPunchingHomesChatThroughThePublicNodeAndSayWhy(t *test
 			}
 		}
 	}
-	for _, n := range []*e2e.Node{hana, kofi, pub} {
+
+	// Private messages go through Pub too, sealed: Pub never shows them.
+	waitKnows(t, hana, "Kofi")
+	waitKnows(t, kofi, "Hana")
+	sendPrivate(t, hana, kofi, "only for Kofi")
+	sendPrivate(t, kofi, hana, "only for Hana")
+	hana.WaitLine(deliveredLine("Kofi", "only for Kofi"))
+	kofi.WaitLine(deliveredLine("Hana", "only for Hana"))
+
+	// Offline: Kofi goes, Hana says things and goes, Kofi comes back and
+	// gets everything from the public node alone.
+	kofi.Quit()
+	pub.WaitLine("*** Kofi left")
+	lines := sayLines(hana, "away", 3)
+	const later = "for when you are back"
+	hana.Send("/msg Kofi " + later)
+	e2e.WaitFor(t, e2e.Patience, func() bool { return eventTypes(t, pub.DataDir)["SEALED"] == 3 },
+		"the public node to hold Hana's message for Kofi")
+	for _, l := range lines {
+		pub.WaitLine(l)
+	}
+	hana.Quit()
+	pub.WaitLine("*** Hana left")
+	kofi = e2e.Binary(lab.ipCmd).StartListening(t, "netns", "exec", lab.homes[1], string(p2pchat), "--data-dir", kofi.DataDir)
+	for _, l := range lines {
+		kofi.WaitLine(l)
+	}
+	kofi.WaitLine(privateLine("Hana", later))
+	for _, text := range []string{"only for Kofi", "only for Hana", later} {
+		if c := pub.CountLines(text); c != 0 {
+			t.Errorf("the public node shows the private %q %d times, want never", text, c)
+		}
+	}
+	for _, n := range []*e2e.Node{pub, kofi} {
 		n.Quit()
 	}
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,30 +64,50 @@ func scaleReach(nodes []*e2e.Node, g map[string][]string) int {
 	return reached
 }
 
-func TestTwentyProcessesJoinedInARandomTreeScaleWithinMaxPeersAndDeliverEachLineOnce(t *testing.T) {
+// treeRand skips the test in -short mode, runs it in parallel, and
+// returns its random source, seeded from P2PCHAT_TREE_SEED to replay a
+// run, or from the clock; the seed is logged.
+func treeRand(t *testing.T) *rand.Rand {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts 20 processes")
 	}
 	t.Parallel()
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("random tree seed %d", seed)
-	rnd := rand.New(rand.NewPCG(seed, seed))
-	maxPeers := fmt.Sprint(scaleMaxPeers)
+	if s := os.Getenv("P2PCHAT_TREE_SEED"); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("P2PCHAT_TREE_SEED: %v", err)
+		}
+	}
+	t.Logf("random tree seed %d (P2PCHAT_TREE_SEED=%d replays it)", seed, seed)
+	return rand.New(rand.NewPCG(seed, seed))
+}
 
-	began := time.Now()
+// startTree starts scaleNodes processes named n00, n01, ..., each with
+// --peer of a random earlier one, and waits until they form one connected
+// network.
+func startTree(t *testing.T, rnd *rand.Rand) []*e2e.Node {
+	t.Helper()
 	var nodes []*e2e.Node
 	for i := range scaleNodes {
-		args := []string{"--max-peers", maxPeers, "--replay", "0"}
+		args := []string{"--max-peers", fmt.Sprint(scaleMaxPeers), "--replay", "0"}
 		if i > 0 {
 			args = append(args, "--peer", nodes[rnd.IntN(i)].Addr())
 		}
 		nodes = append(nodes, startNode(t, fmt.Sprintf("n%02d", i), args...))
 	}
-	var g map[string][]string
 	e2e.WaitFor(t, time.Minute, func() bool {
-		g = scaleGraph(t, nodes)
-		return scaleReach(nodes, g) == len(nodes)
+		return scaleReach(nodes, scaleGraph(t, nodes)) == len(nodes)
 	}, "the 20 nodes to form one connected network")
+	return nodes
+}
+
+func TestTwentyProcessesJoinedInARandomTreeScaleWithinMaxPeersAndDeliverEachLineOnce(t *testing.T) {
+	rnd := treeRand(t)
+
+	began := time.Now()
+	nodes := startTree(t, rnd)
 	formed := time.Since(began)
 
 	// Three speakers, one line each; a fence line after them shows that
@@ -112,7 +134,7 @@ func TestTwentyProcessesJoinedInARandomTreeScaleWithinMaxPeersAndDeliverEachLine
 		checkOnce(t, n, lines)
 	}
 
-	g = scaleGraph(t, nodes)
+	g := scaleGraph(t, nodes)
 	total, most, joins, leaves := 0, 0, 0, 0
 	for _, n := range nodes {
 		d := len(g[n.ShortID])

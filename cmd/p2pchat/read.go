@@ -16,10 +16,10 @@ import (
 	"github.com/p2pchat/p2pchat/store"
 )
 
-// HistoryCmd prints chat lines.
+// HistoryCmd prints chat lines and this node's private messages.
 type HistoryCmd struct {
 	N    int  `short:"n" help:"Only the last N lines (default: all)." placeholder:"N"`
-	JSON bool `name:"json" help:"JSON Lines output, one CHAT event per line."`
+	JSON bool `name:"json" help:"JSON Lines output, one CHAT event (or private message, SEALED with its text) per line."`
 }
 
 // Run prints the history, oldest first.
@@ -125,14 +125,27 @@ func answer(ctx context.Context, log *eventlog.Log, req control.Request, w io.Wr
 
 func answerHistory(ctx context.Context, log *eventlog.Log, req control.Request, out lineWriter) error {
 	print := func(e eventlog.Event) error {
+		l, ok := toHistoryLine(log, e)
+		if !ok {
+			return nil
+		}
 		if req.JSON {
+			if s, ok := e.Body.(eventlog.Sealed); ok {
+				return out.json(privateJSON{Seq: e.Seq, Time: e.Time, Type: s.Type().String(), Origin: s.Origin, Name: s.Name, To: s.To, Text: l.Text})
+			}
 			return out.json(e)
 		}
-		chat := e.Body.(eventlog.Chat)
-		return out.line(fmt.Sprintf("%s <%s> %s", chat.OriginTime.Local().Format(time.DateTime), chat.Name, chat.Text))
+		at := l.Time.Local().Format(time.DateTime)
+		switch {
+		case l.Private && l.To != "":
+			return out.line(fmt.Sprintf("%s [private to %s] <%s> %s", at, l.To, l.Name, l.Text))
+		case l.Private:
+			return out.line(fmt.Sprintf("%s [private] <%s> %s", at, l.Name, l.Text))
+		}
+		return out.line(fmt.Sprintf("%s <%s> %s", at, l.Name, l.Text))
 	}
 	if req.N > 0 {
-		lines, err := log.LastChats(req.N)
+		lines, err := log.LastLines(req.N)
 		if err != nil {
 			return err
 		}
@@ -143,12 +156,7 @@ func answerHistory(ctx context.Context, log *eventlog.Log, req control.Request, 
 		}
 		return nil
 	}
-	return log.Scan(ctx, 1, func(e eventlog.Event) error {
-		if e.Body.Type() != eventlog.TypeChat {
-			return nil
-		}
-		return print(e)
-	})
+	return log.Scan(ctx, 1, print)
 }
 
 func answerPeers(log *eventlog.Log, req control.Request, out lineWriter) error {

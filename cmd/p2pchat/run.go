@@ -199,15 +199,14 @@ const maxAhead = 100000
 // million lines, about 3 GB, a bound no person reaches by typing.
 const maxPerOrigin = 10_000_000
 
-// showHistory prints the last n chat lines, as the node starts.
+// showHistory prints the last n lines of history, as the node starts.
 func showHistory(log *eventlog.Log, display *repl.Display, n int) error {
-	lines, err := log.LastChats(n)
+	events, err := log.LastLines(n)
 	if err != nil {
 		return fmt.Errorf("read history: %w", err)
 	}
-	for _, e := range lines {
-		chat := e.Body.(eventlog.Chat)
-		display.ShowChat(chat.OriginTime, chat.Name, chat.Text)
+	for _, l := range toHistoryLines(log, events) {
+		display.ShowHistory(l)
 	}
 	return nil
 }
