@@ -90,6 +90,8 @@ type Log struct {
 	stopOnce sync.Once
 
 	pruneMu sync.Mutex // one Prune at a time
+	// took, when set by a test, is called as the writer takes a request.
+	took atomic.Pointer[func()]
 	// ctx ends at Close; it stops a Prune under way.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -283,6 +285,9 @@ func (l *Log) writer() {
 		case first = <-l.reqs:
 		case <-l.closing:
 			return
+		}
+		if took := l.took.Load(); took != nil {
+			(*took)()
 		}
 		batch, n := []*request{first}, len(first.bodies)
 	drain:

@@ -113,6 +113,22 @@ func TestVerifyDetectsATamperedLog(t *testing.T) {
 		{"chat index block malformed", func(tx *bolt.Tx) error {
 			return tx.Bucket(eventlog.BucketChats).Put(key(9), []byte{1})
 		}, "malformed"},
+		{"event key too short", func(tx *bolt.Tx) error {
+			return tx.Bucket(eventlog.BucketEvents).Put([]byte{0, 0, 3}, []byte{1, 99})
+		}, "event key of 3 bytes"},
+		{"origin index key too short", func(tx *bolt.Tx) error {
+			return tx.Bucket(eventlog.BucketOrigins).Bucket(alice[:]).Put([]byte{7}, []byte{1})
+		}, "origin index row of " + alice.Short() + " is malformed"},
+		{"origin bucket name too short", func(tx *bolt.Tx) error {
+			_, err := tx.Bucket(eventlog.BucketOrigins).CreateBucket([]byte("ab"))
+			return err
+		}, "origin index key of 2 bytes"},
+		{"peer key too short", func(tx *bolt.Tx) error {
+			return tx.Bucket(eventlog.BucketPeers).Put([]byte("ab"), []byte("{}"))
+		}, "peer table key of 2 bytes"},
+		{"watermark key too short", func(tx *bolt.Tx) error {
+			return tx.Bucket(eventlog.BucketWatermarks).Put([]byte("ab"), key(1))
+		}, "watermark key of 2 bytes"},
 		{"origin index entry removed", func(tx *bolt.Tx) error {
 			return tx.Bucket(eventlog.BucketOrigins).Bucket(alice[:]).Delete(key(2))
 		}, "origin index has 4 entries"},

@@ -92,6 +92,9 @@ type Options struct {
 	// NoSync skips fsync; only for benchmarks that want the baseline of
 	// the code without the disk.
 	NoSync bool
+	// OpenFile opens the database file (os.OpenFile if nil). Fault
+	// injection tests hand in their own, to make the disk fail.
+	OpenFile func(name string, flag int, perm os.FileMode) (*os.File, error)
 }
 
 // Store is an open data directory.
@@ -225,6 +228,7 @@ func openBolt(dir, path string, opts Options) (s *Store, err error) {
 		Timeout:  opts.LockTimeout,
 		ReadOnly: opts.ReadOnly,
 		NoSync:   opts.NoSync,
+		OpenFile: opts.OpenFile,
 	})
 	switch {
 	case errors.Is(err, bolt.ErrTimeout):
