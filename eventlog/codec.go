@@ -19,8 +19,11 @@ import (
 //
 // Version 2 stores the origin time of a Chat or Nick as its distance from
 // the local time (a byte or a few instead of nine); version 1 stored it
-// whole. A new layout gets a new version; decoders keep reading every
-// older one, so a log never needs rewriting.
+// whole. (Version 1 also holds PRIVATE records without the trailing Ref,
+// written before Ref existed; the decoder reads both.) A new layout gets a
+// new version; decoders keep reading every older one, so a log never
+// needs rewriting. golden_test.go holds records of every type in every
+// version, as they are on disk.
 const codecVersion = 2
 
 // ErrDecode is returned for a stored event that cannot be decoded.
@@ -184,7 +187,12 @@ func Decode(seq uint64, data []byte) (Event, error) {
 	case TypeNick:
 		e.Body = Nick{Origin: r.id(), OriginSeq: r.uint(), OriginTime: originTime(), Name: r.str(), Sig: r.bytes()}
 	case TypePrivate:
-		e.Body = Private{From: r.id(), To: r.id(), Name: r.str(), Text: r.str(), SentTime: r.time(), Ref: r.uint()}
+		b := Private{From: r.id(), To: r.id(), Name: r.str(), Text: r.str(), SentTime: r.time()}
+		// Version 1 was written in two layouts: the first had no Ref.
+		if version > 1 || len(r.buf) > 0 {
+			b.Ref = r.uint()
+		}
+		e.Body = b
 	case TypeDelivered:
 		e.Body = Delivered{To: r.id(), Seq: r.uint()}
 	case TypeBan:
