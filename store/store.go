@@ -454,9 +454,9 @@ func (s *Store) Update(fn func(*bolt.Tx) error) (err error) {
 	if err := fn(tx); err != nil {
 		return err
 	}
-	size := tx.Size()
 	if err := tx.Commit(); err != nil {
-		err = s.writeFailed(err, size)
+		stats := tx.Stats()
+		err = s.writeFailed(err, stats.GetPageAlloc())
 		s.failed.CompareAndSwap(nil, &err)
 		return err
 	}
@@ -464,20 +464,23 @@ func (s *Store) Update(fn func(*bolt.Tx) error) (err error) {
 }
 
 // writeFailed describes a failed commit: which file, and for a full disk
-// how much the file had to grow and how much room there was.
-func (s *Store) writeFailed(err error, size int64) error {
+// how much the commit needed to write and how much room there was.
+func (s *Store) writeFailed(err error, need int64) error {
 	if errors.Is(err, syscall.ENOSPC) {
-		var have int64
+		var used int64
 		if fi, statErr := os.Stat(s.path); statErr == nil {
-			have = fi.Size()
+			used = fi.Size()
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				used = st.Blocks * 512 // what it takes on disk, not its length
+			}
 		}
 		var free uint64
 		var fs syscall.Statfs_t
 		if syscall.Statfs(s.dir, &fs) == nil {
 			free = fs.Bavail * uint64(fs.Bsize)
 		}
-		return fmt.Errorf("%w: %s: the disk is full: the file needed %d bytes (it holds %d), %d bytes are free: %w",
-			ErrWriteFailed, s.path, max(size, have), have, free, err)
+		return fmt.Errorf("%w: %s: the disk is full: the commit needed %d bytes of pages, the file takes %d bytes, %d bytes are free: %w",
+			ErrWriteFailed, s.path, need, used, free, err)
 	}
 	return fmt.Errorf("%w: %s: %w", ErrWriteFailed, s.path, err)
 }
