@@ -339,7 +339,7 @@ func (l *Log) commit(batch []*request) error {
 		chats := tx.Bucket(bucketChats)
 		p := txProjection{tx: tx}
 		room := peerRoom{max: l.maxPeers, rows: -1, bucket: tx.Bucket(bucketPeers)}
-		seq := lastSeq(events)
+		seq := lastSeq(tx)
 		now := l.now().Round(0).UTC()
 		for _, r := range batch {
 			r.results = make([]Result, len(r.bodies))
@@ -473,12 +473,20 @@ func (l *Log) prepare(p txProjection, body Body, now time.Time) (Body, error) {
 	return body, nil
 }
 
-func lastSeq(events *bolt.Bucket) uint64 {
-	k, _ := events.Cursor().Last()
-	if len(k) != 8 {
-		return 0
+// lastSeq is the highest sequence number the log has used: its newest
+// event's, or the retention checkpoint's if pruning removed every event up
+// to it. A number is never used twice.
+func lastSeq(tx *bolt.Tx) uint64 {
+	var last uint64
+	if k, _ := tx.Bucket(bucketEvents).Cursor().Last(); len(k) == 8 {
+		last = binary.BigEndian.Uint64(k)
 	}
-	return binary.BigEndian.Uint64(k)
+	if b := tx.Bucket(bucketLog); b != nil {
+		if v := b.Get(keyCut); len(v) == 8 {
+			last = max(last, binary.BigEndian.Uint64(v))
+		}
+	}
+	return last
 }
 
 // txProjection is the projection as stored, inside one transaction.
@@ -547,7 +555,7 @@ func (p txProjection) putOrigin(origin NodeID, originSeq, seq uint64) error {
 func (l *Log) LastSeq() (uint64, error) {
 	var seq uint64
 	err := l.st.View(func(tx *bolt.Tx) error {
-		seq = lastSeq(tx.Bucket(bucketEvents))
+		seq = lastSeq(tx)
 		return nil
 	})
 	return seq, err

@@ -115,6 +115,19 @@ func TestPruneKeepsChatAndThePeerTableAndVerifyStaysMeaningful(t *testing.T) {
 	}
 	assertClean(t, l)
 
+	// A prune that removed the newest event does not let its number be
+	// used again.
+	appendOK(t, l, eventlog.Connect{ID: peers[0], Addr: "10.0.0.1:7000"})
+	last, _ := l.LastSeq()
+	clock.jump(48 * time.Hour)
+	if _, err := l.Prune(context.Background(), clock.now()); err != nil {
+		t.Fatal(err)
+	}
+	if res := appendOK(t, l, eventlog.Chat{Name: "Me", Text: "after"}); res[0].Seq != last+1 {
+		t.Errorf("the append after pruning the newest event got seq %d, want %d", res[0].Seq, last+1)
+	}
+	assertClean(t, l)
+
 	// The checkpoint is checked, not trusted: a changed row shows.
 	l.Close()
 	st.Close()
