@@ -151,14 +151,18 @@ func TestPruneKeepsChatAndThePeerTableAndVerifyStaysMeaningful(t *testing.T) {
 }
 
 // TestAYearOfChurn measures the file of a node that ran with 50 flapping
-// peers, with and without retention: 120 simulated days by default, so
-// that the race-checked test run stays short; P2PCHAT_CHURN_DAYS=365
-// simulates the year that docs/BENCHMARKS.md reports.
+// peers, with and without retention: 75 simulated days by default (45
+// under the race detector), so that the test run stays short;
+// P2PCHAT_CHURN_DAYS=365 simulates the year that docs/BENCHMARKS.md
+// reports.
 func TestAYearOfChurn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a simulated year; skipped with -short")
 	}
-	days := 120
+	days := 75
+	if raceEnabled {
+		days = 45
+	}
 	if s := os.Getenv("P2PCHAT_CHURN_DAYS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
@@ -195,7 +199,11 @@ func TestAYearOfChurn(t *testing.T) {
 	t.Logf("%d days, %d peers, %d events a day: file %.1f MB keeping everything (%d events), %.1f MB keeping %v of network events (%d events)",
 		days, len(peers), len(churnDay(peers, 0, 50)), float64(kept)/1e6, keptRep.Events,
 		float64(pruned)/1e6, eventlog.DefaultKeepNetworkEvents, prunedRep.Events)
-	if days > 60 && pruned >= kept {
-		t.Errorf("with retention the file is %d bytes, without %d", pruned, kept)
+	// bbolt grows its file in doubling steps, so over a short run the
+	// two files may end in the same step; never may the pruned one be
+	// larger, and it holds fewer events once a month has passed.
+	if pruned > kept || (days > 31 && prunedRep.Events >= keptRep.Events) {
+		t.Errorf("with retention the file is %d bytes (%d events), without %d (%d events)",
+			pruned, prunedRep.Events, kept, keptRep.Events)
 	}
 }
