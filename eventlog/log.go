@@ -374,9 +374,7 @@ func (l *Log) commit(batch []*request) error {
 					}
 				}
 				if hearsay, ok := body.(Peers); ok {
-					if body, err = room.admit(hearsay, l.self); err != nil {
-						return err
-					}
+					body = room.admit(hearsay, l.self)
 				}
 				seq++
 				e := Event{Seq: seq, Time: now, Body: body}
@@ -419,7 +417,7 @@ type peerRoom struct {
 
 // admit returns hearsay without the entries that would grow the table
 // past its bound.
-func (r *peerRoom) admit(hearsay Peers, self NodeID) (Peers, error) {
+func (r *peerRoom) admit(hearsay Peers, self NodeID) Peers {
 	kept := make([]PeerInfo, 0, len(hearsay.Peers))
 	for _, info := range hearsay.Peers {
 		if info.ID == self || info.ID.IsZero() || r.bucket.Get(info.ID[:]) != nil {
@@ -436,7 +434,7 @@ func (r *peerRoom) admit(hearsay Peers, self NodeID) (Peers, error) {
 		kept = append(kept, info)
 	}
 	hearsay.Peers = kept
-	return hearsay, nil
+	return hearsay
 }
 
 // prepare numbers, stamps and signs the node's own Chat and Nick: those

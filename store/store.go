@@ -30,7 +30,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -506,11 +505,11 @@ func (s *Store) recoverPanic(err *error) {
 		*err = fmt.Errorf("%w: %s: %v (in %s)", ErrCorrupt, s.path, r, where)
 		return
 	}
-	*err = fmt.Errorf("%w: %v (in %s)\n%s", ErrBug, r, where, debug.Stack())
+	*err = fmt.Errorf("%w: %v (in %s)", ErrBug, r, where)
 }
 
-// panicSite names the function that panicked: the first frame below the
-// runtime's panic machinery, seen from a deferred recover.
+// panicSite names the function that panicked, and where: the first frame
+// below the runtime's panic machinery, seen from a deferred recover.
 func panicSite() string {
 	pcs := make([]uintptr, 64)
 	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
@@ -522,7 +521,7 @@ func panicSite() string {
 			f.Function == "runtime.sigpanic":
 			inPanic = true
 		case inPanic && !strings.HasPrefix(f.Function, "runtime."):
-			return f.Function
+			return fmt.Sprintf("%s at %s:%d", f.Function, filepath.Base(f.File), f.Line)
 		}
 		if !more {
 			return "unknown"
