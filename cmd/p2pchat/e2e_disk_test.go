@@ -14,7 +14,8 @@ import (
 
 // TestANodeOnAFullDiskStopsAndRecoversAfterARestart fills the disk under
 // a running node: it exits 1 naming the file, and once there is room again
-// verify is clean and the node comes back with every line it showed.
+// verify is clean, the node comes back with every line it showed, and
+// catch-up brings what its peer said meanwhile.
 func TestANodeOnAFullDiskStopsAndRecoversAfterARestart(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a small tmpfs to fill needs root; .ci/run runs this test as root")
@@ -24,8 +25,10 @@ func TestANodeOnAFullDiskStopsAndRecoversAfterARestart(t *testing.T) {
 		t.Skipf("cannot mount a tmpfs here: %v: %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	bob := startNode(t, "Bob")
 	dir := filepath.Join(mnt, "node")
-	node := p2pchat.StartListening(t, "--port", "0", "--uname", "Alice", "--data-dir", dir)
+	node := p2pchat.StartListening(t, "--port", "0", "--uname", "Alice", "--data-dir", dir, "--peer", bob.Addr())
+	node.WaitUsers(bob)
 	pad := strings.Repeat("x", 3900)
 	shown := 0
 	for i := 0; ; i++ {
@@ -51,6 +54,9 @@ func TestANodeOnAFullDiskStopsAndRecoversAfterARestart(t *testing.T) {
 		t.Errorf("stderr does not name %s and the full disk:\n%s", path, stderr)
 	}
 
+	bob.Send("said while Alice was away")
+	bob.WaitLine("said while Alice was away")
+
 	if out, err := exec.Command("mount", "-o", "remount,size=16m", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("remount with room: %v: %s", err, out)
 	}
@@ -64,7 +70,9 @@ func TestANodeOnAFullDiskStopsAndRecoversAfterARestart(t *testing.T) {
 		}
 	}
 	again := restart(t, dir)
+	again.WaitLine("said while Alice was away")
 	again.Send("room again")
-	again.WaitLine("room again")
+	bob.WaitLine("room again")
 	again.Quit()
+	bob.Quit()
 }
