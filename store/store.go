@@ -118,10 +118,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	fi, err := os.Stat(path)
-	created := false
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		created = true
 		if opts.ReadOnly {
 			return nil, fmt.Errorf("%w: %s", ErrNoNode, dir)
 		}
@@ -153,13 +151,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		if err = s.checkMeta(); err == nil && !s.initialised() {
 			err = fmt.Errorf("%w: %s", ErrNoNode, dir)
 		}
-	} else if err = s.checkMeta(); err == nil {
-		err = s.init()
-	}
-	if err == nil && created {
-		// The new file's directory entry must outlive a power cut as
-		// surely as the identity key committed into it.
-		err = syncDir(dir)
+	} else if err = s.checkMeta(); err == nil && !s.initialised() {
+		if err = s.init(); err == nil {
+			// The file's directory entry must outlive a power cut as
+			// surely as the identity key just committed into it.
+			err = syncDir(dir)
+		}
 	}
 	if err != nil {
 		s.Close()
@@ -300,12 +297,8 @@ func schemaOf(meta *bolt.Bucket) (uint64, error) {
 }
 
 // init gives a new file the store's own records: the meta bucket, the
-// marker and the node's identity. It writes only when they are missing,
-// since a write transaction costs two fsyncs on every start.
+// marker and the node's identity.
 func (s *Store) init() error {
-	if s.initialised() {
-		return nil
-	}
 	return s.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(BucketMeta)
 		if err != nil {
