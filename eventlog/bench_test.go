@@ -236,3 +236,36 @@ func BenchmarkOpen(b *testing.B) {
 		b.ReportMetric(fileBytesPerEvent(b, large, 1_000_000), "B/event")
 	})
 }
+
+// BenchmarkVerify measures verify of a running log, which copies the file
+// into a snapshot first, against the baseline of verifying the same file
+// in place through a read-only open (no writer, so no snapshot needed).
+func BenchmarkVerify(b *testing.B) {
+	dir := chatFixture(b, 100_000)
+	verifyOnce := func(readOnly bool) time.Duration {
+		st, err := store.Open(dir, store.Options{ReadOnly: readOnly})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		l, err := eventlog.Open(st, eventlog.Options{ReadOnly: readOnly, KeepNetworkEvents: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		start := time.Now()
+		rep, err := l.Verify(context.Background())
+		if err != nil || len(rep.Problems) > 0 {
+			b.Fatalf("Verify = %+v, %v", rep, err)
+		}
+		return time.Since(start)
+	}
+	var base, snap time.Duration
+	for b.Loop() {
+		base += verifyOnce(true)
+		snap += verifyOnce(false)
+	}
+	b.ReportMetric(float64(snap)/float64(b.N)/1e6, "ms_snapshot")
+	b.ReportMetric(float64(base)/float64(b.N)/1e6, "ms_inplace")
+	b.ReportMetric(float64(snap)/float64(base), "x_inplace")
+}

@@ -3,7 +3,6 @@ package eventlog
 import (
 	"encoding/binary"
 
-	"github.com/p2pchat/p2pchat/store"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -13,7 +12,7 @@ import (
 // seq % chatBlock is set for a CHAT. A log of chat costs under a byte per
 // line for it; a block with no chat is never written, so runs of other
 // events cost nothing to skip.
-const chatBlock = store.ChatIndexBlock
+const chatBlock = 64
 
 // markChat sets seq's bit.
 func markChat(b *bolt.Bucket, seq uint64) error {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -18,8 +19,11 @@ import (
 //
 // Version 2 stores the origin time of a Chat or Nick as its distance from
 // the local time (a byte or a few instead of nine); version 1 stored it
-// whole. A new layout gets a new version; decoders keep reading every
-// older one, so a log never needs rewriting.
+// whole. (Version 1 also holds PRIVATE records without the trailing Ref,
+// written before Ref existed; the decoder reads both.) A new layout gets a
+// new version; decoders keep reading every older one, so a log never
+// needs rewriting. golden_test.go holds records of every type in every
+// version, as they are on disk.
 const codecVersion = 2
 
 // ErrDecode is returned for a stored event that cannot be decoded.
@@ -110,13 +114,57 @@ func Encode(e Event) ([]byte, error) {
 	return w.buf, nil
 }
 
-// encodable reports whether Encode knows the dynamic type of b.
-func encodable(b Body) bool {
-	switch b.(type) {
-	case Join, Peers, Connect, Disconnect, DialFailed, Chat, Nick, Private, Ban, Unban, Delivered, Sealed, Ack:
-		return true
+// storable says why b cannot be stored as it is: a type Encode does not
+// know, or a time the encoding cannot hold.
+func storable(b Body) error {
+	var times []time.Time
+	switch b := b.(type) {
+	case Join, Peers, Connect, Disconnect, DialFailed, Unban, Delivered:
+	case Chat:
+		times = append(times, b.OriginTime)
+	case Nick:
+		times = append(times, b.OriginTime)
+	case Private:
+		times = append(times, b.SentTime)
+	case Sealed:
+		times = append(times, b.OriginTime)
+	case Ack:
+		times = append(times, b.OriginTime)
+	case Ban:
+		times = append(times, b.Until)
+	default:
+		return fmt.Errorf("cannot store event body %T", b)
 	}
-	return false
+	for _, t := range times {
+		if err := CheckTime(t); err != nil {
+			return fmt.Errorf("%v: %w", b.Type(), err)
+		}
+	}
+	return nil
+}
+
+// Times the log can hold: int64 nanoseconds since the Unix epoch, from
+// 1677-09-21 to 2262-04-11.
+var (
+	minTime = time.Unix(0, math.MinInt64).UTC()
+	maxTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// CheckTime refuses a time the log cannot store faithfully: one outside
+// int64 nanoseconds (which would wrap to another date: a ban for 2562047h
+// would end in the past), or the Unix epoch itself, which the encoding
+// keeps for the zero time (a ban until then would read back as a ban for
+// good). The zero time is fine.
+func CheckTime(t time.Time) error {
+	switch {
+	case t.IsZero():
+		return nil
+	case t.Before(minTime) || t.After(maxTime):
+		return fmt.Errorf("time %s is outside %d to %d", t.UTC().Format(time.RFC3339), minTime.Year(), maxTime.Year())
+	case t.UnixNano() == 0:
+		return errors.New("time is the Unix epoch, which the log keeps for \"no time\"")
+	}
+	return nil
 }
 
 // Decode parses the stored form of an event. It never panics and never
@@ -159,7 +207,12 @@ func Decode(seq uint64, data []byte) (Event, error) {
 	case TypeNick:
 		e.Body = Nick{Origin: r.id(), OriginSeq: r.uint(), OriginTime: originTime(), Name: r.str(), Sig: r.bytes()}
 	case TypePrivate:
-		e.Body = Private{From: r.id(), To: r.id(), Name: r.str(), Text: r.str(), SentTime: r.time(), Ref: r.uint()}
+		b := Private{From: r.id(), To: r.id(), Name: r.str(), Text: r.str(), SentTime: r.time()}
+		// Version 1 was written in two layouts: the first had no Ref.
+		if version > 1 || len(r.buf) > 0 {
+			b.Ref = r.uint()
+		}
+		e.Body = b
 	case TypeDelivered:
 		e.Body = Delivered{To: r.id(), Seq: r.uint()}
 	case TypeBan:

@@ -64,9 +64,16 @@ func TestSchemaOneDatabaseIsMigrated(t *testing.T) {
 		if err := tx.Bucket(store.BucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 1)); err != nil {
 			return err
 		}
-		events, index := tx.Bucket(store.BucketEvents), tx.Bucket(store.BucketChats)
+		// Schema 1's buckets, as its first start made them.
+		for _, name := range [][]byte{eventlog.BucketEvents, eventlog.BucketChats, eventlog.BucketOrigins,
+			eventlog.BucketPeers, eventlog.BucketWatermarks} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		events, index := tx.Bucket(eventlog.BucketEvents), tx.Bucket(eventlog.BucketChats)
 		aliceID := idOf(alice)
-		origins, err := tx.Bucket(store.BucketOrigins).CreateBucket(aliceID[:])
+		origins, err := tx.Bucket(eventlog.BucketOrigins).CreateBucket(aliceID[:])
 		if err != nil {
 			return err
 		}
@@ -84,7 +91,7 @@ func TestSchemaOneDatabaseIsMigrated(t *testing.T) {
 			}
 		}
 		id := idOf(alice)
-		return tx.Bucket(store.BucketWatermarks).Put(id[:], binary.BigEndian.AppendUint64(nil, 130))
+		return tx.Bucket(eventlog.BucketWatermarks).Put(id[:], binary.BigEndian.AppendUint64(nil, 130))
 	})
 	db.Close()
 	if err != nil {

@@ -24,7 +24,26 @@ import (
 const (
 	crashDirEnv        = "P2PCHAT_EVENTLOG_HELPER_DIR"
 	crashIterationsEnv = "P2PCHAT_CRASH_ITERATIONS"
+	crashSeedEnv       = "P2PCHAT_CRASH_SEED"
+	// crashNoSyncEnv makes the helper skip fsync, to see the power-cut
+	// test fail as it must then: P2PCHAT_CRASH_NOSYNC=1.
+	crashNoSyncEnv = "P2PCHAT_CRASH_NOSYNC"
 )
+
+// crashRand returns the random source of a randomized crash test, seeded
+// from $P2PCHAT_CRASH_SEED to replay a failure, and logs the seed.
+func crashRand(t *testing.T) *rand.Rand {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv(crashSeedEnv); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s=%q: want a number", crashSeedEnv, s)
+		}
+	}
+	t.Logf("seed %d (replay with %s=%d)", seed, crashSeedEnv, seed)
+	return rand.New(rand.NewPCG(seed, 1))
+}
 
 // crashOrigins are the nodes whose lines the helper receives; it also
 // writes lines of its own.
@@ -138,7 +157,7 @@ func crashIterations(t *testing.T) int {
 
 func TestAcknowledgedAppendsSurviveAKill(t *testing.T) {
 	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	rng := crashRand(t)
 	acked := map[eventlog.NodeID]map[uint64]bool{}
 	for iter := range crashIterations(t) {
 		a := startAppender(t, dir)
@@ -230,7 +249,7 @@ func TestHelperProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		os.Exit(2)
 	}
-	st, err := store.Open(dir, store.Options{})
+	st, err := store.Open(dir, store.Options{NoSync: os.Getenv(crashNoSyncEnv) != ""})
 	if err != nil {
 		fail(err)
 	}

@@ -1,28 +1,84 @@
 // Package eventlog is the node's memory: the vocabulary of events (JOIN,
 // PEERS, CONNECT, DISCONNECT, DIAL_FAILED, CHAT, NICK, SEALED, ACK, BAN,
-// UNBAN, and PRIVATE and DELIVERED of older logs), their stored encoding, the append-only log in bbolt and the
-// projection folded from it.
+// UNBAN, and PRIVATE and DELIVERED of older logs), their stored encoding,
+// the append-only log in bbolt and the projection folded from it. It owns
+// the layout of its buckets and their migrations (schema.go), which Open
+// hands to the store to run.
 //
-// Every event gets a local sequence number, gap-free from 1, used as its
-// big-endian key, so the log reads back in order. Signed messages (Chat,
-// Nick, and the private messages Sealed and Ack) are also indexed by (origin, origin seq): the log holds each at
+// Every event gets a local sequence number, from 1, used as its
+// big-endian key, so the log reads back in order; a number is never used
+// twice. Signed messages (Chat, Nick, and the private messages Sealed and
+// Ack) are also indexed by (origin, origin seq): the log holds each at
 // most once, and a repeat is reported as a duplicate by an index lookup,
 // not a scan. A second index, a bitmap in blocks of 64 sequence numbers,
 // marks which events are CHATs, so the last N lines are read without
-// touching anything else.
+// touching anything else. The node's own signed messages are numbered
+// after the highest of its own the log holds, so a log missing some of
+// them never reuses a number its peers hold.
 //
 // The projection is what the node acts on: the peer table (name,
 // addresses, when seen and connected, dial failures, bans) and, per origin,
 // the highest origin seq up to which every message is held. It is written
 // only by fold, in the same transaction as the event that changes it.
-// Verify runs the same fold over the whole log in memory and compares, so
-// the stored projection is always a pure function of the log.
+// Verify runs the same fold in memory over a snapshot of the file and
+// compares, so the stored projection is always a pure function of the log.
+//
+// Retention (retention.go): chat lines, renames, bans, JOIN and PEERS stay
+// for ever; CONNECT, DISCONNECT and DIAL_FAILED are pruned once older than
+// Options.KeepNetworkEvents (30 days by default), behind a checkpoint of
+// the peer table at the last pruned event, from which Verify folds on.
+// Pruned events leave gaps in the sequence below the checkpoint.
 //
 // Events are stored in a compact binary encoding that carries its version
-// in its first byte (codec.go); every older version stays readable.
+// in its first byte (codec.go); every older version stays readable, and
+// golden records of each type in each version guard that.
 //
 // Appends are group-committed: one writer goroutine takes every request
 // that is waiting, writes them in one transaction (one fsync) and
 // acknowledges each. Nothing here does network I/O, and no transaction is
 // held open across anything but bbolt work.
+//
+// # What an Append error means
+//
+//   - nil: every body is on disk, or its Result says why it was not
+//     stored (Duplicate, TooFarAhead).
+//   - ErrRefused: a body cannot be stored as it is; nothing of the call
+//     was stored.
+//   - the context's error: the log had not taken the call; nothing was
+//     stored. Once taken, Append waits for the commit whatever the
+//     context does, so it never reports failure for what it stored.
+//   - ErrClosed, ErrReadOnly: nothing was stored.
+//   - an error wrapping store.ErrWriteFailed: a commit failed (a write or
+//     fsync error, a full disk). The call's bodies may or may not be on
+//     disk; the log has stopped (Stopped is closed) and every later Append
+//     fails the same way, because after a failed fsync the process can no
+//     longer know what the file holds. The node should stop; a restart
+//     reads back the truth.
+//   - any other error: this call's bodies failed on their own, and none of
+//     them was stored. One caller's failure never fails another's bodies
+//     in the same group commit: a failed batch is retried request by
+//     request, as bbolt's DB.Batch does.
+//
+// # Bounds
+//
+// Enforced by Append, inside the transaction where they apply, so no race
+// between callers passes them:
+//   - MaxBatch events per commit (DefaultMaxBatch);
+//   - MaxPerOrigin messages kept of any other node, and MaxAhead past an
+//     origin's watermark (Options; 0 is no bound);
+//   - MaxPeers rows in the peer table grown by hearsay: PEERS entries
+//     about unknown nodes past it are left out of the stored event
+//     (DefaultMaxPeers);
+//   - times: every time in a body fits int64 nanoseconds (1677 to 2262)
+//     and is not the Unix epoch itself, which the encoding keeps for "no
+//     time" (CheckTime); others are refused.
+//
+// Enforced by the vocabulary (Verify of Chat and Nick, CheckName,
+// CheckText, CheckAddr) before anything reaches the log: names of 1 to
+// MaxNameLen characters, texts of at most MaxTextLen bytes, at most
+// MaxAddrs addresses of at most MaxAddrLen bytes, PEERS lists of at most
+// MaxPeersList entries. Verify's report lists at most 50 differences.
+// Reads are bounded too: Scan and Verify read at most 1024 events per
+// read transaction, and SyncState's walk for holes at most 10,000 rows and
+// 32 ranges per origin.
 package eventlog

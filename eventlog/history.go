@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"slices"
 
-	"github.com/p2pchat/p2pchat/store"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -31,7 +30,7 @@ func (l *Log) LastLines(n int) ([]Event, error) {
 	}
 	var private []Event
 	err = l.st.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(store.BucketEvents).Cursor()
+		c := tx.Bucket(bucketEvents).Cursor()
 		walked := 0
 		for k, v := c.Last(); k != nil && walked < maxPrivateWalk && len(private) < n; k, v = c.Prev() {
 			seq := binary.BigEndian.Uint64(k)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2pchat/p2pchat/store"
@@ -18,11 +19,18 @@ import (
 var (
 	ErrClosed   = errors.New("event log is closed")
 	ErrReadOnly = errors.New("event log is open read-only")
+	// ErrRefused means a body cannot be stored as it is (a type this
+	// package does not define, a time outside what the log can hold);
+	// nothing of that Append was stored.
+	ErrRefused = errors.New("event refused")
 )
 
 // DefaultMaxBatch caps how many events one commit carries, so a flood of
 // producers cannot make a single transaction (and its latency) unbounded.
 const DefaultMaxBatch = 4096
+
+// DefaultMaxPeers bounds the peer table when Options.MaxPeers is 0.
+const DefaultMaxPeers = 10000
 
 // Options tune Open.
 type Options struct {
@@ -42,6 +50,14 @@ type Options struct {
 	// so refusing those numbered past the bound caps what any one author,
 	// or anyone replaying its messages, can make this node store.
 	MaxPerOrigin uint64
+	// MaxPeers bounds the peer table's growth from hearsay: a PEERS
+	// entry about a node without a row is left out of the stored event
+	// once the table holds this many rows (DefaultMaxPeers if 0).
+	MaxPeers int
+	// KeepNetworkEvents is how long CONNECT, DISCONNECT and DIAL_FAILED
+	// events are kept before a running log prunes them
+	// (DefaultKeepNetworkEvents if 0, for ever if negative).
+	KeepNetworkEvents time.Duration
 }
 
 // Log is the node's event log and the projection folded from it.
@@ -58,6 +74,7 @@ type Log struct {
 	maxBatch  int
 	maxAhead  uint64
 	maxOrigin uint64
+	maxPeers  int
 	now       func() time.Time
 	readOnly  bool
 
@@ -65,6 +82,19 @@ type Log struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
+
+	// failed holds the commit error that stopped the log; stopped is
+	// closed when it is set.
+	failed   atomic.Pointer[error]
+	stopped  chan struct{}
+	stopOnce sync.Once
+
+	pruneMu sync.Mutex // one Prune at a time
+	// took, when set by a test, is called as the writer takes a request.
+	took atomic.Pointer[func()]
+	// ctx ends at Close; it stops a Prune under way.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 // Result says what Append did with one body.
@@ -90,9 +120,14 @@ type request struct {
 	done    chan struct{}
 }
 
-// Open opens the log kept in st. Unless opts.ReadOnly, it starts the
-// writer goroutine; Close stops it.
+// Open opens the log kept in st, first bringing the file's layout up to
+// SchemaVersion (a read-only store that needs that is refused with
+// store.ErrOldSchema). Unless opts.ReadOnly, it starts the writer
+// goroutine; Close stops it.
 func Open(st *store.Store, opts Options) (*Log, error) {
+	if err := st.Migrate(migrations); err != nil {
+		return nil, err
+	}
 	key, err := st.Identity()
 	if err != nil {
 		return nil, err
@@ -105,13 +140,19 @@ func Open(st *store.Store, opts Options) (*Log, error) {
 		maxBatch:  opts.MaxBatch,
 		maxAhead:  opts.MaxAhead,
 		maxOrigin: opts.MaxPerOrigin,
+		maxPeers:  opts.MaxPeers,
 		now:       opts.Now,
 		reqs:      make(chan *request),
 		closing:   make(chan struct{}),
+		stopped:   make(chan struct{}),
 	}
 	if l.maxBatch <= 0 {
 		l.maxBatch = DefaultMaxBatch
 	}
+	if l.maxPeers <= 0 {
+		l.maxPeers = DefaultMaxPeers
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -122,6 +163,13 @@ func Open(st *store.Store, opts Options) (*Log, error) {
 	}
 	l.wg.Add(1)
 	go l.writer()
+	if keep := opts.KeepNetworkEvents; keep >= 0 {
+		if keep == 0 {
+			keep = DefaultKeepNetworkEvents
+		}
+		l.wg.Add(1)
+		go l.pruner(keep)
+	}
 	return l, nil
 }
 
@@ -136,6 +184,7 @@ func (l *Log) Key() ed25519.PrivateKey { return l.key }
 // open; its owner closes it.
 func (l *Log) Close() error {
 	l.closeOnce.Do(func() {
+		l.cancel()
 		if !l.readOnly {
 			close(l.closing)
 		}
@@ -144,26 +193,73 @@ func (l *Log) Close() error {
 	return nil
 }
 
+// Stopped is closed when a failed commit has stopped the log: from then
+// on every Append fails with Err, and the node should stop and ask for a
+// restart, which reads back what the file really holds.
+func (l *Log) Stopped() <-chan struct{} { return l.stopped }
+
+// Err is the failed commit that stopped the log, nil while it runs.
+func (l *Log) Err() error {
+	if err := l.failed.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+func (l *Log) stop(err error) {
+	l.stopOnce.Do(func() {
+		err = fmt.Errorf("event log stopped: %w", err)
+		l.failed.Store(&err)
+		close(l.stopped)
+	})
+}
+
+// stopOnWriteFailure stops the log if err is a failed commit.
+func (l *Log) stopOnWriteFailure(err error) bool {
+	if !errors.Is(err, store.ErrWriteFailed) {
+		return false
+	}
+	l.stop(err)
+	return true
+}
+
 // Append stores bodies durably, in order, and folds each into the
 // projection in the same transaction. It returns once they are on disk.
 //
 // A signed message (Chat, Nick, Sealed, Ack) with OriginSeq 0 is this
-// node's own: the log gives it the next origin seq, the time and the
-// signature. Any other is stored once per (origin, origin seq); a repeat
-// reports Duplicate.
-// If ctx ends first, Append returns ctx's error and the bodies may or may
-// not have been stored. A body of a type this package does not define is
-// refused, and nothing of that call is stored.
+// node's own: the log gives it the number after the highest of its own it
+// holds, the time and the signature. Any other is stored once per (origin,
+// origin seq); a repeat reports Duplicate. The bounds of Options apply inside the
+// transaction, so no race between callers can pass them.
+//
+// What an error means:
+//   - nil: every body is on disk (or was a duplicate or too far ahead, as
+//     its Result says).
+//   - ErrRefused: a body cannot be stored (unknown type, a time that does
+//     not fit in int64 nanoseconds or is the Unix epoch itself); nothing
+//     of the call was stored.
+//   - ctx's error: ctx ended before the log took the call; nothing was
+//     stored. Once the log has taken it, Append waits for the outcome
+//     whatever ctx does, so it never reports failure for what it stored.
+//   - ErrClosed, ErrReadOnly: nothing was stored.
+//   - an error wrapping store.ErrWriteFailed: the commit failed and the
+//     log has stopped (see Stopped); this call's bodies may or may not be
+//     on disk, which the next start reads back. Every later Append fails
+//     the same way.
+//   - any other error: this call's bodies failed on their own (another
+//     caller's failure never fails this one); nothing of it was stored.
 func (l *Log) Append(ctx context.Context, bodies ...Body) ([]Result, error) {
 	if len(bodies) == 0 {
 		return nil, nil
 	}
-	// Refuse what cannot be stored here: in the writer it would fail the
-	// whole group commit, and with it other producers' appends.
+	// Refuse what cannot be stored before it reaches the writer.
 	for _, b := range bodies {
-		if !encodable(b) {
-			return nil, fmt.Errorf("append: cannot store event body %T", b)
+		if err := storable(b); err != nil {
+			return nil, fmt.Errorf("append: %w: %v", ErrRefused, err)
 		}
+	}
+	if err := l.Err(); err != nil {
+		return nil, err
 	}
 	r := &request{bodies: bodies, done: make(chan struct{})}
 	select {
@@ -176,12 +272,9 @@ func (l *Log) Append(ctx context.Context, bodies ...Body) ([]Result, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	select {
-	case <-r.done:
-		return r.results, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	// Handed over: the writer commits it and always answers.
+	<-r.done
+	return r.results, r.err
 }
 
 func (l *Log) writer() {
@@ -192,6 +285,9 @@ func (l *Log) writer() {
 		case first = <-l.reqs:
 		case <-l.closing:
 			return
+		}
+		if took := l.took.Load(); took != nil {
+			(*took)()
 		}
 		batch, n := []*request{first}, len(first.bodies)
 	drain:
@@ -204,24 +300,46 @@ func (l *Log) writer() {
 				break drain
 			}
 		}
-		err := l.commit(batch)
+		l.run(batch)
+	}
+}
+
+// run commits a batch and answers its producers. When the batch fails for
+// a reason other than the disk, each request is retried alone, as bbolt's
+// DB.Batch does, so only the one at fault fails.
+func (l *Log) run(batch []*request) {
+	err := l.commit(batch)
+	switch {
+	case err == nil:
+	case l.stopOnWriteFailure(err):
 		for _, r := range batch {
-			if err != nil {
-				r.results, r.err = nil, err
-			}
-			close(r.done)
+			r.results, r.err = nil, l.Err()
 		}
+	case len(batch) == 1:
+		batch[0].results, batch[0].err = nil, err
+	default:
+		for _, r := range batch {
+			l.run([]*request{r})
+		}
+		return
+	}
+	for _, r := range batch {
+		close(r.done)
 	}
 }
 
 // commit appends every request of the batch in one transaction.
 func (l *Log) commit(batch []*request) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
 	return l.st.Update(func(tx *bolt.Tx) error {
-		events := tx.Bucket(store.BucketEvents)
+		events := tx.Bucket(bucketEvents)
 		events.FillPercent = 1 // append-only: fill pages densely
-		chats := tx.Bucket(store.BucketChats)
+		chats := tx.Bucket(bucketChats)
 		p := txProjection{tx: tx}
-		seq := lastSeq(events)
+		room := peerRoom{max: l.maxPeers, rows: -1, bucket: tx.Bucket(bucketPeers)}
+		seq := lastSeq(tx)
 		now := l.now().Round(0).UTC()
 		for _, r := range batch {
 			r.results = make([]Result, len(r.bodies))
@@ -255,6 +373,9 @@ func (l *Log) commit(batch []*request) error {
 						}
 					}
 				}
+				if hearsay, ok := body.(Peers); ok {
+					body = room.admit(hearsay, l.self)
+				}
 				seq++
 				e := Event{Seq: seq, Time: now, Body: body}
 				data, err := Encode(e)
@@ -286,10 +407,43 @@ func (l *Log) commit(batch []*request) error {
 	})
 }
 
+// peerRoom enforces Options.MaxPeers inside the transaction. It counts the
+// table's rows only when hearsay names a node without one.
+type peerRoom struct {
+	max    int
+	rows   int // -1 until counted
+	bucket *bolt.Bucket
+}
+
+// admit returns hearsay without the entries that would grow the table
+// past its bound.
+func (r *peerRoom) admit(hearsay Peers, self NodeID) Peers {
+	kept := make([]PeerInfo, 0, len(hearsay.Peers))
+	for _, info := range hearsay.Peers {
+		if info.ID == self || info.ID.IsZero() || r.bucket.Get(info.ID[:]) != nil {
+			kept = append(kept, info)
+			continue
+		}
+		if r.rows < 0 {
+			r.rows = r.bucket.Stats().KeyN
+		}
+		if r.rows >= r.max {
+			continue
+		}
+		r.rows++
+		kept = append(kept, info)
+	}
+	hearsay.Peers = kept
+	return hearsay
+}
+
 // prepare numbers, stamps and signs the node's own signed messages: those
-// handed in with OriginSeq 0. Their origin seq follows the node's own
-// watermark, which its own messages always keep contiguous.
-func (l *Log) prepare(p projection, body Body, now time.Time) (Body, error) {
+// handed in with OriginSeq 0. Their origin seq follows the highest of its
+// own the log holds, not its watermark: a log that lacks some of its own
+// early messages (restored from an old backup, or caught up from peers out
+// of order) must never hand out a number its peers already hold, or they
+// would drop the new message as a duplicate.
+func (l *Log) prepare(p txProjection, body Body, now time.Time) (Body, error) {
 	s, ok := body.(stampable)
 	if !ok {
 		return body, nil
@@ -297,26 +451,30 @@ func (l *Log) prepare(p projection, body Body, now time.Time) (Body, error) {
 	if _, seq := s.OriginKey(); seq != 0 {
 		return body, nil
 	}
-	mark, err := p.watermark(l.self)
-	if err != nil {
-		return nil, err
-	}
-	return s.stamped(mark+1, now, l.key), nil
+	return s.stamped(p.lastOrigin(l.self)+1, now, l.key), nil
 }
 
-func lastSeq(events *bolt.Bucket) uint64 {
-	k, _ := events.Cursor().Last()
-	if len(k) != 8 {
-		return 0
+// lastSeq is the highest sequence number the log has used: its newest
+// event's, or the retention checkpoint's if pruning removed every event up
+// to it. A number is never used twice.
+func lastSeq(tx *bolt.Tx) uint64 {
+	var last uint64
+	if k, _ := tx.Bucket(bucketEvents).Cursor().Last(); len(k) == 8 {
+		last = binary.BigEndian.Uint64(k)
 	}
-	return binary.BigEndian.Uint64(k)
+	if b := tx.Bucket(bucketLog); b != nil {
+		if v := b.Get(keyCut); len(v) == 8 {
+			last = max(last, binary.BigEndian.Uint64(v))
+		}
+	}
+	return last
 }
 
 // txProjection is the projection as stored, inside one transaction.
 type txProjection struct{ tx *bolt.Tx }
 
 func (p txProjection) peer(id NodeID) (Peer, bool, error) {
-	b := p.tx.Bucket(store.BucketPeers).Get(id[:])
+	b := p.tx.Bucket(bucketPeers).Get(id[:])
 	if b == nil {
 		return Peer{}, false, nil
 	}
@@ -329,11 +487,11 @@ func (p txProjection) putPeer(r Peer) error {
 	if err != nil {
 		return err
 	}
-	return p.tx.Bucket(store.BucketPeers).Put(r.ID[:], b)
+	return p.tx.Bucket(bucketPeers).Put(r.ID[:], b)
 }
 
 func (p txProjection) watermark(origin NodeID) (uint64, error) {
-	b := p.tx.Bucket(store.BucketWatermarks).Get(origin[:])
+	b := p.tx.Bucket(bucketWatermarks).Get(origin[:])
 	if b == nil {
 		return 0, nil
 	}
@@ -344,16 +502,29 @@ func (p txProjection) watermark(origin NodeID) (uint64, error) {
 }
 
 func (p txProjection) putWatermark(origin NodeID, seq uint64) error {
-	return p.tx.Bucket(store.BucketWatermarks).Put(origin[:], seqKey(seq))
+	return p.tx.Bucket(bucketWatermarks).Put(origin[:], seqKey(seq))
 }
 
 func (p txProjection) hasOrigin(origin NodeID, seq uint64) (bool, error) {
-	b := p.tx.Bucket(store.BucketOrigins).Bucket(origin[:])
+	b := p.tx.Bucket(bucketOrigins).Bucket(origin[:])
 	return b != nil && b.Get(seqKey(seq)) != nil, nil
 }
 
+// lastOrigin is the highest origin seq held of origin.
+func (p txProjection) lastOrigin(origin NodeID) uint64 {
+	b := p.tx.Bucket(bucketOrigins).Bucket(origin[:])
+	if b == nil {
+		return 0
+	}
+	k, _ := b.Cursor().Last()
+	if len(k) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k)
+}
+
 func (p txProjection) putOrigin(origin NodeID, originSeq, seq uint64) error {
-	b, err := p.tx.Bucket(store.BucketOrigins).CreateBucketIfNotExists(origin[:])
+	b, err := p.tx.Bucket(bucketOrigins).CreateBucketIfNotExists(origin[:])
 	if err != nil {
 		return err
 	}
@@ -365,7 +536,7 @@ func (p txProjection) putOrigin(origin NodeID, originSeq, seq uint64) error {
 func (l *Log) LastSeq() (uint64, error) {
 	var seq uint64
 	err := l.st.View(func(tx *bolt.Tx) error {
-		seq = lastSeq(tx.Bucket(store.BucketEvents))
+		seq = lastSeq(tx)
 		return nil
 	})
 	return seq, err
@@ -381,7 +552,7 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(Event) error) error
 	for {
 		var chunk []Event
 		err := l.st.View(func(tx *bolt.Tx) error {
-			c := tx.Bucket(store.BucketEvents).Cursor()
+			c := tx.Bucket(bucketEvents).Cursor()
 			for k, v := c.Seek(seqKey(from)); k != nil && len(chunk) < scanChunk; k, v = c.Next() {
 				e, err := Decode(binary.BigEndian.Uint64(k), v)
 				if err != nil {
@@ -417,8 +588,8 @@ func (l *Log) LastChats(n int) ([]Event, error) {
 	}
 	var out []Event
 	err := l.st.View(func(tx *bolt.Tx) error {
-		events := tx.Bucket(store.BucketEvents)
-		for _, seq := range lastChatSeqs(tx.Bucket(store.BucketChats), n) {
+		events := tx.Bucket(bucketEvents)
+		for _, seq := range lastChatSeqs(tx.Bucket(bucketChats), n) {
 			e, err := Decode(seq, events.Get(seqKey(seq)))
 			if err != nil {
 				return err
@@ -437,7 +608,7 @@ func (l *Log) LastChats(n int) ([]Event, error) {
 func (l *Log) Peers() ([]Peer, error) {
 	var out []Peer
 	err := l.st.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(store.BucketPeers).ForEach(func(_, v []byte) error {
+		return tx.Bucket(bucketPeers).ForEach(func(_, v []byte) error {
 			p, err := decodePeer(v)
 			out = append(out, p)
 			return err
@@ -465,7 +636,7 @@ func (l *Log) Peer(id NodeID) (Peer, bool, error) {
 func (l *Log) Watermarks() (map[NodeID]uint64, error) {
 	out := map[NodeID]uint64{}
 	err := l.st.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(store.BucketWatermarks).ForEach(func(k, v []byte) error {
+		return tx.Bucket(bucketWatermarks).ForEach(func(k, v []byte) error {
 			var id NodeID
 			if len(k) != len(id) || len(v) != 8 {
 				return fmt.Errorf("%w: bad watermark row", store.ErrCorrupt)
@@ -486,11 +657,11 @@ func (l *Log) ByOrigin(origin NodeID, after uint64, limit int) ([]Event, error) 
 		return nil, nil // nothing follows; after+1 would wrap to 0
 	}
 	err := l.st.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(store.BucketOrigins).Bucket(origin[:])
+		b := tx.Bucket(bucketOrigins).Bucket(origin[:])
 		if b == nil {
 			return nil
 		}
-		events := tx.Bucket(store.BucketEvents)
+		events := tx.Bucket(bucketEvents)
 		c := b.Cursor()
 		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			seq, n := binary.Uvarint(v)

@@ -281,14 +281,16 @@ func TestOwnNickSharesTheOriginSequenceOfOwnChats(t *testing.T) {
 	}
 }
 
-func TestOwnNumberingSkipsOwnLinesCaughtUpFromPeers(t *testing.T) {
+// TestOwnNumberingFollowsTheHighestOwnLineHeld: a log that lacks the
+// node's first line (restored from an old backup, and lines 2 and 3 came
+// back from a peer) must not number a new line 1, which peers hold
+// already and would drop as a duplicate.
+func TestOwnNumberingFollowsTheHighestOwnLineHeld(t *testing.T) {
 	l := newLog(t)
-	// Lines 2 and 3 of this node, received back from a peer (say after
-	// the data directory was restored from an old backup).
 	appendOK(t, l, signedChat(l.Key(), "Me", 2, "two"), signedChat(l.Key(), "Me", 3, "three"))
-	res := appendOK(t, l, eventlog.Chat{Name: "Me", Text: "one?"}, eventlog.Chat{Name: "Me", Text: "four"})
-	if a, b := res[0].Body.(eventlog.Chat).OriginSeq, res[1].Body.(eventlog.Chat).OriginSeq; a != 1 || b != 4 {
-		t.Errorf("own chats got origin seqs %d and %d, want 1 and 4", a, b)
+	res := appendOK(t, l, eventlog.Chat{Name: "Me", Text: "four"}, eventlog.Nick{Name: "Me2"})
+	if a, b := res[0].Body.(eventlog.Chat).OriginSeq, res[1].Body.(eventlog.Nick).OriginSeq; a != 4 || b != 5 {
+		t.Errorf("own chat and nick got origin seqs %d and %d, want 4 and 5", a, b)
 	}
 	if res[0].Duplicate || res[1].Duplicate {
 		t.Errorf("an own chat was taken for a duplicate: %+v", res)

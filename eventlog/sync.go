@@ -3,7 +3,6 @@ package eventlog
 import (
 	"encoding/binary"
 
-	"github.com/p2pchat/p2pchat/store"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -39,7 +38,7 @@ const (
 func (l *Log) SyncState() ([]OriginState, error) {
 	var out []OriginState
 	err := l.st.View(func(tx *bolt.Tx) error {
-		origins := tx.Bucket(store.BucketOrigins)
+		origins := tx.Bucket(bucketOrigins)
 		p := txProjection{tx: tx}
 		return origins.ForEachBucket(func(k []byte) error {
 			var s OriginState
@@ -96,7 +95,7 @@ func (l *Log) Get(seq uint64) (Event, bool, error) {
 		found bool
 	)
 	err := l.st.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(store.BucketEvents).Get(seqKey(seq))
+		v := tx.Bucket(bucketEvents).Get(seqKey(seq))
 		if v == nil {
 			return nil
 		}

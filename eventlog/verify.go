@@ -30,62 +30,137 @@ func (r *Report) problem(format string, args ...any) {
 	}
 }
 
-// Verify folds the whole log again from sequence 1, in memory, and
-// compares the result with the stored projection and indexes, all in one
-// read transaction so a running writer cannot make them disagree. It also
-// runs bbolt's own page check. Differences are listed in the report; the
-// error is for failures to read at all.
+// Verify folds the log again, in memory, and compares the result with the
+// stored projection and indexes; it also runs bbolt's own page check.
+// Differences are listed in the report; the error is for failures to read
+// at all (a panic inside bbolt on a damaged page included).
+//
+// A running log is verified on a snapshot: one short read transaction
+// copies the file, and the fold then reads the copy in chunks, so appends
+// go on meanwhile and the result is of one consistent moment. A read-only
+// log has no writer beside it and is read in place, also in chunks.
+//
+// Where retention pruned network events, the fold starts from the
+// checkpoint of the peer table taken at the pruned prefix; the signed
+// messages of that prefix are all still there and rebuild the origin
+// index and watermarks from sequence 1.
 func (l *Log) Verify(ctx context.Context) (Report, error) {
+	src := l.st
+	if !l.st.ReadOnly() {
+		snap, err := l.st.Snapshot()
+		if err != nil {
+			return Report{}, err
+		}
+		defer snap.Close()
+		src = snap
+	}
+	if err := src.Check(); err != nil {
+		return Report{}, err
+	}
+	return verifyStore(ctx, src, l.self)
+}
+
+func verifyStore(ctx context.Context, src *store.Store, self NodeID) (Report, error) {
 	var rep Report
-	if err := l.st.Check(); err != nil {
+	mem := newMemProjection()
+	var cut uint64
+	err := src.View(func(tx *bolt.Tx) error {
+		var err error
+		cut, err = readCheckpoint(tx, mem, &rep)
+		return err
+	})
+	if err != nil {
 		return rep, err
 	}
-	err := l.st.View(func(tx *bolt.Tx) error {
-		mem := newMemProjection()
-		chatSeqs := map[uint64]bool{}
-		c := tx.Bucket(store.BucketEvents).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+	chatSeqs := map[uint64]bool{}
+	var last uint64
+	for from := uint64(1); ; {
+		type raw struct {
+			seq uint64
+			e   Event
+			err error
+		}
+		var chunk []raw
+		err := src.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketEvents).Cursor()
+			for k, v := c.Seek(seqKey(from)); k != nil && len(chunk) < scanChunk; k, v = c.Next() {
+				if len(k) != 8 {
+					rep.problem("event key of %d bytes: %x", len(k), k)
+					continue
+				}
+				seq := binary.BigEndian.Uint64(k)
+				e, err := Decode(seq, v)
+				chunk = append(chunk, raw{seq, e, err})
+			}
+			return nil
+		})
+		if err != nil {
+			return rep, err
+		}
+		for _, r := range chunk {
 			if err := ctx.Err(); err != nil {
-				return err
+				return rep, err
 			}
-			seq := binary.BigEndian.Uint64(k)
-			if seq != rep.Events+1 {
-				rep.problem("sequence gap: event %d follows %d", seq, rep.Events)
+			// Below the checkpoint, pruned network events leave gaps.
+			if r.seq != last+1 && r.seq > cut+1 {
+				rep.problem("sequence gap: event %d follows %d", r.seq, last)
 			}
-			rep.Events = seq
-			e, err := Decode(seq, v)
-			if err != nil {
-				rep.problem("%v", err)
+			last = r.seq
+			rep.Events++
+			if r.err != nil {
+				rep.problem("%v", r.err)
 				continue
 			}
+			e := r.e
 			if s, ok := e.Body.(Signed); ok {
 				origin, oseq := s.OriginKey()
 				if dup, _ := mem.hasOrigin(origin, oseq); dup {
-					rep.problem("event %d repeats %s message %d", seq, origin.Short(), oseq)
+					rep.problem("event %d repeats %s message %d", e.Seq, origin.Short(), oseq)
 				}
 			}
 			if e.Body.Type() == TypeChat {
-				chatSeqs[seq] = true
+				chatSeqs[e.Seq] = true
 			}
-			if err := fold(mem, l.self, e); err != nil {
-				rep.problem("event %d: %v", seq, err)
+			if e.Seq <= cut {
+				// The checkpoint holds this event's effect on the peer
+				// table; only the origin index is rebuilt from it.
+				if s, ok := e.Body.(Signed); ok {
+					origin, oseq := s.OriginKey()
+					if err := foldOrigin(mem, origin, oseq, e.Seq); err != nil {
+						rep.problem("event %d: %v", e.Seq, err)
+					}
+				}
+				continue
+			}
+			if err := fold(mem, self, e); err != nil {
+				rep.problem("event %d: %v", e.Seq, err)
 			}
 		}
+		if len(chunk) < scanChunk {
+			break
+		}
+		from = chunk[len(chunk)-1].seq + 1
+	}
+	err = src.View(func(tx *bolt.Tx) error {
 		comparePeers(tx, mem, &rep)
 		compareWatermarks(tx, mem, &rep)
 		compareOrigins(tx, mem, &rep)
 		compareChats(tx, chatSeqs, &rep)
-		rep.Peers = len(mem.peers)
-		rep.Origins = len(mem.watermarks)
 		return nil
 	})
+	rep.Peers = len(mem.peers)
+	rep.Origins = len(mem.watermarks)
 	return rep, err
 }
 
 func comparePeers(tx *bolt.Tx, mem *memProjection, rep *Report) {
 	stored := map[NodeID]bool{}
-	_ = tx.Bucket(store.BucketPeers).ForEach(func(k, v []byte) error {
+	_ = tx.Bucket(bucketPeers).ForEach(func(k, v []byte) error {
 		var id NodeID
+		if len(k) != len(id) {
+			rep.problem("peer table key of %d bytes: %x", len(k), k)
+			return nil
+		}
 		copy(id[:], k)
 		stored[id] = true
 		want, ok := mem.peers[id]
@@ -116,8 +191,12 @@ func comparePeers(tx *bolt.Tx, mem *memProjection, rep *Report) {
 
 func compareWatermarks(tx *bolt.Tx, mem *memProjection, rep *Report) {
 	stored := map[NodeID]bool{}
-	_ = tx.Bucket(store.BucketWatermarks).ForEach(func(k, v []byte) error {
+	_ = tx.Bucket(bucketWatermarks).ForEach(func(k, v []byte) error {
 		var id NodeID
+		if len(k) != len(id) {
+			rep.problem("watermark key of %d bytes: %x", len(k), k)
+			return nil
+		}
 		copy(id[:], k)
 		stored[id] = true
 		if len(v) != 8 {
@@ -138,13 +217,21 @@ func compareWatermarks(tx *bolt.Tx, mem *memProjection, rep *Report) {
 
 func compareOrigins(tx *bolt.Tx, mem *memProjection, rep *Report) {
 	var count int
-	_ = tx.Bucket(store.BucketOrigins).ForEachBucket(func(k []byte) error {
+	_ = tx.Bucket(bucketOrigins).ForEachBucket(func(k []byte) error {
 		var id NodeID
+		if len(k) != len(id) {
+			rep.problem("origin index key of %d bytes: %x", len(k), k)
+			return nil
+		}
 		copy(id[:], k)
-		return tx.Bucket(store.BucketOrigins).Bucket(k).ForEach(func(ok, ov []byte) error {
+		return tx.Bucket(bucketOrigins).Bucket(k).ForEach(func(ok, ov []byte) error {
 			count++
+			seq, n := binary.Uvarint(ov)
+			if len(ok) != 8 || n <= 0 {
+				rep.problem("origin index row of %s is malformed: %x -> %x", id.Short(), ok, ov)
+				return nil
+			}
 			oseq := binary.BigEndian.Uint64(ok)
-			seq, _ := binary.Uvarint(ov)
 			if want, found := mem.origins[originKey{id, oseq}]; !found || want != seq {
 				rep.problem("origin index %s/%d points at %d, the log says %d", id.Short(), oseq, seq, want)
 			}
@@ -158,7 +245,7 @@ func compareOrigins(tx *bolt.Tx, mem *memProjection, rep *Report) {
 
 func compareChats(tx *bolt.Tx, chatSeqs map[uint64]bool, rep *Report) {
 	var count int
-	malformed := forEachChatSeq(tx.Bucket(store.BucketChats), func(seq uint64) {
+	malformed := forEachChatSeq(tx.Bucket(bucketChats), func(seq uint64) {
 		count++
 		if !chatSeqs[seq] {
 			rep.problem("chat index names event %d, which is not a CHAT", seq)

@@ -78,31 +78,31 @@ func TestVerifyDetectsATamperedLog(t *testing.T) {
 		want   string
 	}{
 		{"peer row changed", func(tx *bolt.Tx) error {
-			b := tx.Bucket(store.BucketPeers)
+			b := tx.Bucket(eventlog.BucketPeers)
 			row := strings.Replace(string(b.Get(bob[:])), `"name":"Bob"`, `"name":"Mallory"`, 1)
 			return b.Put(bob[:], []byte(row))
 		}, "peer " + bob.Short() + " differs"},
 		{"peer row removed", func(tx *bolt.Tx) error {
-			return tx.Bucket(store.BucketPeers).Delete(bob[:])
+			return tx.Bucket(eventlog.BucketPeers).Delete(bob[:])
 		}, "missing from the stored table"},
 		{"peer row that no event makes", func(tx *bolt.Tx) error {
 			id := peerID("ghost")
-			return tx.Bucket(store.BucketPeers).Put(id[:], []byte(`{"name":"Ghost"}`))
+			return tx.Bucket(eventlog.BucketPeers).Put(id[:], []byte(`{"name":"Ghost"}`))
 		}, "no event makes it"},
 		{"peer row that is not JSON", func(tx *bolt.Tx) error {
-			return tx.Bucket(store.BucketPeers).Put(bob[:], []byte("{"))
+			return tx.Bucket(eventlog.BucketPeers).Put(bob[:], []byte("{"))
 		}, "decode peer row"},
 		{"watermark raised", func(tx *bolt.Tx) error {
-			return tx.Bucket(store.BucketWatermarks).Put(alice[:], key(9))
+			return tx.Bucket(eventlog.BucketWatermarks).Put(alice[:], key(9))
 		}, "watermark of " + alice.Short() + " is 9, the log says 3"},
 		{"watermark removed", func(tx *bolt.Tx) error {
-			return tx.Bucket(store.BucketWatermarks).Delete(alice[:])
+			return tx.Bucket(eventlog.BucketWatermarks).Delete(alice[:])
 		}, "watermark of " + alice.Short() + " is missing"},
 		{"event removed", func(tx *bolt.Tx) error {
-			return tx.Bucket(store.BucketEvents).Delete(key(2))
+			return tx.Bucket(eventlog.BucketEvents).Delete(key(2))
 		}, "sequence gap: event 3 follows 1"},
 		{"event that does not decode", func(tx *bolt.Tx) error {
-			return tx.Bucket(store.BucketEvents).Put(key(4), []byte{1, 99})
+			return tx.Bucket(eventlog.BucketEvents).Put(key(4), []byte{1, 99})
 		}, "unknown type 99"},
 		{"chat index entry removed", func(tx *bolt.Tx) error {
 			return flipChatBit(tx, 3)
@@ -111,10 +111,26 @@ func TestVerifyDetectsATamperedLog(t *testing.T) {
 			return flipChatBit(tx, 2)
 		}, "not a CHAT"},
 		{"chat index block malformed", func(tx *bolt.Tx) error {
-			return tx.Bucket(store.BucketChats).Put(key(9), []byte{1})
+			return tx.Bucket(eventlog.BucketChats).Put(key(9), []byte{1})
 		}, "malformed"},
+		{"event key too short", func(tx *bolt.Tx) error {
+			return tx.Bucket(eventlog.BucketEvents).Put([]byte{0, 0, 3}, []byte{1, 99})
+		}, "event key of 3 bytes"},
+		{"origin index key too short", func(tx *bolt.Tx) error {
+			return tx.Bucket(eventlog.BucketOrigins).Bucket(alice[:]).Put([]byte{7}, []byte{1})
+		}, "origin index row of " + alice.Short() + " is malformed"},
+		{"origin bucket name too short", func(tx *bolt.Tx) error {
+			_, err := tx.Bucket(eventlog.BucketOrigins).CreateBucket([]byte("ab"))
+			return err
+		}, "origin index key of 2 bytes"},
+		{"peer key too short", func(tx *bolt.Tx) error {
+			return tx.Bucket(eventlog.BucketPeers).Put([]byte("ab"), []byte("{}"))
+		}, "peer table key of 2 bytes"},
+		{"watermark key too short", func(tx *bolt.Tx) error {
+			return tx.Bucket(eventlog.BucketWatermarks).Put([]byte("ab"), key(1))
+		}, "watermark key of 2 bytes"},
 		{"origin index entry removed", func(tx *bolt.Tx) error {
-			return tx.Bucket(store.BucketOrigins).Bucket(alice[:]).Delete(key(2))
+			return tx.Bucket(eventlog.BucketOrigins).Bucket(alice[:]).Delete(key(2))
 		}, "origin index has 4 entries"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -149,12 +165,12 @@ func TestVerifyStopsWhenItsContextEnds(t *testing.T) {
 // flipChatBit toggles seq's bit in the chat index, as a tampered or
 // damaged file would.
 func flipChatBit(tx *bolt.Tx, seq uint64) error {
-	b := tx.Bucket(store.BucketChats)
-	k := binary.BigEndian.AppendUint64(nil, seq/store.ChatIndexBlock)
+	b := tx.Bucket(eventlog.BucketChats)
+	k := binary.BigEndian.AppendUint64(nil, seq/eventlog.ChatIndexBlock)
 	var bits uint64
 	if v := b.Get(k); len(v) == 8 {
 		bits = binary.BigEndian.Uint64(v)
 	}
-	bits ^= 1 << (seq % store.ChatIndexBlock)
+	bits ^= 1 << (seq % eventlog.ChatIndexBlock)
 	return b.Put(k, binary.BigEndian.AppendUint64(nil, bits))
 }

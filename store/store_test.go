@@ -103,26 +103,60 @@ func TestFirstOpenCreatesAPrivateDirAndFile(t *testing.T) {
 	}
 }
 
-func TestFirstOpenCreatesEveryBucketAndTheSchemaVersion(t *testing.T) {
+func TestFirstOpenCreatesTheMetaRecordOnly(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "node"), store.Options{})
-	err := s.View(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{store.BucketMeta, store.BucketEvents, store.BucketChats,
-			store.BucketOrigins, store.BucketPeers, store.BucketWatermarks} {
-			if tx.Bucket(name) == nil {
-				t.Errorf("bucket %s is missing", name)
-			}
-		}
-		v := tx.Bucket(store.BucketMeta).Get([]byte("schema"))
-		if len(v) != 8 || binary.BigEndian.Uint64(v) != store.SchemaVersion {
-			t.Errorf("schema version is %x, want %d", v, store.SchemaVersion)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	if v, err := s.Schema(); err != nil || v != 0 {
+		t.Errorf("Schema of a new file = %d, %v; want 0: its user's migrations have not run", v, err)
 	}
 	if err := s.Check(); err != nil {
 		t.Errorf("Check on a fresh store: %v", err)
+	}
+}
+
+// steps are migrations that each add one bucket.
+func steps(n int) []store.Migration {
+	var out []store.Migration
+	for i := range n {
+		out = append(out, func(tx *bolt.Tx) error {
+			_, err := tx.CreateBucket([]byte(fmt.Sprintf("step%d", i)))
+			return err
+		})
+	}
+	return out
+}
+
+func TestMigrateRunsEachMissingStepOnce(t *testing.T) {
+	dir := newNode(t)
+	s := openStore(t, dir, store.Options{})
+	if err := s.Migrate(steps(2)); err != nil {
+		t.Fatal(err)
+	}
+	// A second run finds nothing to do: CreateBucket of step0 would fail.
+	if err := s.Migrate(steps(3)); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Schema(); err != nil || v != 3 {
+		t.Errorf("Schema = %d, %v; want 3", v, err)
+	}
+}
+
+func TestReadOnlyMigrateOfAnOlderFileAsksForAStart(t *testing.T) {
+	dir := newNode(t)
+	s := openStore(t, dir, store.Options{})
+	if err := s.Migrate(steps(1)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	before := stateOf(t, filepath.Join(dir, store.FileName))
+	ro := openStore(t, dir, store.Options{ReadOnly: true})
+	err := ro.Migrate(steps(2))
+	if !errors.Is(err, store.ErrOldSchema) || !strings.Contains(err.Error(), "start the node once") ||
+		!strings.Contains(err.Error(), ro.Path()) {
+		t.Errorf("read-only Migrate = %v; want ErrOldSchema naming the file and saying to start the node", err)
+	}
+	ro.Close()
+	if after := stateOf(t, filepath.Join(dir, store.FileName)); after != before {
+		t.Errorf("a read-only open of an older file changed it")
 	}
 }
 
@@ -388,13 +422,21 @@ func TestOpenRefusesACorruptFileAndLeavesItUntouched(t *testing.T) {
 	}
 }
 
-func TestOpenRefusesANewerSchemaAndLeavesItUntouched(t *testing.T) {
+func TestMigrateRefusesANewerSchemaAndLeavesItUntouched(t *testing.T) {
 	dir := newNode(t)
-	withBolt(t, filepath.Join(dir, store.FileName), func(tx *bolt.Tx) error {
-		return tx.Bucket(store.BucketMeta).Put([]byte("schema"),
-			binary.BigEndian.AppendUint64(nil, store.SchemaVersion+1))
+	path := filepath.Join(dir, store.FileName)
+	withBolt(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket(store.BucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 3))
 	})
-	assertRefused(t, dir, store.ErrNewerSchema)
+	before := stateOf(t, path)
+	s := openStore(t, dir, store.Options{})
+	if err := s.Migrate(steps(2)); !errors.Is(err, store.ErrNewerSchema) {
+		t.Errorf("Migrate = %v; want ErrNewerSchema", err)
+	}
+	s.Close()
+	if after := stateOf(t, path); after != before {
+		t.Errorf("refusing a newer file changed it")
+	}
 }
 
 func TestOpenRefusesADataDirThatIsAFile(t *testing.T) {
@@ -496,11 +538,71 @@ func TestReadOnlyStoreRefusesWrites(t *testing.T) {
 	}
 }
 
-func TestAPanicInsideATransactionBecomesErrCorrupt(t *testing.T) {
+func TestAPanicInTheCallersCodeIsABugNotCorruption(t *testing.T) {
 	s := openStore(t, t.TempDir(), store.Options{})
-	err := s.View(func(*bolt.Tx) error { panic("bad page") })
-	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), s.Path()) {
-		t.Errorf("View = %v; want ErrCorrupt naming %s", err, s.Path())
+	for name, run := range map[string]func(func(*bolt.Tx) error) error{"View": s.View, "Update": s.Update} {
+		err := run(func(*bolt.Tx) error { panic("index out of range in our own code") })
+		if !errors.Is(err, store.ErrBug) || errors.Is(err, store.ErrCorrupt) {
+			t.Errorf("%s = %v; want ErrBug and not ErrCorrupt", name, err)
+		}
+	}
+	// The writer's lock was released: writes still work.
+	if err := s.SetName("Alice"); err != nil {
+		t.Errorf("SetName after a panic in Update: %v", err)
+	}
+}
+
+func TestAPanicInsideBboltOnADamagedPageIsErrCorrupt(t *testing.T) {
+	dir := newNode(t)
+	path := filepath.Join(dir, store.FileName)
+	withBolt(t, path, func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket([]byte("rows"))
+		return err
+	})
+	withBolt(t, path, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("rows"))
+		for i := range 2000 {
+			if err := b.Put(binary.BigEndian.AppendUint64(nil, uint64(i)), bytes.Repeat([]byte{'x'}, 100)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var root int
+	withBolt(t, path, func(tx *bolt.Tx) error {
+		root = int(tx.Bucket([]byte("rows")).Root())
+		return nil
+	})
+	// Stomp on the root page of that bucket, the way a bad disk would;
+	// the pages bbolt reads to open the file stay intact.
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := root * os.Getpagesize()
+	for i := off + 8; i < off+os.Getpagesize(); i++ {
+		data[i] = 0xff
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(dir, store.Options{ReadOnly: true})
+	if err != nil {
+		if errors.Is(err, store.ErrCorrupt) {
+			t.Fatalf("Open refused the file before any page was read: %v", err)
+		}
+		t.Fatalf("Open = %v", err)
+	}
+	defer s.Close()
+	err = s.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("rows"))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error { return nil })
+	})
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), path) {
+		t.Errorf("View over damaged pages = %v; want ErrCorrupt naming %s", err, path)
 	}
 }
 

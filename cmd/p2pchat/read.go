@@ -201,7 +201,7 @@ func (c *VersionCmd) Run(io stdio) error {
 			}
 		}
 	}
-	fmt.Fprintf(io.out, "p2pchat %s%s (protocol 1, schema %d)\n", version, revision, store.SchemaVersion)
+	fmt.Fprintf(io.out, "p2pchat %s%s (protocol 1, schema %d)\n", version, revision, eventlog.SchemaVersion)
 	return nil
 }
 

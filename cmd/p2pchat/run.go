@@ -94,7 +94,8 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	if err != nil {
 		return err
 	}
-	log, err := eventlog.Open(st, eventlog.Options{MaxAhead: maxAhead, MaxPerOrigin: maxPerOrigin})
+	log, err := eventlog.Open(st, eventlog.Options{MaxAhead: maxAhead, MaxPerOrigin: maxPerOrigin,
+		MaxPeers: peering.DefaultConfig().MaxKnownPeers})
 	if err != nil {
 		return err
 	}
@@ -175,6 +176,19 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 		nodeErr = node.Run(nodeCtx)
 		stopNode()
 	}()
+	// A failed write stops the log for good: stop the node with it, and
+	// let the restart read back what the file holds.
+	var logErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-log.Stopped():
+			logErr = log.Err()
+			stopNode()
+		case <-nodeCtx.Done():
+		}
+	}()
 
 	var replErr error
 	if c.Headless {
@@ -187,7 +201,7 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	}
 	stopNode()
 	wg.Wait()
-	return errors.Join(nodeErr, replErr)
+	return errors.Join(logErr, nodeErr, replErr)
 }
 
 // maxAhead is how far past the highest contiguous message of an author a
