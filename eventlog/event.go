@@ -360,7 +360,7 @@ func CheckText(text string) error {
 		if (r < 0x20 && r != '\t') || r == 0x7f || r == '\uFFFD' {
 			return errors.New("text contains a control or invalid character")
 		}
-		if hiddenInText(r) {
+		if InvisibleInText(r) {
 			return fmt.Errorf("text contains an invisible character (U+%04X)", r)
 		}
 	}

@@ -89,11 +89,12 @@ func isHidden(r rune) bool {
 	return (r >= 0x80 && r < 0xa0) || unicode.Is(unicode.Cf, r)
 }
 
-// hiddenInText reports whether r may not appear in chat text. Text is
+// InvisibleInText reports whether r may not appear in chat text, nor
+// reach a terminal as is. Text is
 // allowed the two joiners that scripts and emoji need (U+200C, U+200D) and
 // the tag characters of flag emoji; every other hidden character is
 // refused.
-func hiddenInText(r rune) bool {
+func InvisibleInText(r rune) bool {
 	switch {
 	case r == 0x200c, r == 0x200d, r >= 0xe0020 && r <= 0xe007f:
 		return false

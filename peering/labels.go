@@ -1,0 +1,73 @@
+package peering
+
+import (
+	"sync"
+	"time"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+)
+
+// Names are labels, not identities, and a peer may pick one that looks
+// like another's. A node is therefore shown as name#shortid whenever any
+// other node it knows of (connected, known from the peer table, or this
+// node itself) has a name with the same eventlog.Skeleton: the same name,
+// or one that only looks the same.
+
+// knownNamesTTL is how long the skeletons of the peer table are reused
+// before they are read again. Labels are drawn for every line shown, a
+// catch-up shows thousands at once, and the table holds up to 10,000
+// peers; connected peers and this node are compared live, so the window
+// only concerns two nodes neither of which is connected and both of which
+// were learned within it.
+const knownNamesTTL = time.Second
+
+// knownNames caches, per skeleton, the IDs of the peer table that have it.
+type knownNames struct {
+	mu     sync.Mutex
+	read   time.Time
+	byName map[string][]eventlog.NodeID
+}
+
+// others reports whether a node other than id is known under skel.
+func (k *knownNames) others(log Log, id eventlog.NodeID, skel string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.byName == nil || time.Since(k.read) > knownNamesTTL {
+		peers, err := log.Peers()
+		if err != nil {
+			// Without the table, fall back to what is compared live.
+			return false
+		}
+		k.byName = make(map[string][]eventlog.NodeID, len(peers))
+		for _, p := range peers {
+			s := eventlog.Skeleton(p.Name)
+			k.byName[s] = append(k.byName[s], p.ID)
+		}
+		k.read = time.Now()
+	}
+	for _, other := range k.byName[skel] {
+		if other != id {
+			return true
+		}
+	}
+	return false
+}
+
+// label is how a node is named on screen: its name, or name#shortid when
+// another node known here has the same or a look-alike name.
+func (n *Node) label(id eventlog.NodeID, name string) string {
+	skel := eventlog.Skeleton(name)
+	n.mu.Lock()
+	clash := id != n.self && eventlog.Skeleton(n.name) == skel
+	for other, c := range n.conns {
+		if clash {
+			break
+		}
+		clash = other != id && eventlog.Skeleton(c.name) == skel
+	}
+	n.mu.Unlock()
+	if clash || n.names.others(n.log, id, skel) {
+		return name + "#" + id.Short()
+	}
+	return name
+}
