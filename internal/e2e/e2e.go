@@ -106,10 +106,17 @@ func splitLines(s string) []string {
 // is killed and fails the test.
 func (b Binary) Run(t testing.TB, args ...string) Result {
 	t.Helper()
+	return b.RunEnv(t, nil, args...)
+}
+
+// RunEnv is Run with extra environment variables (KEY=value), which may
+// be P2PCHAT_* settings.
+func (b Binary) RunEnv(t testing.TB, extraEnv []string, args ...string) Result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Patience)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, string(b), args...)
-	cmd.Env = env()
+	cmd.Env = append(env(), extraEnv...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -168,13 +175,22 @@ type Node struct {
 // The process is killed when the test ends if it is still alive.
 func (b Binary) Start(t testing.TB, args ...string) *Node {
 	t.Helper()
+	return StartIn(t, "", nil, string(b), args...)
+}
+
+// StartIn starts program with args as Start does, in directory dir (""
+// for the test's own) and with extra environment variables: for a node
+// started some other way than from the built binary, such as go run.
+func StartIn(t testing.TB, dir string, extraEnv []string, program string, args ...string) *Node {
+	t.Helper()
 	stderr, err := os.CreateTemp(t.TempDir(), "stderr-*.log")
 	if err != nil {
 		t.Fatalf("create stderr file: %v", err)
 	}
 	defer stderr.Close() // the child has its own copy
-	cmd := exec.Command(string(b), args...)
-	cmd.Env = env()
+	cmd := exec.Command(program, args...)
+	cmd.Dir = dir
+	cmd.Env = append(env(), extraEnv...)
 	cmd.Stderr = stderr
 	// The stdin pipe is the harness's own, not exec's StdinPipe: Wait
 	// closes that one when the process exits, which races with Quit.
@@ -556,6 +572,14 @@ func (n *Node) Kill() {
 	case <-n.done:
 	case <-time.After(Patience):
 		n.t.Fatalf("%s not reaped within %v of SIGKILL", n.label(), Patience)
+	}
+}
+
+// Signal sends sig to the process, as a user or a service manager would.
+func (n *Node) Signal(sig os.Signal) {
+	n.t.Helper()
+	if err := n.cmd.Process.Signal(sig); err != nil {
+		n.t.Fatalf("signal %v to %s: %v", sig, n.label(), err)
 	}
 }
 
