@@ -18,6 +18,11 @@
 // Verify runs the same fold over the whole log in memory and compares, so
 // the stored projection is always a pure function of the log.
 //
+// Names and chat text are checked here, once for every path (CheckName,
+// CheckText): nothing invisible, such as zero-width or bidi-control
+// characters, may hide in them. Skeleton folds names that only look alike
+// (names.go), so that the node can show such names with their short IDs.
+//
 // Events are stored in a compact binary encoding that carries its version
 // in its first byte (codec.go); every older version stays readable.
 //

@@ -81,3 +81,27 @@ func TestTextRefusesBidiControlsAndZeroWidthSpacesButKeepsEmoji(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSkeleton is the cost of comparing two names as look-alikes,
+// against a plain comparison of the bytes as the baseline.
+func BenchmarkSkeleton(b *testing.B) {
+	names := []string{"Alice", "\u0410lice", "Bob the Builder", "\uff21\uff4c\uff49\uff43\uff45", "李雷"}
+	b.Run("bytes", func(b *testing.B) {
+		same := 0
+		for i := range b.N {
+			if names[i%len(names)] == names[(i+1)%len(names)] {
+				same++
+			}
+		}
+		_ = same
+	})
+	b.Run("skeleton", func(b *testing.B) {
+		same := 0
+		for i := range b.N {
+			if Confusable(names[i%len(names)], names[(i+1)%len(names)]) {
+				same++
+			}
+		}
+		_ = same
+	})
+}

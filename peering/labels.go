@@ -21,11 +21,36 @@ import (
 // were learned within it.
 const knownNamesTTL = time.Second
 
-// knownNames caches, per skeleton, the IDs of the peer table that have it.
+// knownNames caches, per skeleton, the IDs of the peer table that have
+// it, and the skeletons of the names seen lately: a label compares the
+// name with every connected peer's, for every line shown.
 type knownNames struct {
 	mu     sync.Mutex
 	read   time.Time
 	byName map[string][]eventlog.NodeID
+	skels  map[string]string // name → eventlog.Skeleton(name)
+}
+
+// maxSkeletons bounds the memo of skeletons; it starts over when full.
+const maxSkeletons = 4096
+
+// skeleton is eventlog.Skeleton(name), memoized.
+func (k *knownNames) skeleton(name string) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.skeletonLocked(name)
+}
+
+func (k *knownNames) skeletonLocked(name string) string {
+	if s, ok := k.skels[name]; ok {
+		return s
+	}
+	if k.skels == nil || len(k.skels) >= maxSkeletons {
+		k.skels = make(map[string]string)
+	}
+	s := eventlog.Skeleton(name)
+	k.skels[name] = s
+	return s
 }
 
 // others reports whether a node other than id is known under skel.
@@ -40,7 +65,7 @@ func (k *knownNames) others(log Log, id eventlog.NodeID, skel string) bool {
 		}
 		k.byName = make(map[string][]eventlog.NodeID, len(peers))
 		for _, p := range peers {
-			s := eventlog.Skeleton(p.Name)
+			s := k.skeletonLocked(p.Name)
 			k.byName[s] = append(k.byName[s], p.ID)
 		}
 		k.read = time.Now()
@@ -56,14 +81,15 @@ func (k *knownNames) others(log Log, id eventlog.NodeID, skel string) bool {
 // label is how a node is named on screen: its name, or name#shortid when
 // another node known here has the same or a look-alike name.
 func (n *Node) label(id eventlog.NodeID, name string) string {
-	skel := eventlog.Skeleton(name)
+	skel := n.names.skeleton(name)
+	// n.names.mu is taken inside n.mu here and never the other way round.
 	n.mu.Lock()
-	clash := id != n.self && eventlog.Skeleton(n.name) == skel
+	clash := id != n.self && n.names.skeleton(n.name) == skel
 	for other, c := range n.conns {
 		if clash {
 			break
 		}
-		clash = other != id && eventlog.Skeleton(c.name) == skel
+		clash = other != id && n.names.skeleton(c.name) == skel
 	}
 	n.mu.Unlock()
 	if clash || n.names.others(n.log, id, skel) {
