@@ -127,4 +127,17 @@ func TestTheReadmeWorksLiterallyOnAFreshClone(t *testing.T) {
 	if !strings.HasPrefix(a.DataDir, strings.TrimPrefix(data[0], "XDG_DATA_HOME=")) {
 		t.Errorf("Alice keeps her data in %s, want the default directory under XDG_DATA_HOME", a.DataDir)
 	}
+
+	// The install command puts a working p2pchat in GOBIN, as it says.
+	install := readmeCommand(t, sections, "Install", "go install")
+	gobin := t.TempDir()
+	cmd := exec.CommandContext(ctx, install[0], install[1:]...)
+	cmd.Dir, cmd.Env = clone, append(os.Environ(), "GOBIN="+gobin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%q: %v\n%s", install, err, out)
+	}
+	res := e2e.Binary(filepath.Join(gobin, "p2pchat")).Run(t, "version")
+	if res.Code != 0 || !strings.HasPrefix(res.Stdout, "p2pchat ") {
+		t.Errorf("the installed p2pchat version: exit %d, %q", res.Code, res.Stdout)
+	}
 }
