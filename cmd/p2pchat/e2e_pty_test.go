@@ -5,14 +5,18 @@ package main
 import (
 	"bytes"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
 	"github.com/p2pchat/p2pchat/internal/e2e"
+	"github.com/p2pchat/p2pchat/store"
 )
 
 // screen collects what a process writes to its terminal.
@@ -105,4 +109,32 @@ func TestTheBinaryOnATerminalChatsRenamesAndQuitsOnCtrlC(t *testing.T) {
 		t.Fatal("p2pchat did not exit after Ctrl-C on an empty line")
 	}
 	bob.WaitLine("*** Alicia left")
+}
+
+func TestASecondSIGINTEndsAShutdownThatIsStuck(t *testing.T) {
+	t.Parallel()
+	// A log file that is a FIFO nobody reads: opening it blocks for good,
+	// so the node never gets to serve and the first SIGINT cannot end it.
+	fifo := filepath.Join(t.TempDir(), "log.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no FIFO: %v", err)
+	}
+	dir := newDataDir(t)
+	node := p2pchat.Start(t, "--port", "0", "--uname", "Stuck", "--data-dir", dir, "--log-file", fifo)
+	// The database exists once the node runs its command, after main set
+	// up its signal handling; a signal before that would simply kill it.
+	e2e.WaitFor(t, e2e.Patience, func() bool {
+		_, err := os.Stat(filepath.Join(dir, store.FileName))
+		return err == nil
+	}, "the node to open its data directory")
+	// Signals until it ends: the first one only asks, and the handler is
+	// gone only once it has been taken, which the test cannot see.
+	deadline := time.Now().Add(e2e.Patience)
+	for !node.Exited() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the node stuck opening its log file still runs after repeated SIGINTs for %v", e2e.Patience)
+		}
+		node.Signal(syscall.SIGINT)
+		node.WaitExit(100 * time.Millisecond)
+	}
 }

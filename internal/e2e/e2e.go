@@ -381,6 +381,29 @@ func (n *Node) Wait() int {
 	return n.code
 }
 
+// Exited reports whether the process has exited.
+func (n *Node) Exited() bool {
+	select {
+	case <-n.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// WaitExit waits at most d for the process to exit and reports whether
+// it has; unlike Wait, running on is not a failure.
+func (n *Node) WaitExit(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-n.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
 // Lines returns a copy of the stdout lines so far.
 func (n *Node) Lines() []string {
 	n.mu.Lock()
