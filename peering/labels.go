@@ -1,6 +1,7 @@
 package peering
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -9,9 +10,9 @@ import (
 
 // Names are labels, not identities, and a peer may pick one that looks
 // like another's. A node is therefore shown as name#shortid whenever any
-// other node it knows of (connected, known from the peer table, or this
-// node itself) has a name with the same eventlog.Skeleton: the same name,
-// or one that only looks the same.
+// other node it knows of (connected, known from the peer table, shown as
+// the author of a line before, or this node itself) has a name with the
+// same eventlog.Skeleton: the same name, or one that only looks the same.
 
 // knownNamesTTL is how long the skeletons of the peer table are reused
 // before they are read again. Labels are drawn for every line shown, a
@@ -29,6 +30,35 @@ type knownNames struct {
 	read   time.Time
 	byName map[string][]eventlog.NodeID
 	skels  map[string]string // name → eventlog.Skeleton(name)
+	// authors holds, per skeleton, the nodes whose lines were shown under
+	// it: an author known only from relayed lines is in no peer table.
+	authors map[string][]eventlog.NodeID
+}
+
+// maxAuthorsPerName bounds the IDs remembered under one skeleton; two are
+// enough to know that a name clashes.
+const maxAuthorsPerName = 8
+
+// shown records that id was shown under skel and reports whether another
+// node was shown under it before.
+func (k *knownNames) shown(id eventlog.NodeID, skel string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	ids := k.authors[skel]
+	clash := false
+	for _, other := range ids {
+		if other != id {
+			clash = true
+		}
+	}
+	if slices.Contains(ids, id) || len(ids) >= maxAuthorsPerName {
+		return clash
+	}
+	if k.authors == nil || len(k.authors) >= maxSkeletons {
+		k.authors = make(map[string][]eventlog.NodeID)
+	}
+	k.authors[skel] = append(ids, id)
+	return clash
 }
 
 // maxSkeletons bounds the memo of skeletons; it starts over when full.
@@ -92,6 +122,9 @@ func (n *Node) label(id eventlog.NodeID, name string) string {
 		clash = other != id && n.names.skeleton(c.name) == skel
 	}
 	n.mu.Unlock()
+	if n.names.shown(id, skel) {
+		clash = true
+	}
 	if clash || n.names.others(n.log, id, skel) {
 		return name + "#" + id.Short()
 	}
