@@ -491,8 +491,9 @@ type User struct {
 	Addr    string
 }
 
-// userLine matches a line of /l: name, short ID, address, since.
-var userLine = regexp.MustCompile(`^(.+?)\s+([0-9a-f]{8})  (\S*)  since \d\d:\d\d:\d\d$`)
+// userLine matches a line of /l: name, short ID, address, since (with the
+// date when not today).
+var userLine = regexp.MustCompile(`^(.+?)\s+([0-9a-f]{8})  (\S*)  since (?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d$`)
 
 // Command sends line and returns the stdout lines that follow it, up to
 // the answer to an unknown command sent right after it: the REPL answers
