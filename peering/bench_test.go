@@ -40,10 +40,9 @@ type benchNode struct {
 // benchDisplay shows nothing; a benchmark counts in the log instead.
 type benchDisplay struct{}
 
-func (benchDisplay) ShowChat(time.Time, string, string)                {}
-func (benchDisplay) ShowPrivate(time.Time, string, string)             {}
-func (benchDisplay) ShowPrivateSent(time.Time, string, string, string) {}
-func (benchDisplay) ShowSystem(string)                                 {}
+func (benchDisplay) ShowChat(time.Time, string, string)    {}
+func (benchDisplay) ShowPrivate(time.Time, string, string) {}
+func (benchDisplay) ShowSystem(string)                     {}
 
 // benchStart starts a node on the data directory dir ("" for a new one),
 // listening on 127.0.0.1. The chat budget is lifted so that the figures

@@ -142,12 +142,6 @@ func (d *netTestDisplay) ShowChat(_ time.Time, name, text string) {
 	d.chats = append(d.chats, "<"+name+"> "+text)
 }
 
-func (d *netTestDisplay) ShowPrivateSent(_ time.Time, to, name, text string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.private = append(d.private, "to "+to+" <"+name+"> "+text)
-}
-
 func (d *netTestDisplay) ShowPrivate(_ time.Time, name, text string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -34,8 +34,6 @@ type Log interface {
 type Display interface {
 	ShowChat(t time.Time, name, text string)
 	ShowPrivate(t time.Time, name, text string)
-	// ShowPrivateSent echoes a private message this node sent to to.
-	ShowPrivateSent(t time.Time, to, name, text string)
 	ShowSystem(text string)
 }
 

@@ -60,7 +60,7 @@ func (n *Node) Msg(ctx context.Context, ref, text string) error {
 		return fmt.Errorf("store private message: %w", err)
 	}
 	sent := res[0].Body.(eventlog.Private)
-	n.display.ShowPrivateSent(sent.SentTime, n.label(id, p.Name), n.label(n.self, sent.Name), text)
+	n.display.ShowPrivate(sent.SentTime, n.label(n.self, sent.Name), text)
 	n.mu.Lock()
 	c := n.conns[id]
 	n.mu.Unlock()

@@ -105,10 +105,9 @@ type simNode struct {
 // simDisplay counts the chat lines a node shows.
 type simDisplay struct{ chats atomic.Int64 }
 
-func (d *simDisplay) ShowChat(time.Time, string, string)                { d.chats.Add(1) }
-func (d *simDisplay) ShowPrivate(time.Time, string, string)             {}
-func (d *simDisplay) ShowPrivateSent(time.Time, string, string, string) {}
-func (d *simDisplay) ShowSystem(string)                                 {}
+func (d *simDisplay) ShowChat(time.Time, string, string)    { d.chats.Add(1) }
+func (d *simDisplay) ShowPrivate(time.Time, string, string) {}
+func (d *simDisplay) ShowSystem(string)                     {}
 
 // sim is a set of nodes and a sampler that watches their degree.
 type sim struct {

@@ -47,12 +47,6 @@ func (d *Display) ShowPrivate(t time.Time, name, text string) {
 	d.line(PrivateLine(Stamp(t, time.Now()), name, text))
 }
 
-// ShowPrivateSent echoes a private message this node sent:
-// "15:04:05 [private to Bob] <name> text".
-func (d *Display) ShowPrivateSent(t time.Time, to, name, text string) {
-	d.line(PrivateSentLine(Stamp(t, time.Now()), to, name, text))
-}
-
 // ShowSystem shows a system line: "*** text".
 func (d *Display) ShowSystem(text string) {
 	d.line("*** " + text)

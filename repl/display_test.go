@@ -20,7 +20,6 @@ func TestDisplayFormatsLines(t *testing.T) {
 	}{
 		{"chat", func(d *Display) { d.ShowChat(at, "Bob", "hi there") }, []string{hms + " <Bob> hi there"}},
 		{"private", func(d *Display) { d.ShowPrivate(at, "Bob", "psst") }, []string{hms + " [private] <Bob> psst"}},
-		{"private sent", func(d *Display) { d.ShowPrivateSent(at, "Carol", "Bob", "psst") }, []string{hms + " [private to Carol] <Bob> psst"}},
 		{"system", func(d *Display) { d.ShowSystem("Bob joined") }, []string{"*** Bob joined"}},
 		{"printf", func(d *Display) { d.Printf("%d peers", 3) }, []string{"3 peers"}},
 		{"printf trailing newline", func(d *Display) { d.Printf("done\n") }, []string{"done"}},

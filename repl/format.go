@@ -33,12 +33,6 @@ func PrivateLine(stamp, name, text string) string {
 	return stamp + " [private] <" + name + "> " + text
 }
 
-// PrivateSentLine is a private message as its sender sees it:
-// "STAMP [private to to] <name> text".
-func PrivateSentLine(stamp, to, name, text string) string {
-	return stamp + " [private to " + to + "] <" + name + "> " + text
-}
-
 // PeerRows is the peer table, one row per peer: name, short ID,
 // addresses, connected or when last seen, dial failures, and whether it
 // is banned. Names are aligned to the longest (up to the name limit).

@@ -25,11 +25,6 @@ func startPair(t *testing.T) (alice, bob *e2e.Node) {
 // privateLine is how a private message from name with text reads.
 func privateLine(name, text string) string { return "[private] <" + name + "> " + text }
 
-// sentLine is how the sender's echo of a private message to to reads.
-func sentLine(to, name, text string) string {
-	return "[private to " + to + "] <" + name + "> " + text
-}
-
 // systemLines returns the lines of out that start with "*** ".
 func systemLines(out []string) []string {
 	var sys []string
@@ -93,7 +88,7 @@ func TestAPrivateMessageReachesOnlyItsRecipientAndWaitsForOneWhoIsAway(t *testin
 
 	const secret = "just between the two of us"
 	alice.Send("/msg Bob " + secret)
-	alice.WaitLine(sentLine("Bob", "Alice", secret))
+	alice.WaitLine(privateLine("Alice", secret))
 	bob.WaitLine(privateLine("Alice", secret))
 	// Carol is connected to both: had anything of the message come her
 	// way, it would have arrived before the lines of this round.
@@ -112,7 +107,7 @@ func TestAPrivateMessageReachesOnlyItsRecipientAndWaitsForOneWhoIsAway(t *testin
 	alice.WaitLine("*** Bob left")
 	const later = "for when you are back"
 	out := alice.Command("/msg Bob " + later)
-	if !slices.ContainsFunc(out, func(l string) bool { return strings.Contains(l, sentLine("Bob", "Alice", later)) }) {
+	if !slices.ContainsFunc(out, func(l string) bool { return strings.Contains(l, privateLine("Alice", later)) }) {
 		t.Errorf("Alice does not show her private message to Bob who is away; she printed %q", out)
 	}
 	if !slices.ContainsFunc(systemLines(out), func(l string) bool { return strings.Contains(l, "will be delivered") }) {
@@ -158,7 +153,7 @@ func TestPrivateMessagesTypedWhileTheRecipientComesBackAreEachDeliveredOnce(t *t
 	if err := <-pasted; err != nil {
 		t.Fatalf("paste into Alice: %v", err)
 	}
-	alice.WaitCount(sentLine("Bob", "Alice", "private-"), total)
+	alice.WaitCount(privateLine("Alice", "private-"), total)
 	e2e.WaitFor(t, e2e.Patience, func() bool {
 		for _, p := range jsonLines(t, "peers", "--data-dir", alice.DataDir, "--json") {
 			if p["name"] == "Bob" {
@@ -354,7 +349,7 @@ func TestTwoNodesSharingANameAreToldApartByShortID(t *testing.T) {
 
 	pat.Send("/msg Sam#" + sam1.ShortID + " hi you")
 	sam1.WaitLine(privateLine("Pat", "hi you"))
-	pat.WaitLine(sentLine("Sam#"+sam1.ShortID, "Pat", "hi you"))
+	pat.WaitLine(privateLine("Pat", "hi you"))
 	textFence(t, "names", pat, sam1, sam2)
 	if c := sam2.CountLines("hi you"); c != 0 {
 		t.Errorf("the other Sam shows the private message %d times, want never", c)
