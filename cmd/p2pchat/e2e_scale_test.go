@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -63,19 +62,13 @@ func scaleReach(nodes []*e2e.Node, g map[string][]string) int {
 	return reached
 }
 
-// scaleSeed replays a random tree that a failed run logged.
-var scaleSeed = flag.Uint64("seed", 0, "seed of the random tree in the 20-process test (0: from the clock)")
-
 func TestTwentyProcessesJoinedInARandomTreeScaleWithinMaxPeersAndDeliverEachLineOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 20 processes")
 	}
 	t.Parallel()
-	seed := *scaleSeed
-	if seed == 0 {
-		seed = uint64(time.Now().UnixNano())
-	}
-	t.Logf("random tree seed %d (replay with: go test -run %s ./cmd/p2pchat -args -seed=%d)", seed, t.Name(), seed)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("random tree seed %d", seed)
 	rnd := rand.New(rand.NewPCG(seed, seed))
 	maxPeers := fmt.Sprint(scaleMaxPeers)
 
