@@ -29,6 +29,11 @@
 // the peer table at the last pruned event, from which Verify folds on.
 // Pruned events leave gaps in the sequence below the checkpoint.
 //
+// Names and chat text are checked here, once for every path (CheckName,
+// CheckText): nothing invisible, such as zero-width or bidi-control
+// characters, may hide in them. Skeleton folds names that only look alike
+// (names.go), so that the node can show such names with their short IDs.
+//
 // Events are stored in a compact binary encoding that carries its version
 // in its first byte (codec.go); every older version stays readable, and
 // golden records of each type in each version guard that.

@@ -326,7 +326,9 @@ func (n Nick) Verify() error {
 }
 
 // CheckName enforces the name rules: 1 to 32 printable characters, no
-// spaces at either end, and no '#' (reserved for name#shortid).
+// spaces at either end, no '#' (reserved for name#shortid), and nothing
+// invisible: no C1 control, bidi control or zero-width character (see
+// names.go for why, and Skeleton for look-alike names).
 func CheckName(name string) error {
 	switch {
 	case name == "":
@@ -339,15 +341,19 @@ func CheckName(name string) error {
 		return fmt.Errorf("name %q contains '#', which is reserved for name#id", name)
 	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == '\uFFFD' {
+		if r < 0x20 || r == 0x7f || r == '\uFFFD' {
 			return fmt.Errorf("name %q contains a control or invalid character", name)
+		}
+		if isHidden(r) {
+			return fmt.Errorf("name %q contains an invisible character (U+%04X)", name, r)
 		}
 	}
 	return nil
 }
 
 // CheckText enforces the chat text rules: at most 4096 bytes of valid
-// UTF-8 with no control characters but tab.
+// UTF-8 with no control characters but tab, and no C1, bidi-control or
+// zero-width characters but the two joiners that scripts and emoji need.
 func CheckText(text string) error {
 	if len(text) > MaxTextLen {
 		return fmt.Errorf("text is %d bytes, the limit is %d", len(text), MaxTextLen)
@@ -355,6 +361,9 @@ func CheckText(text string) error {
 	for _, r := range text {
 		if (r < 0x20 && r != '\t') || r == 0x7f || r == '\uFFFD' {
 			return errors.New("text contains a control or invalid character")
+		}
+		if InvisibleInText(r) {
+			return fmt.Errorf("text contains an invisible character (U+%04X)", r)
 		}
 	}
 	return nil

@@ -60,6 +60,7 @@ type Node struct {
 	selfAddrs map[string]bool               // addresses that turned out to be this node
 	banned    map[eventlog.NodeID]time.Time // until; zero: for good
 	present   map[eventlog.NodeID]bool      // shown as joined and not yet as left
+	names     knownNames                    // skeletons of the peer table, for labels
 	targets   map[string]*target            // what the dialer works on
 	dialing   int
 
@@ -384,23 +385,6 @@ func (n *Node) peersMsg() (PeersMsg, error) {
 		}
 	}
 	return msg, nil
-}
-
-// label is how a node is named on screen: its name, or name#shortid when
-// another connected peer (or this node) has the same name.
-func (n *Node) label(id eventlog.NodeID, name string) string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	clash := id != n.self && name == n.name
-	for other, c := range n.conns {
-		if other != id && c.name == name {
-			clash = true
-		}
-	}
-	if clash {
-		return name + "#" + id.Short()
-	}
-	return name
 }
 
 // joinMsg is how this node introduces itself.

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/p2pchat/p2pchat/eventlog"
 )
 
 // Display shows lines to the user. It is safe for concurrent use: the node
@@ -34,32 +36,26 @@ func (d *Display) setWriter(w io.Writer) {
 	d.mu.Unlock()
 }
 
-// ShowChat shows a public chat line: "15:04:05 <name> text", in local time.
+// ShowChat shows a public chat line: "15:04:05 <name> text", in local
+// time, with the date when it is not today (Stamp).
 func (d *Display) ShowChat(t time.Time, name, text string) {
-	d.line(t.Local().Format(time.TimeOnly) + " <" + name + "> " + text)
+	d.line(ChatLine(Stamp(t, time.Now()), name, text))
 }
 
 // ShowPrivate shows a private message: "15:04:05 [private] <name> text".
 func (d *Display) ShowPrivate(t time.Time, name, text string) {
-	d.line(t.Local().Format(time.TimeOnly) + " [private] <" + name + "> " + text)
+	d.line(PrivateLine(Stamp(t, time.Now()), name, text))
 }
 
 // ShowPrivateTo shows a private message this node sent:
 // "15:04:05 [private to Carol] <name> text".
 func (d *Display) ShowPrivateTo(t time.Time, to, name, text string) {
-	d.line(t.Local().Format(time.TimeOnly) + " [private to " + to + "] <" + name + "> " + text)
+	d.line(PrivateToLine(Stamp(t, time.Now()), to, name, text))
 }
 
 // ShowHistory shows a line of history as it was shown when it happened.
 func (d *Display) ShowHistory(l HistoryLine) {
-	switch {
-	case l.Private && l.To != "":
-		d.ShowPrivateTo(l.Time, l.To, l.Name, l.Text)
-	case l.Private:
-		d.ShowPrivate(l.Time, l.Name, l.Text)
-	default:
-		d.ShowChat(l.Time, l.Name, l.Text)
-	}
+	d.line(HistoryText(Stamp(l.Time, time.Now()), l))
 }
 
 // ShowSystem shows a system line: "*** text".
@@ -78,7 +74,7 @@ func (d *Display) Printf(format string, args ...any) {
 
 // line writes one sanitized line with a single Write.
 func (d *Display) line(s string) {
-	b := append([]byte(sanitize(s)), '\n')
+	b := append([]byte(Sanitize(s)), '\n')
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	// Write errors are ignored: there is nobody left to tell when the
@@ -89,11 +85,13 @@ func (d *Display) line(s string) {
 	}
 }
 
-// sanitize replaces everything that could drive a terminal or garble the
+// Sanitize replaces everything that could drive a terminal or garble the
 // line: C0 controls become caret notation (^[ for ESC, ^? for DEL), a tab
 // becomes a space, C1 controls, bidirectional overrides and invalid UTF-8
 // become U+FFFD.
-func sanitize(s string) string {
+// Every line that shows what peers sent passes through it: the REPL's
+// Display and the reading commands alike.
+func Sanitize(s string) string {
 	if !strings.ContainsFunc(s, needsEscape) && utf8.ValidString(s) {
 		return s
 	}
@@ -119,15 +117,9 @@ func sanitize(s string) string {
 	return b.String()
 }
 
-// needsEscape reports whether r must not reach the terminal as is.
+// needsEscape reports whether r must not reach the terminal as is: a
+// control character, or one that changes how text reads without being
+// seen (bidi controls, zero-width spaces; eventlog.InvisibleInText).
 func needsEscape(r rune) bool {
-	switch {
-	case r < 0x20, r == 0x7f, r >= 0x80 && r < 0xa0:
-		return true
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
-		// Bidirectional embeddings, overrides and isolates can make a
-		// line read differently from what it says.
-		return true
-	}
-	return false
+	return r < 0x20 || r == 0x7f || eventlog.InvisibleInText(r)
 }

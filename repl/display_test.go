@@ -11,7 +11,8 @@ import (
 
 func TestDisplayFormatsLines(t *testing.T) {
 	at := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
-	hms := at.Local().Format("15:04:05")
+	// A day in the past: shown with its date.
+	hms := at.Local().Format(time.DateTime)
 	tests := []struct {
 		name string
 		show func(d *Display)
@@ -105,5 +106,32 @@ func TestDisplayFlushesBufferedOutput(t *testing.T) {
 	d.ShowSystem("now")
 	if got := out.Lines(); len(got) != 1 || got[0] != "*** now" {
 		t.Fatalf("after one line the writer holds %q, want it flushed", got)
+	}
+}
+
+func TestStampShowsTheDateOnlyWhenNotToday(t *testing.T) {
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.Local)
+	for _, tt := range []struct {
+		at   time.Time
+		want string
+	}{
+		{time.Date(2026, 3, 10, 0, 0, 1, 0, time.Local), "00:00:01"},
+		{time.Date(2026, 3, 10, 23, 59, 59, 0, time.Local), "23:59:59"},
+		{time.Date(2026, 3, 9, 23, 59, 59, 0, time.Local), "2026-03-09 23:59:59"},
+		{time.Date(2025, 3, 10, 12, 0, 0, 0, time.Local), "2025-03-10 12:00:00"},
+	} {
+		if got := Stamp(tt.at, now); got != tt.want {
+			t.Errorf("Stamp(%v) = %q, want %q", tt.at, got, tt.want)
+		}
+	}
+}
+
+func TestSanitizeEscapesZeroWidthSpacesButKeepsJoinedEmoji(t *testing.T) {
+	if got := Sanitize("a\u200bb"); got != "a\ufffdb" {
+		t.Errorf("Sanitize(zero-width space) = %q", got)
+	}
+	emoji := "\U0001F468\u200d\U0001F469"
+	if got := Sanitize(emoji); got != emoji {
+		t.Errorf("Sanitize(%q) = %q, want it unchanged", emoji, got)
 	}
 }

@@ -29,10 +29,16 @@
 //
 // Display is the one way to the screen, for the REPL and the node alike:
 // "15:04:05 <name> text" for chat, "15:04:05 [private] <name> text" for
-// private messages, "*** text" for system lines, and Printf for command
-// results. It is safe for concurrent use, writes each line with a single
-// Write and flushes it, and replaces control characters so that text from
-// peers cannot drive the terminal.
+// private messages ("[private to Bob]" for the sender's echo), "*** text"
+// for system lines, and Printf for command results; a time not of today
+// comes with its date (Stamp). It is safe for concurrent use, writes each
+// line with a single Write and flushes it, and replaces control and
+// invisible characters (Sanitize) so that text from peers cannot drive the
+// terminal or read differently from what it says.
+//
+// The formatters (ChatLine, PeerRows and their kin) and Sanitize are the
+// one place where those lines are made: the reading commands of
+// cmd/p2pchat print history and the peer table through them too.
 //
 // # Plain and terminal mode
 //
@@ -43,6 +49,7 @@
 // github.com/chzyer/readline: history (kept in Options.HistoryFile across
 // runs), tab completion of commands and peer names, and output that
 // appears above the line being typed, which is then redrawn intact. The
+// prompt shows Options.Name and follows a /nick; /p is indented. The
 // edited line is cleared when it is entered, because the node shows the
 // sent line itself in chat form. Raw mode means Ctrl-C raises no signal:
 // it clears the line, or leaves on an empty line. Ctrl-Z is ignored, since

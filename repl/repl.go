@@ -2,7 +2,9 @@ package repl
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -107,6 +109,8 @@ type KnownPeer struct {
 	Connected bool
 	LastSeen  time.Time // zero: never
 	Banned    bool
+	// DialFailures counts the failed dials since the last connection.
+	DialFailures int
 }
 
 // Completer supplies peer names for tab completion on a terminal.
@@ -120,8 +124,11 @@ type Options struct {
 	// isatty on stdin and stdout; when false the REPL reads plain lines.
 	Terminal bool
 	// Prompt is shown before the line being typed on a terminal; empty
-	// means "> ". Plain mode shows no prompt.
+	// means "NAME> " with Name, or "> ". Plain mode shows no prompt.
 	Prompt string
+	// Name is this node's name; with no Prompt the prompt shows it and
+	// follows a /nick.
+	Name string
 	// HistoryFile keeps the typed lines across runs on a terminal (mode
 	// 0600: it holds private messages too). Empty keeps them in memory.
 	HistoryFile string
@@ -134,16 +141,32 @@ type REPL struct {
 	opts    Options
 	display *Display
 	running atomic.Bool
+	prompt  atomic.Pointer[string] // what the terminal shows before the line being typed
 }
 
 // New returns a REPL that reads lines from in and writes to out. In
 // terminal mode in and out should be the terminal (an *os.File), so that
 // the REPL can switch it to raw mode and learn its width.
 func New(in io.Reader, out io.Writer, opts Options) *REPL {
-	if opts.Prompt == "" {
-		opts.Prompt = "> "
+	r := &REPL{in: in, out: out, opts: opts, display: newDisplay(out)}
+	prompt := opts.Prompt
+	switch {
+	case prompt != "":
+	case opts.Name != "":
+		prompt = opts.Name + "> "
+	default:
+		prompt = "> "
 	}
-	return &REPL{in: in, out: out, opts: opts, display: newDisplay(out)}
+	r.prompt.Store(&prompt)
+	return r
+}
+
+// renamed makes the prompt follow a /nick when it shows the name.
+func (r *REPL) renamed(name string) {
+	if r.opts.Prompt == "" && r.opts.Name != "" {
+		prompt := name + "> "
+		r.prompt.Store(&prompt)
+	}
 }
 
 // Display returns the REPL's output, for the node to show chat lines,
@@ -272,6 +295,14 @@ func (r *REPL) execute(ctx context.Context, node Node, line string) (quit bool) 
 			report(err)
 			break
 		}
+		if r.opts.Terminal {
+			// Up to 64 KiB on one line is unreadable on a screen;
+			// scripts get it compact, one line as before.
+			var indented bytes.Buffer
+			if json.Indent(&indented, b, "", "  ") == nil {
+				b = indented.Bytes()
+			}
+		}
 		d.Printf("%s", b)
 	case Msg:
 		if m, ok := node.(Messenger); ok {
@@ -281,7 +312,11 @@ func (r *REPL) execute(ctx context.Context, node Node, line string) (quit bool) 
 		}
 	case Nick:
 		if m, ok := node.(Renamer); ok {
-			report(m.Nick(ctx, cmd.Name))
+			err := m.Nick(ctx, cmd.Name)
+			report(err)
+			if err == nil {
+				r.renamed(cmd.Name)
+			}
 		} else {
 			notAvailable()
 		}
@@ -370,8 +405,9 @@ func (r *REPL) showUsers(users []User) {
 		return strings.Compare(string(a.ID[:]), string(b.ID[:]))
 	})
 	w := nameWidth(users, func(u User) string { return u.Name })
+	now := time.Now()
 	for _, u := range users {
-		r.display.Printf("%-*s  %s  %s  since %s", w, u.Name, u.ID.Short(), u.Addr, u.Since.Local().Format(time.TimeOnly))
+		r.display.Printf("%-*s  %s  %s  since %s", w, u.Name, u.ID.Short(), u.Addr, Stamp(u.Since, now))
 	}
 }
 
@@ -399,23 +435,7 @@ func (r *REPL) showPeers(peers []KnownPeer) {
 		r.display.ShowSystem("no known peers")
 		return
 	}
-	w := nameWidth(peers, func(p KnownPeer) string { return p.Name })
-	for _, p := range peers {
-		state := "never seen"
-		switch {
-		case p.Connected:
-			state = "connected"
-		case !p.LastSeen.IsZero():
-			state = "last seen " + p.LastSeen.Local().Format(time.DateTime)
-		}
-		addrs := strings.Join(p.Addrs, ",")
-		if addrs == "" {
-			addrs = "-"
-		}
-		line := fmt.Sprintf("%-*s  %s  %s  %s", w, p.Name, p.ID.Short(), addrs, state)
-		if p.Banned {
-			line += "  banned"
-		}
-		r.display.Printf("%s", line)
+	for _, row := range PeerRows(peers, time.Now()) {
+		r.display.Printf("%s", row)
 	}
 }

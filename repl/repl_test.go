@@ -38,7 +38,7 @@ func testID(b byte) eventlog.NodeID {
 
 func TestRunPlain(t *testing.T) {
 	since := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
-	hms := since.Local().Format("15:04:05")
+	hms := since.Local().Format(time.DateTime) // not today: with the date
 	users := []User{
 		{Name: "Carol", ID: testID(0xcc), Addr: "10.0.0.3:8082", Since: since},
 		{Name: "Bob", ID: testID(0xbb), Addr: "10.0.0.2:8081", Since: since},
@@ -155,7 +155,7 @@ func TestRunShowsHelp(t *testing.T) {
 
 func TestRunOptionalCommands(t *testing.T) {
 	at := time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
-	hms := at.Local().Format("15:04:05")
+	hms := at.Local().Format(time.DateTime) // not today: with the date
 	full := at.Local().Format(time.DateTime)
 	tests := []struct {
 		name     string

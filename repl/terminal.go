@@ -42,7 +42,7 @@ func (r *REPL) runTerminal(ctx context.Context, node Node) error {
 	defer p.Close()
 	tty := &ttyState{in: r.in, out: r.out}
 	rl, err := readline.NewEx(&readline.Config{
-		Prompt: r.opts.Prompt,
+		Prompt: *r.prompt.Load(),
 		Stdin:  p,
 		Stdout: r.out,
 		Stderr: r.out,
@@ -99,6 +99,7 @@ func (r *REPL) runTerminal(ctx context.Context, node Node) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		rl.SetPrompt(*r.prompt.Load())
 		line, err := rl.Readline()
 		if ctx.Err() != nil {
 			// A half-typed line comes back when the input stops; it was
@@ -342,7 +343,8 @@ func (c completer) Do(line []rune, pos int) ([][]rune, int) {
 	if !inArgs {
 		var out [][]rune
 		for _, s := range specs {
-			if strings.HasPrefix(s.name, word) {
+			// Commands are parsed ignoring case, so they complete so too.
+			if len(word) <= len(s.name) && strings.EqualFold(s.name[:len(word)], word) {
 				out = append(out, []rune(s.name[len(word):]+" "))
 			}
 		}

@@ -287,3 +287,42 @@ func TestTerminalShowsNodeOutputAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTerminalPromptFollowsNick(t *testing.T) {
+	p := newPtyTerm(t)
+	node := &fullNode{}
+	_, wait := startTerminal(t, p, context.Background(), node, Options{Name: "Alice"})
+	at := p.waitScreen(t, 0, "Alice> ")
+	p.typeKeys(t, "/nick Alicia\r")
+	p.waitScreen(t, at, "Alicia> ")
+	p.typeKeys(t, "/quit\r")
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTerminalCompletesCommandsIgnoringCase(t *testing.T) {
+	p := newPtyTerm(t)
+	node := &fullNode{}
+	_, wait := startTerminal(t, p, context.Background(), node, Options{})
+	p.typeKeys(t, "/HE\t")
+	at := p.waitScreen(t, 0, "/HElp ")
+	p.typeKeys(t, "\r")
+	p.waitScreen(t, at, "/msg NAME text")
+	p.typeKeys(t, "/quit\r")
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTerminalIndentsThePeersPayload(t *testing.T) {
+	p := newPtyTerm(t)
+	node := &basicNode{payload: []byte(`{"peers":[{"id":"ab","name":"Bob"}]}`)}
+	_, wait := startTerminal(t, p, context.Background(), node, Options{})
+	p.typeKeys(t, "/p\r")
+	p.waitScreen(t, 0, `"name": "Bob"`)
+	p.typeKeys(t, "/quit\r")
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+}

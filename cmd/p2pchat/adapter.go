@@ -45,11 +45,19 @@ func (n chatNode) Bans() ([]repl.BanEntry, error) {
 
 func (n chatNode) KnownPeers() ([]repl.KnownPeer, error) {
 	peers, err := n.Node.KnownPeers()
+	now := time.Now()
 	out := make([]repl.KnownPeer, len(peers))
 	for i, p := range peers {
-		out[i] = repl.KnownPeer{Name: p.Name, ID: p.ID, Addrs: p.Addrs, Connected: p.Connected, LastSeen: p.LastSeen, Banned: p.BannedAt(time.Now())}
+		out[i] = knownPeer(p.Peer, p.Connected, now)
 	}
 	return out, err
+}
+
+// knownPeer is a row of the peer table in the REPL's terms, for /peers and
+// `p2pchat peers` alike.
+func knownPeer(p eventlog.Peer, connected bool, now time.Time) repl.KnownPeer {
+	return repl.KnownPeer{Name: p.Name, ID: p.ID, Addrs: p.Addrs, Connected: connected,
+		LastSeen: p.LastSeen, Banned: p.BannedAt(now), DialFailures: p.DialFailures}
 }
 
 func (n chatNode) History(count int) ([]repl.HistoryLine, error) {

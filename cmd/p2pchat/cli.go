@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/repl"
 	"github.com/rs/zerolog"
@@ -17,6 +18,7 @@ import (
 // P2PCHAT_<FLAG> (P2PCHAT_DATA_DIR, P2PCHAT_PORT, ...).
 type CLI struct {
 	Globals
+	VersionFlag kong.VersionFlag `name:"version" env:"-" help:"Print the version and exit."`
 
 	Run     RunCmd     `cmd:"" default:"withargs" help:"Run a chat node (the default command)."`
 	History HistoryCmd `cmd:"" help:"Print the chat history."`
@@ -26,12 +28,10 @@ type CLI struct {
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 
-// Globals are the flags every command takes: which node, and its logs.
+// Globals are the flags every command takes: which node.
 type Globals struct {
-	DataDir  string `help:"Data directory of the node (default: $XDG_DATA_HOME/p2pchat/<uname>, or ~/.local/share/p2pchat/<uname>)." placeholder:"DIR"`
-	Uname    string `help:"Your name on the network; also picks the default data directory. Needed on first start." placeholder:"NAME"`
-	LogLevel string `help:"Log level: debug, info, warn or error (default: info; warn when the chat runs on a terminal)." placeholder:"L"`
-	LogFile  string `help:"Write logs to this file instead of stderr." placeholder:"F"`
+	DataDir string `help:"Data directory of the node (default: $XDG_DATA_HOME/p2pchat/<uname>, or ~/.local/share/p2pchat/<uname>)." type:"path" placeholder:"DIR"`
+	Uname   string `help:"Names a new node, and picks the default data directory. Needed on first start; it does not rename an existing node (/nick does)." placeholder:"NAME"`
 }
 
 // dataDir is where the node lives: --data-dir, or the default directory
@@ -60,28 +60,27 @@ func (g *Globals) dataDir() (string, error) {
 	return filepath.Join(base, "p2pchat", g.Uname), nil
 }
 
-// logger builds the zerolog logger: to --log-file as JSON, or to stderr,
+// newLogger builds the zerolog logger: to --log-file as JSON, or to stderr,
 // human-readable when stderr is a terminal and JSON otherwise. With screen
 // set (the REPL owns the terminal) readable lines go through it, so they
 // never garble the line being typed; there the default level is warn, to
 // keep the chat readable. The returned closer closes the log file, if any.
-func (g *Globals) logger(stderr io.Writer, screen *repl.Display) (zerolog.Logger, io.Closer, error) {
-	levelName := g.LogLevel
+func newLogger(levelName, file string, stderr io.Writer, screen *repl.Display) (zerolog.Logger, io.Closer, error) {
+	if err := checkLogLevel(levelName); err != nil {
+		return zerolog.Nop(), nil, err
+	}
 	if levelName == "" {
 		levelName = "info"
-		if screen != nil && g.LogFile == "" {
+		if screen != nil && file == "" {
 			levelName = "warn"
 		}
-	}
-	if err := g.checkLogLevel(); err != nil {
-		return zerolog.Nop(), nil, err
 	}
 	level, _ := zerolog.ParseLevel(levelName)
 	var w io.Writer = stderr
 	var closer io.Closer = io.NopCloser(nil)
 	switch {
-	case g.LogFile != "":
-		f, err := os.OpenFile(g.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	case file != "":
+		f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return zerolog.Nop(), nil, fmt.Errorf("open log file: %w", err)
 		}
@@ -95,12 +94,12 @@ func (g *Globals) logger(stderr io.Writer, screen *repl.Display) (zerolog.Logger
 }
 
 // checkLogLevel refuses a --log-level that is not one of the four.
-func (g *Globals) checkLogLevel() error {
-	switch g.LogLevel {
+func checkLogLevel(level string) error {
+	switch level {
 	case "", "debug", "info", "warn", "error":
 		return nil
 	}
-	return usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", g.LogLevel)}
+	return usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", level)}
 }
 
 // screenWriter shows log lines through the REPL's display.

@@ -17,6 +17,10 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal asks for a graceful shutdown; from then on the
+	// default handling is back, so a second one ends a shutdown that is
+	// stuck.
+	context.AfterFunc(ctx, stop)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -48,7 +52,7 @@ func run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer
 	parser, err := kong.New(&cli,
 		kong.Name("p2pchat"),
 		kong.Description("A peer-to-peer chat node. Every node listens and dials, keeps everything it learns in an event log, and comes back after a restart where it was."),
-		kong.UsageOnError(),
+		kong.Vars{"version": versionLine()},
 		kong.DefaultEnvars("P2PCHAT"),
 		kong.Writers(out, errOut),
 		kong.Exit(func(int) { exited = true }),
@@ -60,10 +64,11 @@ func run(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer
 		return exitError
 	}
 	kctx, err := parser.Parse(args)
-	if exited { // --help
+	if exited { // --help, --version
 		return exitOK
 	}
 	if err != nil {
+		// The usage goes with the error, on stderr.
 		var perr *kong.ParseError
 		if errors.As(err, &perr) && perr.Context != nil {
 			parser.Stdout = errOut

@@ -10,9 +10,13 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/internal/control"
+	"github.com/p2pchat/p2pchat/peering"
+	"github.com/p2pchat/p2pchat/repl"
 	"github.com/p2pchat/p2pchat/store"
 )
 
@@ -135,14 +139,8 @@ func answerHistory(ctx context.Context, log *eventlog.Log, req control.Request, 
 			}
 			return out.json(e)
 		}
-		at := l.Time.Local().Format(time.DateTime)
-		switch {
-		case l.Private && l.To != "":
-			return out.line(fmt.Sprintf("%s [private to %s] <%s> %s", at, l.To, l.Name, l.Text))
-		case l.Private:
-			return out.line(fmt.Sprintf("%s [private] <%s> %s", at, l.Name, l.Text))
-		}
-		return out.line(fmt.Sprintf("%s <%s> %s", at, l.Name, l.Text))
+		// Always with the date: the output is often kept in a file.
+		return out.line(repl.HistoryText(l.Time.Local().Format(time.DateTime), l))
 	}
 	if req.N > 0 {
 		lines, err := log.LastLines(req.N)
@@ -164,21 +162,21 @@ func answerPeers(log *eventlog.Log, req control.Request, out lineWriter) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	for _, p := range peers {
-		if req.JSON {
+	if req.JSON {
+		for _, p := range peers {
 			if err := out.json(p); err != nil {
 				return err
 			}
-			continue
 		}
-		state := ""
-		if p.BannedAt(now) {
-			state = " banned"
-		}
-		line := fmt.Sprintf("%-16s %s  %-21s last seen %s  dial failures %d%s",
-			p.Name, p.ID.Short(), strings.Join(p.Addrs, ","), p.LastSeen.Local().Format(time.DateTime), p.DialFailures, state)
-		if err := out.line(line); err != nil {
+		return nil
+	}
+	now := time.Now()
+	rows := make([]repl.KnownPeer, len(peers))
+	for i, p := range peers {
+		rows[i] = knownPeer(p, false, now)
+	}
+	for _, row := range repl.PeerRows(rows, now) {
+		if err := out.line(row); err != nil {
 			return err
 		}
 	}
@@ -190,6 +188,12 @@ type VersionCmd struct{}
 
 // Run prints the module version and the VCS revision it was built from.
 func (c *VersionCmd) Run(io stdio) error {
+	fmt.Fprintln(io.out, versionLine())
+	return nil
+}
+
+// versionLine is what `p2pchat version` and `p2pchat --version` print.
+func versionLine() string {
 	version, revision := "(devel)", ""
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if info.Main.Version != "" {
@@ -201,16 +205,17 @@ func (c *VersionCmd) Run(io stdio) error {
 			}
 		}
 	}
-	fmt.Fprintf(io.out, "p2pchat %s%s (protocol 1, schema %d)\n", version, revision, eventlog.SchemaVersion)
-	return nil
+	return fmt.Sprintf("p2pchat %s%s (protocol %d, schema %d)", version, revision, peering.ProtocolVersion, eventlog.SchemaVersion)
 }
 
 // lineWriter buffers command output; the reading commands can print a
-// million lines.
+// million lines. Names and text in it come from peers, so every line
+// passes through the REPL's sanitizer, and JSON escapes what the terminal
+// must not see as is.
 type lineWriter struct{ *bufio.Writer }
 
 func (w lineWriter) line(s string) error {
-	_, err := w.WriteString(s + "\n")
+	_, err := w.WriteString(repl.Sanitize(s) + "\n")
 	return err
 }
 
@@ -219,5 +224,29 @@ func (w lineWriter) json(v any) error {
 	if err != nil {
 		return err
 	}
-	return w.line(string(b))
+	_, err = w.WriteString(escapeJSON(string(b)) + "\n")
+	return err
+}
+
+// escapeJSON writes the characters Sanitize would replace as \uXXXX
+// escapes: the same text for a JSON reader, harmless on a terminal.
+// encoding/json already escapes C0 controls; C1 controls, bidi controls
+// and zero-width characters it leaves raw.
+func escapeJSON(s string) string {
+	if repl.Sanitize(s) == s {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if string(r) != repl.Sanitize(string(r)) {
+			if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
+				fmt.Fprintf(&b, "\\u%04x\\u%04x", r1, r2)
+			} else {
+				fmt.Fprintf(&b, "\\u%04x", r)
+			}
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	goio "io"
@@ -27,15 +28,39 @@ type RunCmd struct {
 	Headless   bool     `help:"Run without the REPL until SIGINT or SIGTERM."`
 	Replay     int      `help:"Chat lines of history to show at start." default:"20" placeholder:"N"`
 	MaxPeers   int      `help:"Most peers connected at once, inbound and outbound together." default:"32" placeholder:"N"`
+	LogLevel   string   `help:"Log level: debug, info, warn or error (default: info; warn when the chat runs on a terminal)." placeholder:"L"`
+	LogFile    string   `help:"Write logs to this file instead of stderr." type:"path" placeholder:"F"`
 
 	NoMDNS bool `name:"no-mdns" help:"Neither advertise this node on the local network nor look for nodes there (multicast DNS)."`
 
 	NetworkKeyFile string `help:"File holding the network key (text, at least 16 bytes, mode 600): only nodes with the same key connect. P2PCHAT_NETWORK_KEY may hold the key itself instead." type:"path" placeholder:"F"`
 }
 
-// Run opens the data directory and serves until the REPL ends or a signal
-// arrives.
+// Run opens the node in the data directory and serves until the REPL ends
+// or a signal arrives.
 func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	netKey, err := loadNetworkKey(c.NetworkKeyFile, os.Getenv)
+	if err != nil {
+		return err
+	}
+	dir, err := g.dataDir()
+	if err != nil {
+		return err
+	}
+	local, err := openNode(dir, g.Uname, c.Port)
+	if err != nil {
+		return err
+	}
+	defer local.Close()
+	return c.serve(ctx, local, netKey, io)
+}
+
+// validate refuses flag values that are wrong whatever the directory
+// holds, before anything is created.
+func (c *RunCmd) validate() error {
 	if c.Port < 0 || c.Port > 65535 {
 		return usageError{fmt.Sprintf("--port %d: want 0 to 65535", c.Port)}
 	}
@@ -50,68 +75,95 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 			return usageError{fmt.Sprintf("--peer %s: %v", p, err)}
 		}
 	}
-	if err := g.checkLogLevel(); err != nil {
-		return err
-	}
-	netKey, err := loadNetworkKey(c.NetworkKeyFile, os.Getenv)
-	if err != nil {
-		return err
-	}
-	dir, err := g.dataDir()
-	if err != nil {
-		return err
-	}
-	if g.Uname != "" {
-		if err := eventlog.CheckName(g.Uname); err != nil {
-			return usageError{fmt.Sprintf("--uname: %v", err)}
+	return checkLogLevel(c.LogLevel)
+}
+
+// localNode is a node's state as opened from its data directory: the store
+// (holding the directory's lock), the event log, and who the node is.
+type localNode struct {
+	dir  string
+	st   *store.Store
+	log  *eventlog.Log
+	name string
+	port int // 0: any free port
+	key  ed25519.PrivateKey
+	// note is said once at start: why --uname did not rename the node.
+	note string
+}
+
+// openNode opens the node in dir, creating it on first start. uname names
+// a new node; an existing node keeps its name, which only /nick changes,
+// so that a restart with the command typed last time never undoes a
+// /nick. port, when not 0, moves the node to that port.
+func openNode(dir, uname string, port int) (*localNode, error) {
+	if uname != "" {
+		if err := eventlog.CheckName(uname); err != nil {
+			return nil, usageError{fmt.Sprintf("--uname: %v", err)}
 		}
-	}
-	if g.Uname == "" {
+	} else if _, err := os.Stat(filepath.Join(dir, store.FileName)); errors.Is(err, fs.ErrNotExist) {
 		// Refuse before creating anything: a first start needs a name.
-		if _, err := os.Stat(filepath.Join(dir, store.FileName)); errors.Is(err, fs.ErrNotExist) {
-			return usageError{fmt.Sprintf("%s holds no node yet: the first start needs --uname NAME", dir)}
-		}
+		return nil, usageError{fmt.Sprintf("%s holds no node yet: the first start needs --uname NAME", dir)}
 	}
 	st, err := store.Open(dir, store.Options{})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer st.Close()
-	name, err := st.Name()
+	n := &localNode{dir: dir, st: st, port: port}
+	if err := n.load(uname); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *localNode) load(uname string) error {
+	name, err := n.st.Name()
 	if err != nil {
 		return err
 	}
-	if name == "" && g.Uname == "" {
-		return usageError{fmt.Sprintf("%s holds no node yet: the first start needs --uname NAME", dir)}
+	switch {
+	case name == "" && uname == "":
+		return usageError{fmt.Sprintf("%s holds no node yet: the first start needs --uname NAME", n.dir)}
+	case name == "":
+		name = uname
+		if err := n.st.SetName(name); err != nil {
+			return err
+		}
+	case uname != "" && uname != name:
+		n.note = fmt.Sprintf("this node is %s; --uname %s names only a new node (rename with /nick)", name, uname)
 	}
-	port := c.Port
-	if port == 0 {
-		if port, err = st.Port(); err != nil {
+	n.name = name
+	if n.port == 0 {
+		if n.port, err = n.st.Port(); err != nil {
 			return err
 		}
 	}
-	key, err := st.Identity()
-	if err != nil {
+	if n.key, err = n.st.Identity(); err != nil {
 		return err
 	}
-	log, err := eventlog.Open(st, eventlog.Options{MaxAhead: maxAhead, MaxPerOrigin: maxPerOrigin,
+	n.log, err = eventlog.Open(n.st, eventlog.Options{MaxAhead: maxAhead, MaxPerOrigin: maxPerOrigin,
 		MaxPeers: peering.DefaultConfig().MaxKnownPeers})
-	if err != nil {
-		return err
-	}
-	defer log.Close()
+	return err
+}
 
-	// A --uname other than the stored name renames the node, on the
-	// network too; on first start it just names it.
-	renamed := name != "" && g.Uname != "" && g.Uname != name
-	if g.Uname != "" {
-		name = g.Uname
+// Close closes the log and the store, which releases the directory.
+func (n *localNode) Close() error {
+	var err error
+	if n.log != nil {
+		err = n.log.Close()
 	}
+	return errors.Join(err, n.st.Close())
+}
+
+// serve runs an opened node: the console (REPL or headless), logs, the
+// control socket for the reading commands, and the network, until the
+// REPL ends or ctx does.
+func (c *RunCmd) serve(ctx context.Context, local *localNode, netKey []byte, io stdio) error {
 	terminal := isTerminal(io.in) && isTerminal(io.out)
 	console := repl.New(io.in, io.out, repl.Options{
 		Terminal:    terminal,
-		Prompt:      name + "> ",
-		HistoryFile: filepath.Join(dir, "input_history"),
+		Name:        local.name,
+		HistoryFile: filepath.Join(local.dir, "input_history"),
 	})
 	display := console.Display()
 	// On a terminal, logs that would land on the same screen go through
@@ -120,14 +172,14 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	if terminal && isTerminal(io.err) {
 		logScreen = display
 	}
-	logger, logCloser, err := g.logger(io.err, logScreen)
+	logger, logCloser, err := newLogger(c.LogLevel, c.LogFile, io.err, logScreen)
 	if err != nil {
 		return err
 	}
 	defer logCloser.Close()
 
-	ctl, err := control.Listen(dir, func(ctx context.Context, req control.Request, w goio.Writer) error {
-		return answer(ctx, log, req, w)
+	ctl, err := control.Listen(local.dir, func(ctx context.Context, req control.Request, w goio.Writer) error {
+		return answer(ctx, local.log, req, w)
 	})
 	if err != nil {
 		// The node works without it; only the reading commands cannot
@@ -138,33 +190,28 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	}
 
 	cfg := peering.DefaultConfig()
-	cfg.Name, cfg.Key, cfg.Port, cfg.ListenHost = name, key, port, c.ListenHost
+	cfg.Name, cfg.Key, cfg.Port, cfg.ListenHost = local.name, local.key, local.port, c.ListenHost
 	cfg.Seeds, cfg.MaxPeers, cfg.Logger = c.Peer, c.MaxPeers, logger
 	cfg.NetworkKey = netKey
 	cfg.LANDiscovery = !c.NoMDNS
-	node, err := peering.New(cfg, log, display)
+	node, err := peering.New(cfg, local.log, display)
 	if err != nil {
 		return err
 	}
 	if err := node.Listen(); err != nil {
 		return err
 	}
-	if err := st.SetPort(node.Port()); err != nil {
+	if err := local.st.SetPort(node.Port()); err != nil {
 		return err
-	}
-	if err := st.SetName(name); err != nil {
-		return err
-	}
-	if renamed {
-		if err := node.Nick(ctx, name); err != nil {
-			return err
-		}
 	}
 
-	if err := showHistory(log, display, c.Replay); err != nil {
+	if err := showHistory(local.log, display, c.Replay); err != nil {
 		return err
 	}
-	display.ShowSystem(fmt.Sprintf("%s (%s) listening on %s, data in %s", name, node.ID().Short(), node.Addr(), dir))
+	if local.note != "" {
+		display.ShowSystem(local.note)
+	}
+	display.ShowSystem(fmt.Sprintf("%s (%s) listening on %s, data in %s", local.name, node.ID().Short(), node.Addr(), local.dir))
 
 	nodeCtx, stopNode := context.WithCancel(ctx)
 	defer stopNode()
@@ -183,8 +230,8 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	go func() {
 		defer wg.Done()
 		select {
-		case <-log.Stopped():
-			logErr = log.Err()
+		case <-local.log.Stopped():
+			logErr = local.log.Err()
 			stopNode()
 		case <-nodeCtx.Done():
 		}
@@ -194,7 +241,7 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	if c.Headless {
 		<-nodeCtx.Done()
 	} else {
-		replErr = console.Run(nodeCtx, chatNode{Node: node, log: log, st: st})
+		replErr = console.Run(nodeCtx, chatNode{Node: node, log: local.log, st: local.st})
 		if errors.Is(replErr, context.Canceled) {
 			replErr = nil
 		}

@@ -103,16 +103,38 @@ func (s *Server) answer(c net.Conn) {
 	_ = c.SetReadDeadline(time.Time{})
 	var req Request
 	bw := bufio.NewWriter(c)
+	ends := lineEnds{w: bw, last: '\n'}
 	if err := json.Unmarshal(line, &req); err != nil {
 		err = fmt.Errorf("bad request: %w", err)
 		fmt.Fprintf(bw, "\x00error: %v\n", err)
-	} else if err := s.handler(s.ctx, req, bw); err != nil {
-		fmt.Fprintf(bw, "\n\x00error: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+	} else if err := s.handler(s.ctx, req, &ends); err != nil {
+		// The trailer starts a line of its own; a newline is added only
+		// when the answer stopped mid-line, never an empty line.
+		if !ends.atLineStart() {
+			bw.WriteByte('\n')
+		}
+		fmt.Fprintf(bw, "\x00error: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 	} else {
 		fmt.Fprint(bw, "\x00ok\n")
 	}
 	_ = bw.Flush()
 }
+
+// lineEnds passes writes on and remembers the last byte written.
+type lineEnds struct {
+	w    io.Writer
+	last byte
+}
+
+func (l *lineEnds) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if n > 0 {
+		l.last = p[n-1]
+	}
+	return n, err
+}
+
+func (l *lineEnds) atLineStart() bool { return l.last == '\n' }
 
 // Close stops serving, waits for the answers in progress to end and
 // removes the socket.

@@ -34,23 +34,29 @@ func TestAskGetsTheHandlersOutput(t *testing.T) {
 	}
 }
 
-func TestAskReturnsTheHandlersError(t *testing.T) {
-	dir := t.TempDir()
-	srv, err := Listen(dir, func(_ context.Context, _ Request, w io.Writer) error {
-		fmt.Fprint(w, "partial\n")
-		return errors.New("3 differences")
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	var out bytes.Buffer
-	err = Ask(context.Background(), dir, Request{Command: "verify"}, &out)
-	if err == nil || err.Error() != "3 differences" {
-		t.Fatalf("Ask error = %v, want the handler's", err)
-	}
-	if !bytes.HasPrefix(out.Bytes(), []byte("partial\n")) {
-		t.Errorf("output before the error = %q", out.String())
+func TestAskReturnsTheHandlersErrorAfterItsOutputAsIs(t *testing.T) {
+	for _, tt := range []struct{ wrote, want string }{
+		{"partial\n", "partial\n"}, // no empty line added
+		{"partial", "partial\n"},   // a line cut short is ended
+		{"", ""},
+	} {
+		dir := t.TempDir()
+		srv, err := Listen(dir, func(_ context.Context, _ Request, w io.Writer) error {
+			fmt.Fprint(w, tt.wrote)
+			return errors.New("3 differences")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		err = Ask(context.Background(), dir, Request{Command: "verify"}, &out)
+		srv.Close()
+		if err == nil || err.Error() != "3 differences" {
+			t.Fatalf("Ask error = %v, want the handler's", err)
+		}
+		if out.String() != tt.want {
+			t.Errorf("handler wrote %q; output before the error = %q, want %q", tt.wrote, out.String(), tt.want)
+		}
 	}
 }
 

@@ -106,10 +106,17 @@ func splitLines(s string) []string {
 // is killed and fails the test.
 func (b Binary) Run(t testing.TB, args ...string) Result {
 	t.Helper()
+	return b.RunEnv(t, nil, args...)
+}
+
+// RunEnv is Run with extra environment variables (KEY=value), which may
+// be P2PCHAT_* settings.
+func (b Binary) RunEnv(t testing.TB, extraEnv []string, args ...string) Result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), Patience)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, string(b), args...)
-	cmd.Env = env()
+	cmd.Env = append(env(), extraEnv...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -172,13 +179,22 @@ type Node struct {
 // The process is killed when the test ends if it is still alive.
 func (b Binary) Start(t testing.TB, args ...string) *Node {
 	t.Helper()
+	return StartIn(t, "", nil, string(b), args...)
+}
+
+// StartIn starts program with args as Start does, in directory dir (""
+// for the test's own) and with extra environment variables: for a node
+// started some other way than from the built binary, such as go run.
+func StartIn(t testing.TB, dir string, extraEnv []string, program string, args ...string) *Node {
+	t.Helper()
 	stderr, err := os.CreateTemp(t.TempDir(), "stderr-*.log")
 	if err != nil {
 		t.Fatalf("create stderr file: %v", err)
 	}
 	defer stderr.Close() // the child has its own copy
-	cmd := exec.Command(string(b), args...)
-	cmd.Env = env()
+	cmd := exec.Command(program, args...)
+	cmd.Dir = dir
+	cmd.Env = append(env(), extraEnv...)
 	cmd.Stderr = stderr
 	// The stdin pipe is the harness's own, not exec's StdinPipe: Wait
 	// closes that one when the process exits, which races with Quit.
@@ -369,6 +385,29 @@ func (n *Node) Wait() int {
 	return n.code
 }
 
+// Exited reports whether the process has exited.
+func (n *Node) Exited() bool {
+	select {
+	case <-n.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// WaitExit waits at most d for the process to exit and reports whether
+// it has; unlike Wait, running on is not a failure.
+func (n *Node) WaitExit(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-n.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
 // Lines returns a copy of the stdout lines so far.
 func (n *Node) Lines() []string {
 	n.mu.Lock()
@@ -456,8 +495,9 @@ type User struct {
 	Addr    string
 }
 
-// userLine matches a line of /l: name, short ID, address, since.
-var userLine = regexp.MustCompile(`^(.+?)\s+([0-9a-f]{8})  (\S*)  since \d\d:\d\d:\d\d$`)
+// userLine matches a line of /l: name, short ID, address, since (with the
+// date when not today).
+var userLine = regexp.MustCompile(`^(.+?)\s+([0-9a-f]{8})  (\S*)  since (?:\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d$`)
 
 // Command sends line and returns the stdout lines that follow it, up to
 // the answer to an unknown command sent right after it: the REPL answers
@@ -560,6 +600,14 @@ func (n *Node) Kill() {
 	case <-n.done:
 	case <-time.After(Patience):
 		n.t.Fatalf("%s not reaped within %v of SIGKILL", n.label(), Patience)
+	}
+}
+
+// Signal sends sig to the process, as a user or a service manager would.
+func (n *Node) Signal(sig os.Signal) {
+	n.t.Helper()
+	if err := n.cmd.Process.Signal(sig); err != nil {
+		n.t.Fatalf("signal %v to %s: %v", sig, n.label(), err)
 	}
 }
 
