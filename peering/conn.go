@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -133,7 +132,7 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 		return nil, notJoin(id, typ, payload)
 	}
 	var msg JoinMsg
-	if err := json.Unmarshal(payload, &msg); err != nil {
+	if err := decodeStrict(payload, &msg); err != nil {
 		return nil, fmt.Errorf("JOIN from %s: %w", id.Short(), err)
 	}
 	if err := msg.Validate(maxAddrsPerPeer); err != nil {
@@ -606,14 +605,7 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		if err != nil {
 			return violation(err)
 		}
-		m := inbound{body: body, live: typ != FrameCatchup}
-		if m.live {
-			// Relayed as received; payload is only valid until the
-			// next read.
-			m.frame = make([]byte, 0, len(typ)+len(payload)+2)
-			m.frame = append(append(append(append(m.frame, typ...), '|'), payload...), '\n')
-		}
-		return c.push(m)
+		return c.push(inbound{body: body, live: typ != FrameCatchup})
 	case FrameSynced:
 		c.syncPending.Store(false)
 		return c.push(inbound{synced: true})
@@ -631,7 +623,7 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		return c.n.onPeers(ctx, c, payload)
 	case FramePing:
 		var ping PingMsg
-		if err := json.Unmarshal(payload, &ping); err != nil {
+		if err := decodeStrict(payload, &ping); err != nil {
 			return violation(fmt.Errorf("PING: %w", err))
 		}
 		c.sendMsg(FramePong, ping)

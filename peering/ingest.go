@@ -3,7 +3,6 @@ package peering
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -18,7 +17,6 @@ import (
 type inbound struct {
 	body   eventlog.Signed // nil for the end of a catch-up answer
 	live   bool            // broadcast now, not caught up
-	frame  []byte          // the live frame as received, relayed unchanged
 	synced bool
 }
 
@@ -46,19 +44,19 @@ func decodeSigned(typ string, payload []byte) (eventlog.Signed, error) {
 	switch typ {
 	case FrameChat:
 		var m ChatMsg
-		if err := json.Unmarshal(payload, &m); err != nil {
+		if err := decodeStrict(payload, &m); err != nil {
 			return nil, fmt.Errorf("CHAT: %w", err)
 		}
 		return m.Event(), nil
 	case FrameNick:
 		var m NickMsg
-		if err := json.Unmarshal(payload, &m); err != nil {
+		if err := decodeStrict(payload, &m); err != nil {
 			return nil, fmt.Errorf("NICK: %w", err)
 		}
 		return m.Event(), nil
 	case FrameCatchup:
 		var m CatchupMsg
-		if err := json.Unmarshal(payload, &m); err != nil {
+		if err := decodeStrict(payload, &m); err != nil {
 			return nil, fmt.Errorf("CATCHUP: %w", err)
 		}
 		switch {
@@ -171,9 +169,26 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 			continue
 		}
 		n.show(res.Body)
-		n.stats.relayed.Add(uint64(n.broadcast(m.frame, from)))
+		// What goes on is the canonical encoding of what was verified,
+		// never the bytes received: padding a peer added dies here.
+		frame, err := signedFrame(res.Body, n.cfg.MaxFrame)
+		if err != nil {
+			return err
+		}
+		n.stats.relayed.Add(uint64(n.broadcast(frame, from)))
 	}
 	return nil
+}
+
+// signedFrame is the CHAT or NICK frame that carries body.
+func signedFrame(body eventlog.Body, maxFrame int) ([]byte, error) {
+	switch b := body.(type) {
+	case eventlog.Chat:
+		return EncodeFrame(FrameChat, ChatFromEvent(b), maxFrame)
+	case eventlog.Nick:
+		return EncodeFrame(FrameNick, NickFromEvent(b), maxFrame)
+	}
+	return nil, fmt.Errorf("%T is not a signed message", body)
 }
 
 // minParallelVerify is the smallest batch whose signatures are checked on

@@ -2,7 +2,6 @@ package peering
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -108,7 +107,7 @@ func (n *Node) flushOutbox(c *conn) error {
 // onPrivate stores, shows and acknowledges a private message.
 func (n *Node) onPrivate(ctx context.Context, c *conn, payload []byte) error {
 	var m PrivateMsg
-	if err := json.Unmarshal(payload, &m); err != nil {
+	if err := decodeStrict(payload, &m); err != nil {
 		return violation(fmt.Errorf("PRIVATE: %w", err))
 	}
 	if err := eventlog.CheckText(m.Text); err != nil {
@@ -135,7 +134,7 @@ func (n *Node) onPrivate(ctx context.Context, c *conn, payload []byte) error {
 // onPrivAck takes an acknowledged message out of the peer's outbox.
 func (n *Node) onPrivAck(ctx context.Context, c *conn, payload []byte) error {
 	var m PrivAckMsg
-	if err := json.Unmarshal(payload, &m); err != nil {
+	if err := decodeStrict(payload, &m); err != nil {
 		return violation(fmt.Errorf("PRIVACK: %w", err))
 	}
 	p, _, err := n.log.Peer(c.id)

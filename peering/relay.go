@@ -2,7 +2,6 @@ package peering
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -13,7 +12,7 @@ import (
 // node is not connected to.
 func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 	var msg PeersMsg
-	if err := json.Unmarshal(payload, &msg); err != nil {
+	if err := decodeStrict(payload, &msg); err != nil {
 		return violation(fmt.Errorf("PEERS: %w", err))
 	}
 	if err := msg.Validate(maxPeersEntries, maxAddrsPerPeer); err != nil {
