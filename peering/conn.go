@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"golang.org/x/sync/semaphore"
 )
 
 // Reasons a connection ends, as logged and as sent in GOODBYE.
@@ -46,11 +47,19 @@ type conn struct {
 	peerFull bool
 
 	sendq     chan []byte  // live frames
+	queued    atomic.Int64 // bytes in sendq, bounded by Config.SendQueueBytes
 	catchq    chan []byte  // catch-up frames, sent when sendq is empty
 	ingest    chan inbound // read loop -> ingest loop
+	// ingestRoom bounds the bytes of what waits in ingest: the read loop
+	// takes room before it hands a message over, the ingest loop gives it
+	// back once the message is stored.
+	ingestRoom *semaphore.Weighted
+	// done ends when the connection closes, for what waits on a context.
+	done     context.Context
+	stopDone context.CancelFunc
 	syncReqs  chan map[eventlog.NodeID]SyncOrigin
 	syncAcc   map[eventlog.NodeID]SyncOrigin // a SYNC request being read
-	budget    chatBudget                     // live chat allowed in (budget.go)
+	budget    connBudget                     // what the peer may make this node spend (budget.go)
 	closing   chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -172,7 +181,11 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 		ingest:   make(chan inbound, maxIngestBatch*2),
 		syncReqs: make(chan map[eventlog.NodeID]SyncOrigin, 1),
 		closing:  make(chan struct{}),
+
+		ingestRoom: semaphore.NewWeighted(int64(n.cfg.IngestQueueBytes)),
 	}
+	c.done, c.stopDone = context.WithCancel(context.Background())
+	c.budget.setup(&n.cfg)
 	c.addrs = peerAddrs(raw, msg, t)
 	return c, nil
 }
@@ -397,16 +410,27 @@ func (c *conn) close(err error) {
 		}
 		c.closeErr = err
 		close(c.closing)
+		if c.stopDone != nil {
+			c.stopDone()
+		}
 	})
 }
 
-// send queues a frame without waiting. A full queue means the peer cannot
-// keep up: it is dropped (and redialed later) rather than slowing anyone.
+// send queues a frame without waiting. A full queue, in frames or in
+// bytes, means the peer cannot keep up: it is dropped (and redialed later)
+// rather than slowing anyone.
 func (c *conn) send(frame []byte) {
+	if c.queued.Add(int64(len(frame))) > int64(c.n.cfg.SendQueueBytes) {
+		c.queued.Add(-int64(len(frame)))
+		c.close(errSlow)
+		return
+	}
 	select {
 	case c.sendq <- frame:
 	case <-c.closing:
+		c.queued.Add(-int64(len(frame)))
 	default:
+		c.queued.Add(-int64(len(frame)))
 		c.close(errSlow)
 	}
 }
@@ -476,6 +500,7 @@ func (c *conn) writeLoop() {
 		for n := 0; n < 4*catchupPage; n++ {
 			select {
 			case frame := <-c.sendq:
+				c.queued.Add(-int64(len(frame)))
 				if !write(frame) {
 					return false
 				}
@@ -498,6 +523,7 @@ func (c *conn) writeLoop() {
 		// Live frames go first: catch-up only fills the gaps.
 		select {
 		case frame := <-c.sendq:
+			c.queued.Add(-int64(len(frame)))
 			if !writeQueued(frame) {
 				return
 			}
@@ -506,6 +532,7 @@ func (c *conn) writeLoop() {
 		}
 		select {
 		case frame := <-c.sendq:
+			c.queued.Add(-int64(len(frame)))
 			if !writeQueued(frame) {
 				return
 			}
@@ -596,7 +623,7 @@ type errGoodbye struct{ reason string }
 func (e errGoodbye) Error() string { return "goodbye: " + e.reason }
 
 func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
-	if err := c.charge(typ); err != nil {
+	if err := c.charge(typ, len(typ)+len(payload)+2); err != nil {
 		return err
 	}
 	switch typ {
@@ -605,7 +632,7 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		if err != nil {
 			return violation(err)
 		}
-		return c.push(inbound{body: body, live: typ != FrameCatchup})
+		return c.push(inbound{body: body, live: typ != FrameCatchup, size: len(payload)})
 	case FrameSynced:
 		c.syncPending.Store(false)
 		return c.push(inbound{synced: true})

@@ -18,6 +18,7 @@ type inbound struct {
 	body   eventlog.Signed // nil for the end of a catch-up answer
 	live   bool            // broadcast now, not caught up
 	synced bool
+	size   int // bytes taken from the connection's ingest room
 }
 
 // maxIngestBatch caps the messages verified and appended together.
@@ -31,6 +32,9 @@ const maxCaughtUpShown = 100
 // log cannot keep up, the read loop waits here, stops reading, and TCP
 // slows the sender down. Nothing is dropped.
 func (c *conn) push(m inbound) error {
+	if err := c.ingestRoom.Acquire(c.done, int64(m.size)); err != nil {
+		return c.closeErr
+	}
 	select {
 	case c.ingest <- m:
 		return nil
@@ -78,7 +82,13 @@ func (c *conn) ingestLoop(ctx context.Context) {
 	defer c.wg.Done()
 	for first := range c.ingest {
 		batch := drain(first, c.ingest, maxIngestBatch)
-		if err := c.n.ingest(ctx, c, batch); err != nil {
+		err := c.n.ingest(ctx, c, batch)
+		size := 0
+		for _, m := range batch {
+			size += m.size
+		}
+		c.ingestRoom.Release(int64(size))
+		if err != nil {
 			if ctx.Err() == nil {
 				c.n.limitedLog("peer "+c.id.String(), warnLevel).Err(err).Str("peer", c.id.Short()).Msg("dropping peer")
 			}
@@ -120,6 +130,9 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 			j++
 		}
 		fresh = append(fresh, m)
+	}
+	if err := from.chargeNewAuthors(fresh); err != nil {
+		return err
 	}
 	if err := verifyBatch(fresh); err != nil {
 		return err

@@ -23,6 +23,8 @@ type Log interface {
 	Append(ctx context.Context, bodies ...eventlog.Body) ([]eventlog.Result, error)
 	Peers() ([]eventlog.Peer, error)
 	Peer(id eventlog.NodeID) (eventlog.Peer, bool, error)
+	LookupPeers(ids []eventlog.NodeID) (map[eventlog.NodeID]eventlog.Peer, int, error)
+	KnownOrigins(ids []eventlog.NodeID) ([]bool, error)
 	Get(seq uint64) (eventlog.Event, bool, error)
 	Holds(msgs []eventlog.Signed) ([]bool, error)
 	SyncState() ([]eventlog.OriginState, error)
