@@ -46,17 +46,17 @@ type conn struct {
 	// the connection only brings its PEERS.
 	peerFull bool
 
-	sendq     chan []byte  // live frames
-	queued    atomic.Int64 // bytes in sendq, bounded by Config.SendQueueBytes
-	catchq    chan []byte  // catch-up frames, sent when sendq is empty
-	ingest    chan inbound // read loop -> ingest loop
+	sendq  chan []byte  // live frames
+	queued atomic.Int64 // bytes in sendq, bounded by Config.SendQueueBytes
+	catchq chan []byte  // catch-up frames, sent when sendq is empty
+	ingest chan inbound // read loop -> ingest loop
 	// ingestRoom bounds the bytes of what waits in ingest: the read loop
 	// takes room before it hands a message over, the ingest loop gives it
 	// back once the message is stored.
 	ingestRoom *semaphore.Weighted
 	// done ends when the connection closes, for what waits on a context.
-	done     context.Context
-	stopDone context.CancelFunc
+	done      context.Context
+	stopDone  context.CancelFunc
 	syncReqs  chan map[eventlog.NodeID]SyncOrigin
 	syncAcc   map[eventlog.NodeID]SyncOrigin // a SYNC request being read
 	budget    connBudget                     // what the peer may make this node spend (budget.go)
