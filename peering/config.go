@@ -111,6 +111,11 @@ type Config struct {
 	// peers refused because this node is full, so that fresh keys
 	// knocking at a full node do not grow its log and table.
 	MaxRefusedJoins int
+	// MaxDialFailRecords bounds the DIAL_FAILED events appended per
+	// minute. The backoff itself is kept in memory whatever the bound;
+	// the events only carry it across a restart, so a flood of fake
+	// addresses to dial cannot grow the log.
+	MaxDialFailRecords int
 	// FloodGrace is how long the read loop may wait for chat budget within
 	// FloodWindow before the peer counts as flooding and is penalized.
 	FloodGrace time.Duration
@@ -128,38 +133,39 @@ type Config struct {
 // DefaultConfig returns the limits of the design contract.
 func DefaultConfig() Config {
 	return Config{
-		MaxFrame:         DefaultMaxFrame,
-		MaxPeers:         32,
-		MaxConns:         128,
-		MaxConnsPerIP:    64,
-		SendQueue:        4096,
-		SendQueueBytes:   4 << 20,
-		IngestQueueBytes: 4 << 20,
-		MaxParallelDials: 8,
-		HandshakeTimeout: 5 * time.Second,
-		PingInterval:     30 * time.Second,
-		IdleTimeout:      90 * time.Second,
-		WriteTimeout:     10 * time.Second,
-		SyncInterval:     time.Minute,
-		MaxKnownPeers:    10000,
-		StaleAfter:       7 * 24 * time.Hour,
-		Backoff:          DefaultBackoff(),
-		ChatRate:         1000,
-		ChatBurst:        10000,
-		ByteRate:         1 << 20,
-		ByteBurst:        16 << 20,
-		GossipRate:       2000,
-		GossipBurst:      40000,
-		NewPeerRate:      10,
-		NewPeerBurst:     1000,
-		NewAuthorRate:    10,
-		NewAuthorBurst:   1000,
-		MaxRefusedJoins:  60,
-		FloodGrace:       30 * time.Second,
-		FloodWindow:      time.Minute,
-		FloodPenalty:     10 * time.Minute,
-		LogEvery:         10 * time.Second,
-		Logger:           zerolog.Nop(),
+		MaxFrame:           DefaultMaxFrame,
+		MaxPeers:           32,
+		MaxConns:           128,
+		MaxConnsPerIP:      64,
+		SendQueue:          4096,
+		SendQueueBytes:     4 << 20,
+		IngestQueueBytes:   4 << 20,
+		MaxParallelDials:   8,
+		HandshakeTimeout:   5 * time.Second,
+		PingInterval:       30 * time.Second,
+		IdleTimeout:        90 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		SyncInterval:       time.Minute,
+		MaxKnownPeers:      10000,
+		StaleAfter:         7 * 24 * time.Hour,
+		Backoff:            DefaultBackoff(),
+		ChatRate:           1000,
+		ChatBurst:          10000,
+		ByteRate:           1 << 20,
+		ByteBurst:          16 << 20,
+		GossipRate:         2000,
+		GossipBurst:        40000,
+		NewPeerRate:        10,
+		NewPeerBurst:       1000,
+		NewAuthorRate:      10,
+		NewAuthorBurst:     1000,
+		MaxRefusedJoins:    60,
+		MaxDialFailRecords: 120,
+		FloodGrace:         30 * time.Second,
+		FloodWindow:        time.Minute,
+		FloodPenalty:       10 * time.Minute,
+		LogEvery:           10 * time.Second,
+		Logger:             zerolog.Nop(),
 	}
 }
 
@@ -201,6 +207,7 @@ func (c *Config) fill() {
 	setDefault(&c.NewAuthorRate, d.NewAuthorRate)
 	setDefault(&c.NewAuthorBurst, d.NewAuthorBurst)
 	setDefault(&c.MaxRefusedJoins, d.MaxRefusedJoins)
+	setDefault(&c.MaxDialFailRecords, d.MaxDialFailRecords)
 	setDefault(&c.FloodGrace, d.FloodGrace)
 	setDefault(&c.FloodWindow, d.FloodWindow)
 	setDefault(&c.FloodPenalty, d.FloodPenalty)

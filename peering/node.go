@@ -15,6 +15,7 @@ import (
 
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 )
 
 // Log is what the node needs of its event log. It is satisfied by
@@ -63,12 +64,20 @@ type Node struct {
 	targets   map[string]*target            // what the dialer works on
 	dialing   int
 
+	// recordMu orders the CONNECT and DISCONNECT events of connections
+	// (conn.go's recordConnect and recordEnd).
+	recordMu sync.Mutex
+
 	wake chan struct{} // pokes the dialer
 	wg   sync.WaitGroup
 
 	penalties penaltyBox // node IDs refused for a while (budget.go)
 	logLimit  logLimiter // spaces the log lines about one peer (lograte.go)
 	stats     nodeStats  // counters for Stats (stats.go)
+
+	newIDs          *rate.Limiter // node IDs new to the table that may dial in
+	refusedJoins    *rate.Limiter // JOINs recorded of peers not connected
+	dialFailRecords *rate.Limiter // DIAL_FAILED events appended
 
 	caught *catchupView // what catch-up brought, shown when it is complete
 
@@ -114,6 +123,10 @@ func New(cfg Config, log Log, display Display) (*Node, error) {
 		outbox:     make(chan eventlog.Body, outboxSize),
 		outboxDone: make(chan struct{}),
 		caught:     newCatchupView(),
+
+		newIDs:          rate.NewLimiter(rate.Limit(cfg.NewPeerRate), cfg.NewPeerBurst),
+		refusedJoins:    rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.MaxRefusedJoins)), cfg.MaxRefusedJoins),
+		dialFailRecords: rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.MaxDialFailRecords)), cfg.MaxDialFailRecords),
 	}, nil
 }
 

@@ -1,0 +1,424 @@
+package peering
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+)
+
+// The attacks here speak the protocol correctly with fresh ed25519 keys,
+// which cost nothing, against an honest pair Alice (the victim) and Bob.
+// After each, the pair still chats within 2 s, both logs verify, neither
+// penalized the other, and the heap of the whole test process (both nodes
+// and the attacker) stays under costTestHeapBound after a GC.
+
+// costTestHeapBound is the victim's memory bound: the heap in use by this
+// process, two nodes and the attacker included, after a GC.
+const costTestHeapBound = 64 << 20
+
+// costTestPair starts Alice, tweaked, and Bob connected to her.
+func costTestPair(t *testing.T, tweak func(*Config)) (alice, bob *netTestNode) {
+	t.Helper()
+	alice = netTestStart(t, "Alice", tweak)
+	bob = netTestStart(t, "Bob", netTestSeeds(alice))
+	netTestWaitFor(t, 10*time.Second, "Alice and Bob connected", func() bool {
+		return alice.connectedTo(bob) && bob.connectedTo(alice)
+	})
+	return alice, bob
+}
+
+// costTestStillHonest checks what must hold after every attack.
+func costTestStillHonest(t *testing.T, a, b *netTestNode, tag string) {
+	t.Helper()
+	b.say(t, "after "+tag)
+	netTestWaitFor(t, 2*time.Second, "Alice shows Bob's line", func() bool { return a.display.saw("after " + tag) })
+	a.say(t, "reply "+tag)
+	netTestWaitFor(t, 2*time.Second, "Bob shows Alice's line", func() bool { return b.display.saw("reply " + tag) })
+	for _, n := range []*netTestNode{a, b} {
+		rep, err := n.log.Verify(context.Background())
+		if err != nil || len(rep.Problems) > 0 {
+			t.Errorf("verify %s: %v %v", n.Name(), err, rep.Problems)
+		}
+	}
+	now := time.Now()
+	if _, p := a.penalties.active(b.ID(), now); p {
+		t.Error("Alice penalized Bob")
+	}
+	if _, p := b.penalties.active(a.ID(), now); p {
+		t.Error("Bob penalized Alice")
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("heap in use after %s: %.1f MiB", tag, float64(ms.HeapInuse)/(1<<20))
+	if ms.HeapInuse > costTestHeapBound {
+		t.Errorf("heap in use %d MiB, bound %d MiB", ms.HeapInuse>>20, costTestHeapBound>>20)
+	}
+}
+
+// costTestAttacker is a hand-driven peer whose incoming frames are read
+// (and counted) in the background, so the victim never finds it slow.
+type costTestAttacker struct {
+	*netTestPeer
+	done      chan struct{}
+	maxChat   atomic.Int64 // largest CHAT frame received, in bytes
+	chats     atomic.Int64
+	goodbyeMu sync.Mutex
+	goodbye   string
+}
+
+// costTestJoin connects to victim as a fresh key, sends join and reads the
+// victim's JOIN.
+func costTestJoin(t *testing.T, victim *netTestNode, key ed25519.PrivateKey, join JoinMsg) *costTestAttacker {
+	t.Helper()
+	p := netTestDialTLS(t, victim.Addr().String(), key)
+	join.Version, join.ID = ProtocolVersion, p.id
+	if join.Name == "" {
+		join.Name = "Mallory"
+	}
+	if join.Port == 0 {
+		join.Port = 9
+	}
+	if err := p.write(FrameJoin, join); err != nil {
+		t.Fatal(err)
+	}
+	a := &costTestAttacker{netTestPeer: p, done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		for {
+			_ = p.tc.SetReadDeadline(time.Now().Add(time.Minute))
+			typ, payload, err := p.fr.Next()
+			if err != nil {
+				return
+			}
+			switch typ {
+			case FrameChat:
+				a.chats.Add(1)
+				if n := int64(len(typ) + len(payload) + 2); n > a.maxChat.Load() {
+					a.maxChat.Store(n)
+				}
+			case FrameGoodbye:
+				a.goodbyeMu.Lock()
+				a.goodbye = string(payload)
+				a.goodbyeMu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		p.tc.Close()
+		<-a.done
+	})
+	return a
+}
+
+// closed waits for the victim to end the connection and returns the
+// GOODBYE it sent, if any.
+func (a *costTestAttacker) closed(t *testing.T, timeout time.Duration) string {
+	t.Helper()
+	select {
+	case <-a.done:
+	case <-time.After(timeout):
+		t.Fatalf("the victim kept the attacker's connection for %s", timeout)
+	}
+	a.goodbyeMu.Lock()
+	defer a.goodbyeMu.Unlock()
+	return a.goodbye
+}
+
+// writeRaw sends a frame as given, bypassing the encoder.
+func (a *costTestAttacker) writeRaw(frame string) error {
+	_ = a.tc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, err := io.WriteString(a.tc, frame)
+	return err
+}
+
+// costTestFakeIDs returns n node IDs nobody holds the key of: hearsay is
+// never proven, so random bytes will do.
+func costTestFakeIDs(t *testing.T, n int) []eventlog.NodeID {
+	t.Helper()
+	out := make([]eventlog.NodeID, n)
+	for i := range out {
+		if _, err := rand.Read(out[i][:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// costTestCount counts the victim's events of each type.
+func costTestCount(t *testing.T, n *netTestNode) map[eventlog.Type]int {
+	t.Helper()
+	out := map[eventlog.Type]int{}
+	err := n.log.Scan(context.Background(), 1, func(e eventlog.Event) error {
+		out[e.Body.Type()]++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func costTestRows(t *testing.T, n *netTestNode) int {
+	t.Helper()
+	peers, err := n.log.Peers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(peers)
+}
+
+func TestPaddedLinesAreRefusedAndPaddingNeverTravels(t *testing.T) {
+	a, b := costTestPair(t, nil)
+	watcherKey, _ := netTestNewKey(t)
+	watcher := costTestJoin(t, a, watcherKey, JoinMsg{Name: "Walter"})
+
+	// Five validly signed lines, each padded with an unsigned field of
+	// 60 KB: the first ends the connection.
+	key, _ := netTestNewKey(t)
+	m := costTestJoin(t, a, key, JoinMsg{})
+	for i := range 5 {
+		chat := netTestChat(key, uint64(i+1), fmt.Sprintf("padded %d", i))
+		frame, err := EncodeFrame(FrameChat, chat, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		padded := strings.TrimSuffix(string(frame), "}\n") + `,"pad":"` + strings.Repeat("x", 60000) + "\"}\n"
+		if m.writeRaw(padded) != nil {
+			break
+		}
+	}
+	m.closed(t, 5*time.Second)
+	if _, p := a.penalties.active(m.id, time.Now()); !p {
+		t.Error("the padding peer is not penalized")
+	}
+	if a.display.chatsWithPrefix("padded ") > 0 || watcher.chats.Load() > 0 {
+		t.Error("a padded line was shown or relayed")
+	}
+
+	// Whitespace and escapes are valid JSON and pass, but what goes on
+	// is the canonical line: 250 bytes, not 60 KB.
+	key2, _ := netTestNewKey(t)
+	m2 := costTestJoin(t, a, key2, JoinMsg{})
+	for i := range 5 {
+		chat := netTestChat(key2, uint64(i+1), fmt.Sprintf("spaced %d", i))
+		frame, err := EncodeFrame(FrameChat, chat, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spaced := strings.Replace(string(frame), `{"origin"`, "{"+strings.Repeat(" ", 60000)+`"\u006frigin"`, 1)
+		if err := m2.writeRaw(spaced); err != nil {
+			t.Fatal(err)
+		}
+	}
+	netTestWaitFor(t, 5*time.Second, "the watcher gets the five lines", func() bool { return watcher.chats.Load() >= 5 })
+	netTestWaitFor(t, 5*time.Second, "Bob shows them", func() bool { return b.display.chatsWithPrefix("spaced ") == 5 })
+	if got := watcher.maxChat.Load(); got > 1024 {
+		t.Errorf("a relayed CHAT frame has %d bytes; the canonical line has about 250", got)
+	}
+	costTestStillHonest(t, a, b, "padding")
+}
+
+func TestAnInboundJoinMarkedFullIsAViolationAndItsPeersAreNeverRead(t *testing.T) {
+	a, b := costTestPair(t, nil)
+	before := costTestCount(t, a)
+	rowsBefore := costTestRows(t, a)
+	// 100 keys, each JOIN{"full":true} then 10 PEERS of 600 new IDs
+	// (700 would not fit in a frame without addresses shorter than ours).
+	fake := costTestFakeIDs(t, 600)
+	entries := make([]PeerEntry, len(fake))
+	for i, id := range fake {
+		entries[i] = PeerEntry{ID: id, Name: "x", Addrs: []string{}}
+	}
+	peersFrame, err := EncodeFrame(FramePeers, PeersMsg{Peers: entries}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 100 {
+		key, _ := netTestNewKey(t)
+		m := costTestJoin(t, a, key, JoinMsg{Full: true})
+		for range 10 {
+			if m.writeRaw(string(peersFrame)) != nil {
+				break
+			}
+		}
+		if bye := m.closed(t, 5*time.Second); !strings.Contains(bye, errPenalized.Error()) {
+			t.Fatalf("key %d was told %q, want penalized", k, bye)
+		}
+		if _, p := a.penalties.active(m.id, time.Now()); !p {
+			t.Fatalf("key %d is not penalized", k)
+		}
+	}
+	after := costTestCount(t, a)
+	if got := after[eventlog.TypeJoin] - before[eventlog.TypeJoin]; got != 0 {
+		t.Errorf("Alice appended %d JOIN events for inbound full JOINs", got)
+	}
+	if got := after[eventlog.TypePeers] - before[eventlog.TypePeers]; got != 0 {
+		t.Errorf("Alice appended %d PEERS events from them", got)
+	}
+	if got := costTestRows(t, a); got != rowsBefore {
+		t.Errorf("peer table went from %d to %d rows", rowsBefore, got)
+	}
+	costTestStillHonest(t, a, b, "full JOIN flood")
+}
+
+func TestAFloodOfFakePeerIDsDoesNotStopTheNodeFromDialingAGenuineNewPeer(t *testing.T) {
+	const fakes = 10100
+	a, b := costTestPair(t, func(cfg *Config) {
+		cfg.Backoff = Backoff{Base: time.Second, Max: time.Minute, Jitter: 0.2}
+	})
+	before := costTestCount(t, a)
+	// Each attacking key may introduce NewPeerBurst new IDs: eleven keys
+	// bring 10,100 fake nodes at closed ports of 127.0.0.1.
+	ids := costTestFakeIDs(t, fakes)
+	perKey := DefaultConfig().NewPeerBurst
+	for start := 0; start < fakes; start += perKey {
+		key, _ := netTestNewKey(t)
+		m := costTestJoin(t, a, key, JoinMsg{})
+		chunk := ids[start:min(start+perKey, fakes)]
+		for len(chunk) > 0 {
+			n := min(len(chunk), 500)
+			entries := make([]PeerEntry, n)
+			for i, id := range chunk[:n] {
+				entries[i] = PeerEntry{ID: id, Name: "fake", Addrs: []string{fmt.Sprintf("127.0.0.1:%d", 1+i%2)}}
+			}
+			if err := m.write(FramePeers, PeersMsg{Peers: entries}); err != nil {
+				t.Fatal(err)
+			}
+			chunk = chunk[n:]
+		}
+		netTestWaitFor(t, 10*time.Second, "Alice to take the key's PEERS", func() bool {
+			return costTestRows(t, a) >= min(start+perKey, DefaultConfig().MaxKnownPeers)
+		})
+	}
+	if rows, limit := costTestRows(t, a), DefaultConfig().MaxKnownPeers+20; rows > limit {
+		t.Errorf("the peer table has %d rows, bound %d", rows, limit)
+	}
+
+	// Carol is new: Bob tells Alice of her, and Alice must dial her.
+	// Carol dials nobody but Bob herself.
+	c := netTestStart(t, "Carol", func(cfg *Config) {
+		netTestSeeds(b)(cfg)
+		cfg.MaxOutbound = 1
+	})
+	netTestWaitFor(t, 20*time.Second, "Alice dials Carol", func() bool { return a.connectedTo(c) })
+	if got := costTestCount(t, a)[eventlog.TypeDialFailed] - before[eventlog.TypeDialFailed]; got > DefaultConfig().MaxDialFailRecords+60 {
+		t.Errorf("Alice appended %d DIAL_FAILED events for fake peers", got)
+	}
+	costTestStillHonest(t, a, b, "fake peer flood")
+}
+
+func TestFreshKeysThatDialInAreLetInOnlyAtTheNewIDRate(t *testing.T) {
+	const burst = 20
+	a, b := costTestPair(t, func(cfg *Config) {
+		cfg.NewPeerBurst, cfg.NewPeerRate = burst, 1
+		cfg.MaxPeers = 200
+	})
+	rowsBefore := costTestRows(t, a)
+	busy := 0
+	for range 3 * burst {
+		key, _ := netTestNewKey(t)
+		m := costTestJoin(t, a, key, JoinMsg{})
+		if err := m.write(FrameGoodbye, GoodbyeMsg{Reason: "bye"}); err != nil {
+			t.Fatal(err)
+		}
+		if bye := m.closed(t, 5*time.Second); strings.Contains(bye, "busy") {
+			busy++
+		}
+	}
+	if busy < burst {
+		t.Errorf("only %d of %d fresh keys were refused as busy", busy, 3*burst)
+	}
+	// The burst, what the rate adds meanwhile, and Bob's and Alice's rows.
+	if got := costTestRows(t, a) - rowsBefore; got > 2*burst {
+		t.Errorf("%d fresh keys grew the table by %d rows", 3*burst, got)
+	}
+	costTestStillHonest(t, a, b, "fresh keys")
+}
+
+func TestAFloodOfFreshAuthorsIsPacedThenPenalized(t *testing.T) {
+	a, b := costTestPair(t, func(cfg *Config) {
+		cfg.NewAuthorBurst, cfg.NewAuthorRate = 100, 10
+		cfg.FloodGrace = time.Second
+	})
+	key, _ := netTestNewKey(t)
+	m := costTestJoin(t, a, key, JoinMsg{})
+	sent := 0
+	for i := range 3000 {
+		author, _ := netTestNewKey(t)
+		if m.write(FrameChat, netTestChat(author, 1, fmt.Sprintf("author %d", i))) != nil {
+			break
+		}
+		sent++
+	}
+	if bye := m.closed(t, 10*time.Second); !strings.Contains(bye, errPenalized.Error()) {
+		t.Errorf("the attacker was told %q, want penalized", bye)
+	}
+	if !a.logs.has("penalized peer", "new-author flood") {
+		t.Errorf("no log line names the new-author flood")
+	}
+	// The burst, the rate over the grace, and a batch in flight.
+	if got, limit := a.display.chatsWithPrefix("author "), 100+10*2+maxIngestBatch; got > limit {
+		t.Errorf("Alice stored %d lines of fresh authors out of %d sent, bound %d", got, sent, limit)
+	}
+	costTestStillHonest(t, a, b, "fresh authors")
+}
+
+func TestAReplacedConnectionsDisconnectIsNeverWrittenAfterItsSuccessorsConnect(t *testing.T) {
+	a, b := costTestPair(t, nil)
+	key, id := netTestNewKey(t)
+	// The same key dials again and again: whichever of two connections
+	// has the lower tie value stays, so some replace their predecessor.
+	for range 20 {
+		costTestJoin(t, a, key, JoinMsg{})
+	}
+	connected := func() bool {
+		return slices.ContainsFunc(a.Users(), func(u User) bool { return u.ID == id })
+	}
+	netTestWaitFor(t, 5*time.Second, "the last connection settles", connected)
+	// Once the dust settles, the log's last word on the peer must be
+	// the CONNECT of the connection that is up.
+	netTestWaitFor(t, 5*time.Second, "the log to say the peer is connected", func() bool {
+		p, ok, err := a.log.Peer(id)
+		return err == nil && ok && !p.LastConnect.Before(p.LastDisconnect)
+	})
+	var last string
+	replaced := 0
+	err := a.log.Scan(context.Background(), 1, func(e eventlog.Event) error {
+		switch body := e.Body.(type) {
+		case eventlog.Connect:
+			if body.ID == id {
+				last = "CONNECT"
+			}
+		case eventlog.Disconnect:
+			if body.ID == id {
+				last = "DISCONNECT"
+				if body.Reason == errDuplicate.Error() {
+					replaced++
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if replaced == 0 {
+		t.Error("no connection was replaced: the test tried nothing")
+	}
+	if last != "CONNECT" && connected() {
+		t.Errorf("the peer is connected but the log's last word on it is %s", last)
+	}
+	costTestStillHonest(t, a, b, "replacements")
+}
