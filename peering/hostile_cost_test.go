@@ -19,8 +19,8 @@ import (
 
 // The attacks here speak the protocol correctly with fresh ed25519 keys,
 // which cost nothing, against an honest pair Alice (the victim) and Bob.
-// After each, the pair still chats within 2 s, both logs verify, neither
-// penalized the other, and the heap of the whole test process (both nodes
+// After each, the pair still chats within 2 s, neither penalized the
+// other, both logs verify (once the nodes stopped), and the heap of the whole test process (both nodes
 // and the attacker) stays under costTestHeapBound after a GC.
 
 // costTestHeapBound is the victim's memory bound: the heap in use by this
@@ -45,12 +45,6 @@ func costTestStillHonest(t *testing.T, a, b *netTestNode, tag string) {
 	netTestWaitFor(t, 2*time.Second, "Alice shows Bob's line", func() bool { return a.display.saw("after " + tag) })
 	a.say(t, "reply "+tag)
 	netTestWaitFor(t, 2*time.Second, "Bob shows Alice's line", func() bool { return b.display.saw("reply " + tag) })
-	for _, n := range []*netTestNode{a, b} {
-		rep, err := n.log.Verify(context.Background())
-		if err != nil || len(rep.Problems) > 0 {
-			t.Errorf("verify %s: %v %v", n.Name(), err, rep.Problems)
-		}
-	}
 	now := time.Now()
 	if _, p := a.penalties.active(b.ID(), now); p {
 		t.Error("Alice penalized Bob")
@@ -64,6 +58,14 @@ func costTestStillHonest(t *testing.T, a, b *netTestNode, tag string) {
 	t.Logf("heap in use after %s: %.1f MiB", tag, float64(ms.HeapInuse)/(1<<20))
 	if ms.HeapInuse > costTestHeapBound {
 		t.Errorf("heap in use %d MiB, bound %d MiB", ms.HeapInuse>>20, costTestHeapBound>>20)
+	}
+	// bbolt's page check is not safe beside a writer: stop first.
+	for _, n := range []*netTestNode{a, b} {
+		n.stop()
+		rep, err := n.log.Verify(context.Background())
+		if err != nil || len(rep.Problems) > 0 {
+			t.Errorf("verify %s: %v %v", n.Name(), err, rep.Problems)
+		}
 	}
 }
 
@@ -298,7 +300,7 @@ func TestAFloodOfFakePeerIDsDoesNotStopTheNodeFromDialingAGenuineNewPeer(t *test
 			}
 			chunk = chunk[n:]
 		}
-		netTestWaitFor(t, 10*time.Second, "Alice to take the key's PEERS", func() bool {
+		netTestWaitFor(t, 60*time.Second, "Alice to take the key's PEERS", func() bool {
 			return costTestRows(t, a) >= min(start+perKey, DefaultConfig().MaxKnownPeers)
 		})
 	}
