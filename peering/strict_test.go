@@ -89,7 +89,8 @@ func TestARelayedLineIsTheCanonicalEncodingNotTheBytesReceived(t *testing.T) {
 }
 
 // BenchmarkDecodeChat measures what strict decoding costs a CHAT payload
-// over encoding/json's plain Unmarshal, the baseline.
+// over encoding/json's plain Unmarshal, the baseline, and what encoding
+// the verified line again for relay costs.
 func BenchmarkDecodeChat(b *testing.B) {
 	payload, err := json.Marshal(ChatFromEvent(wireTestChat(b, strings.Repeat("the quick brown fox ", 4))))
 	if err != nil {
@@ -100,6 +101,19 @@ func BenchmarkDecodeChat(b *testing.B) {
 		for b.Loop() {
 			var m ChatMsg
 			if err := json.Unmarshal(payload, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("canonical_relay_frame", func(b *testing.B) {
+		var m ChatMsg
+		if err := decodeStrict(payload, &m); err != nil {
+			b.Fatal(err)
+		}
+		body := m.Event()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := signedFrame(body, 0); err != nil {
 				b.Fatal(err)
 			}
 		}
