@@ -64,6 +64,10 @@ type Node struct {
 	targets   map[string]*target            // what the dialer works on
 	dialing   int
 
+	// peersMu makes counting the peer table's rows and appending hearsay
+	// to it one step (relay.go's onPeers), so the bound holds.
+	peersMu sync.Mutex
+
 	// recordMu orders the CONNECT and DISCONNECT events of connections
 	// (conn.go's recordConnect and recordEnd).
 	recordMu sync.Mutex

@@ -30,6 +30,10 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 	for i, e := range msg.Peers {
 		ids[i] = e.ID
 	}
+	// Counting the rows and adding to them is one step, so that two
+	// connections' PEERS cannot both fill the last room.
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
 	known, rows, err := n.log.LookupPeers(ids)
 	if err != nil {
 		return fmt.Errorf("read peer table: %w", err)
