@@ -225,7 +225,11 @@ func peerAddrs(raw net.Conn, msg JoinMsg, t *target) []string {
 // registered, so the dialer never sees the peer as neither dialing nor
 // connected and dials it twice.
 func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
-	if !n.admitPeer(ctx, c, t) {
+	// Shutdown must not wait for what a refused peer is told.
+	stop := context.AfterFunc(ctx, func() { _ = c.tc.SetDeadline(time.Unix(1, 0)) })
+	admitted := n.admitPeer(ctx, c, t)
+	stop()
+	if !admitted {
 		return
 	}
 	n.serveConn(ctx, c)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -483,5 +484,67 @@ func TestASendQueueFullInBytesDropsThePeer(t *testing.T) {
 	}
 	if sent != 1000/150 || c.queued.Load() > 1000 {
 		t.Errorf("queued %d frames, %d bytes, before the drop; bound 1000 bytes", sent, c.queued.Load())
+	}
+}
+
+func TestShutdownDoesNotWaitForAFullPeerThatNeverSendsItsPeers(t *testing.T) {
+	// A listener that answers every JOIN as a full node would, then says
+	// nothing more: the dialer's referral waits for a PEERS that never
+	// comes.
+	key, id := netTestNewKey(t)
+	cert, err := NewCertificate(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", ServerConfig(cert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := make(chan struct{}, 1)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		fr := NewFrameReader(c, 0)
+		if typ, _, err := fr.Next(); err != nil || typ != FrameJoin {
+			return
+		}
+		frame, err := EncodeFrame(FrameJoin, JoinMsg{Version: ProtocolVersion, ID: id, Name: "Fuller", Port: 9, Full: true}, 0)
+		if err != nil {
+			return
+		}
+		if _, err := c.Write(frame); err != nil {
+			return
+		}
+		joined <- struct{}{}
+		_, _, _ = fr.Next() // until the dialer hangs up
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-served
+	})
+
+	a := netTestStart(t, "Alice", func(cfg *Config) {
+		cfg.Seeds = []string{ln.Addr().String()}
+		cfg.HandshakeTimeout = time.Minute
+	})
+	select {
+	case <-joined:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Alice never dialed the full peer")
+	}
+	stopped := make(chan struct{})
+	go func() {
+		a.stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Alice's shutdown waited for the full peer's PEERS (the handshake timeout is a minute)")
 	}
 }
