@@ -379,6 +379,7 @@ func (n *Node) recordConnect(ctx context.Context, c *conn) error {
 		return fmt.Errorf("append CONNECT: %w", err)
 	}
 	c.connectRecorded = true
+	n.peersChanged()
 	return nil
 }
 
@@ -411,6 +412,7 @@ func (n *Node) recordEnd(ctx context.Context, c *conn) {
 		n.logger.Error().Err(err).Msg("append DISCONNECT")
 	}
 	n.recordMu.Unlock()
+	n.peersChanged()
 	// A connection closed as a duplicate has a twin on its way: the peer
 	// has not left.
 	var bye errGoodbye

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
@@ -82,6 +83,14 @@ type Node struct {
 	newIDs          *rate.Limiter // node IDs new to the table that may dial in
 	refusedJoins    *rate.Limiter // JOINs recorded of peers not connected
 	dialFailRecords *rate.Limiter // DIAL_FAILED events appended
+
+	peersCache struct { // the last PEERS frame sent (peersFrame)
+		mu    sync.Mutex
+		frame []byte
+		made  time.Time
+		gen   uint64
+	}
+	peersGen atomic.Uint64 // raised by peersChanged
 
 	caught *catchupView // what catch-up brought, shown when it is complete
 
@@ -337,8 +346,17 @@ func (n *Node) PeersPayload() ([]byte, error) {
 
 // peersFrame is the PEERS frame to send. A thousand entries with eight
 // addresses each do not fit in a frame, so the list is cut (connected
-// peers come first and stay) until it does.
+// peers come first and stay) until it does. Every new connection gets
+// one, and reading the table for it costs work a stranger's handshake
+// would otherwise buy at will: the frame is shared for up to
+// peersFrameAge, and made anew once what it lists changed (peersChanged).
 func (n *Node) peersFrame() ([]byte, error) {
+	n.peersCache.mu.Lock()
+	defer n.peersCache.mu.Unlock()
+	gen := n.peersGen.Load()
+	if n.peersCache.frame != nil && n.peersCache.gen == gen && time.Since(n.peersCache.made) < peersFrameAge {
+		return n.peersCache.frame, nil
+	}
 	msg, err := n.peersMsg()
 	if err != nil {
 		return nil, err
@@ -346,11 +364,23 @@ func (n *Node) peersFrame() ([]byte, error) {
 	for {
 		frame, err := EncodeFrame(FramePeers, msg, n.cfg.MaxFrame)
 		if !errors.Is(err, ErrFrameTooLarge) || len(msg.Peers) == 0 {
+			if err == nil {
+				n.peersCache.frame, n.peersCache.made, n.peersCache.gen = frame, time.Now(), gen
+			}
 			return frame, err
 		}
 		msg.Peers = msg.Peers[:len(msg.Peers)*3/4]
 	}
 }
+
+// peersChanged notes that the PEERS frame to send may differ now: a peer
+// connected or left, the table learned a peer, a ban changed. Call it
+// after the change, without n.mu.
+func (n *Node) peersChanged() { n.peersGen.Add(1) }
+
+// peersFrameAge is how long a PEERS frame made for one connection serves
+// the next ones.
+const peersFrameAge = time.Second
 
 // peersMsg lists what this node knows that others could dial: connected
 // peers first, then the rest of the table, never banned ones, at most the

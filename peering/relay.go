@@ -68,6 +68,7 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 		if _, err := n.log.Append(ctx, eventlog.Peers{From: from.id, Peers: news}); err != nil {
 			return fmt.Errorf("append PEERS: %w", err)
 		}
+		n.peersChanged()
 	}
 	for _, e := range learned {
 		n.learn(e.ID, e.Addrs)
