@@ -154,7 +154,7 @@ func DefaultConfig() Config {
 		ByteRate:           1 << 20,
 		ByteBurst:          16 << 20,
 		GossipRate:         2000,
-		GossipBurst:        40000,
+		GossipBurst:        10000,
 		NewPeerRate:        10,
 		NewPeerBurst:       1000,
 		NewAuthorRate:      10,

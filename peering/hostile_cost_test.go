@@ -78,6 +78,7 @@ type costTestAttacker struct {
 	done      chan struct{}
 	maxChat   atomic.Int64 // largest CHAT frame received, in bytes
 	chats     atomic.Int64
+	pongs     atomic.Int64
 	goodbyeMu sync.Mutex
 	goodbye   string
 }
@@ -112,6 +113,8 @@ func costTestJoin(t *testing.T, victim *netTestNode, key ed25519.PrivateKey, joi
 				if n := int64(len(typ) + len(payload) + 2); n > a.maxChat.Load() {
 					a.maxChat.Store(n)
 				}
+			case FramePong:
+				a.pongs.Add(1)
 			case FrameGoodbye:
 				a.goodbyeMu.Lock()
 				a.goodbye = string(payload)
@@ -138,6 +141,28 @@ func (a *costTestAttacker) closed(t *testing.T, timeout time.Duration) string {
 	a.goodbyeMu.Lock()
 	defer a.goodbyeMu.Unlock()
 	return a.goodbye
+}
+
+// handled waits until the victim has handled every frame sent so far
+// (its PONG to a PING comes after them) or has closed the connection.
+func (a *costTestAttacker) handled(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	want := a.pongs.Load() + 1
+	if a.write(FramePing, PingMsg{Nonce: uint64(want)}) != nil {
+		return
+	}
+	deadline := time.After(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for a.pongs.Load() < want {
+		select {
+		case <-a.done:
+			return
+		case <-deadline:
+			t.Fatalf("the victim did not handle the frames within %s", timeout)
+		case <-tick.C:
+		}
+	}
 }
 
 // writeRaw sends a frame as given, bypassing the encoder.
@@ -547,4 +572,34 @@ func TestShutdownDoesNotWaitForAFullPeerThatNeverSendsItsPeers(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Alice's shutdown waited for the full peer's PEERS (the handshake timeout is a minute)")
 	}
+}
+
+func TestPeersFloodsFromManyKeysKeepTheTableBoundedAndThePairChatting(t *testing.T) {
+	a, b := costTestPair(t, nil)
+	// 100 keys, each JOIN then 10 PEERS of 600 new IDs: 600,000 names,
+	// more than the table may hold and more than any key may introduce.
+	const keys, frames, perFrame = 100, 10, 600
+	rowsBefore := costTestRows(t, a)
+	for range keys {
+		key, _ := netTestNewKey(t)
+		m := costTestJoin(t, a, key, JoinMsg{})
+		for range frames {
+			entries := make([]PeerEntry, perFrame)
+			for i, id := range costTestFakeIDs(t, perFrame) {
+				entries[i] = PeerEntry{ID: id, Name: "x", Addrs: []string{}}
+			}
+			if m.write(FramePeers, PeersMsg{Peers: entries}) != nil {
+				break // refused as full: the node has only 32 places
+			}
+		}
+		m.handled(t, time.Minute)
+	}
+	// What each key may add: NewPeerBurst, and the table's cap above all.
+	limit := min(rowsBefore+keys*(DefaultConfig().NewPeerBurst+1), DefaultConfig().MaxKnownPeers+keys+2)
+	rows := costTestRows(t, a)
+	t.Logf("peer table: %d rows before, %d after, bound %d; %d PEERS events", rowsBefore, rows, limit, costTestCount(t, a)[eventlog.TypePeers])
+	if rows > limit {
+		t.Errorf("the peer table has %d rows, bound %d", rows, limit)
+	}
+	costTestStillHonest(t, a, b, "PEERS flood")
 }
