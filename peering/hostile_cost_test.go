@@ -145,11 +145,10 @@ func (a *costTestAttacker) closed(t *testing.T, timeout time.Duration) string {
 
 // handled waits until the victim has handled every frame sent so far
 // (its PONG to a PING comes after them) or has closed the connection.
-func (a *costTestAttacker) handled(t *testing.T, timeout time.Duration) {
-	t.Helper()
+func (a *costTestAttacker) handled(timeout time.Duration) error {
 	want := a.pongs.Load() + 1
 	if a.write(FramePing, PingMsg{Nonce: uint64(want)}) != nil {
-		return
+		return nil
 	}
 	deadline := time.After(timeout)
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -157,12 +156,13 @@ func (a *costTestAttacker) handled(t *testing.T, timeout time.Duration) {
 	for a.pongs.Load() < want {
 		select {
 		case <-a.done:
-			return
+			return nil
 		case <-deadline:
-			t.Fatalf("the victim did not handle the frames within %s", timeout)
+			return fmt.Errorf("the victim did not handle the frames within %s", timeout)
 		case <-tick.C:
 		}
 	}
+	return nil
 }
 
 // writeRaw sends a frame as given, bypassing the encoder.
@@ -580,19 +580,36 @@ func TestPeersFloodsFromManyKeysKeepTheTableBoundedAndThePairChatting(t *testing
 	// more than the table may hold and more than any key may introduce.
 	const keys, frames, perFrame = 100, 10, 600
 	rowsBefore := costTestRows(t, a)
-	for range keys {
+	attackers := make([]*costTestAttacker, keys)
+	frameSets := make([][]PeersMsg, keys)
+	for k := range attackers {
 		key, _ := netTestNewKey(t)
-		m := costTestJoin(t, a, key, JoinMsg{})
+		attackers[k] = costTestJoin(t, a, key, JoinMsg{})
 		for range frames {
 			entries := make([]PeerEntry, perFrame)
 			for i, id := range costTestFakeIDs(t, perFrame) {
 				entries[i] = PeerEntry{ID: id, Name: "x", Addrs: []string{}}
 			}
-			if m.write(FramePeers, PeersMsg{Peers: entries}) != nil {
-				break // refused as full: the node has only 32 places
-			}
+			frameSets[k] = append(frameSets[k], PeersMsg{Peers: entries})
 		}
-		m.handled(t, time.Minute)
+	}
+	// All at once, as many keys would: each connection waits for its own
+	// budget, not for the others'.
+	errs := make(chan error, keys)
+	for k, m := range attackers {
+		go func() {
+			for _, msg := range frameSets[k] {
+				if m.write(FramePeers, msg) != nil {
+					break // refused as full: the node has only 32 places
+				}
+			}
+			errs <- m.handled(time.Minute)
+		}()
+	}
+	for range keys {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 	// What each key may add: NewPeerBurst, and the table's cap above all.
 	limit := min(rowsBefore+keys*(DefaultConfig().NewPeerBurst+1), DefaultConfig().MaxKnownPeers+keys+2)
