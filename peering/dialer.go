@@ -234,9 +234,9 @@ func (n *Node) dialDone(t *target, c *conn, err error) {
 	}
 	n.mu.Lock()
 	t.dialing = false
-	n.dialing--
 	switch {
 	case err == nil:
+		n.dialing--
 		t.failures, t.next, t.lastGood = 0, 0, time.Now()
 		if t.id.IsZero() {
 			// A seed resolved: from now on the peer is dialed by ID.
@@ -247,6 +247,7 @@ func (n *Node) dialDone(t *target, c *conn, err error) {
 		n.poke()
 		return
 	case errors.Is(err, errSelf):
+		n.dialing--
 		if t.id.IsZero() {
 			delete(n.targets, t.key)
 		}
@@ -265,7 +266,15 @@ func (n *Node) dialDone(t *target, c *conn, err error) {
 	}
 	id, addr, failures, due := t.id, t.addr, t.failures, t.due
 	n.mu.Unlock()
-	n.poke()
+	// The dial keeps its slot until the failure is recorded: otherwise
+	// dials that fail at once would pile up waiting for the disk, each
+	// holding a connection, while new ones start in their place.
+	defer func() {
+		n.mu.Lock()
+		n.dialing--
+		n.mu.Unlock()
+		n.poke()
+	}()
 	if errors.Is(err, context.Canceled) {
 		return
 	}

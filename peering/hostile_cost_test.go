@@ -397,9 +397,9 @@ func TestAFloodOfFreshAuthorsIsPacedThenPenalized(t *testing.T) {
 	if bye := m.closed(t, 10*time.Second); !strings.Contains(bye, errPenalized.Error()) {
 		t.Errorf("the attacker was told %q, want penalized", bye)
 	}
-	if !a.logs.has("penalized peer", "new-author flood") {
-		t.Errorf("no log line names the new-author flood")
-	}
+	netTestWaitFor(t, 5*time.Second, "a log line that names the new-author flood", func() bool {
+		return a.logs.has("penalized peer", "new-author flood")
+	})
 	// The burst, the rate over the grace, and a batch in flight.
 	if got, limit := a.display.chatsWithPrefix("author "), 100+10*2+maxIngestBatch; got > limit {
 		t.Errorf("Alice stored %d lines of fresh authors out of %d sent, bound %d", got, sent, limit)
@@ -410,10 +410,13 @@ func TestAFloodOfFreshAuthorsIsPacedThenPenalized(t *testing.T) {
 func TestAReplacedConnectionsDisconnectIsNeverWrittenAfterItsSuccessorsConnect(t *testing.T) {
 	a, b := costTestPair(t, nil)
 	key, id := netTestNewKey(t)
-	// The same key dials again and again: whichever of two connections
-	// has the lower tie value stays, so some replace their predecessor.
+	// The same key dials again and again, each time once the previous
+	// connection is served: whichever of two connections has the lower
+	// tie value stays, so some replace their predecessor.
 	for range 20 {
-		costTestJoin(t, a, key, JoinMsg{})
+		if err := costTestJoin(t, a, key, JoinMsg{}).handled(5 * time.Second); err != nil {
+			t.Fatal(err)
+		}
 	}
 	connected := func() bool {
 		return slices.ContainsFunc(a.Users(), func(u User) bool { return u.ID == id })
@@ -474,9 +477,9 @@ func TestPeersListsPayForTheirEntriesFromTheGossipBudget(t *testing.T) {
 	if bye := m.closed(t, 10*time.Second); !strings.Contains(bye, errPenalized.Error()) {
 		t.Errorf("the gossiping peer was told %q, want penalized", bye)
 	}
-	if !a.logs.has("penalized peer", "gossip flood") {
-		t.Error("no log line names the gossip flood")
-	}
+	netTestWaitFor(t, 5*time.Second, "a log line that names the gossip flood", func() bool {
+		return a.logs.has("penalized peer", "gossip flood")
+	})
 	costTestStillHonest(t, a, b, "gossip flood")
 }
 
