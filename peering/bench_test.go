@@ -46,7 +46,7 @@ func (benchDisplay) ShowPrivateTo(time.Time, string, string, string) {}
 func (benchDisplay) ShowSystem(string)                               {}
 
 // benchStart starts a node on the data directory dir ("" for a new one),
-// listening on 127.0.0.1. The chat budget is lifted so that the figures
+// listening on 127.0.0.1. The chat and byte budgets are lifted so that the figures
 // measure the machinery, not the flood policy (docs/BENCHMARKS.md says
 // what the default budget allows). The node stops when the benchmark ends,
 // or earlier through stop.
@@ -81,6 +81,7 @@ func benchStartStore(b *testing.B, dir string, opts store.Options, name string, 
 	cfg := DefaultConfig()
 	cfg.Name, cfg.Key, cfg.ListenHost = name, key, "127.0.0.1"
 	cfg.ChatRate, cfg.ChatBurst = 1<<30, 1<<30
+	cfg.ByteRate, cfg.ByteBurst = 1<<40, 1<<40
 	if tweak != nil {
 		tweak(&cfg)
 	}

@@ -8,17 +8,33 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"golang.org/x/time/rate"
 )
 
-// Chat budget. Each connection may bring live CHAT, NICK and PRIVATE
-// frames at Config.ChatRate per second after a burst of Config.ChatBurst;
-// catch-up this node asked for (CATCHUP between its SYNC and the peer's
-// SYNCED) is free. Past the budget the read loop waits before it handles the next
+// Budgets. Each connection pays for what it makes this node spend, in
+// token buckets (golang.org/x/time/rate) that count what things cost, not
+// how many there are, like nats-server's max_pending:
+//
+//   - bytes: every frame's length, at Config.ByteRate after Config.ByteBurst;
+//   - chat: live CHAT, NICK and PRIVATE frames (and PEERS, SYNC and HAVE,
+//     which each start work) at Config.ChatRate after Config.ChatBurst;
+//   - gossip: units of work at Config.GossipRate after Config.GossipBurst,
+//     a slow budget of its own so that chat never waits for gossip: a PEERS
+//     frame costs one unit per entry decoded and per table row it reads;
+//   - new peer IDs (PEERS entries naming nodes the table does not hold) at
+//     Config.NewPeerRate after Config.NewPeerBurst; entries past it are
+//     not recorded or dialed;
+//   - new authors (live lines from an origin the log has never held) at
+//     Config.NewAuthorRate after Config.NewAuthorBurst.
+//
+// Catch-up this node asked for (CATCHUP between its SYNC and the peer's
+// SYNCED) is free. Past a budget the read loop waits before it handles the
 // frame: it stops reading, TCP's window closes, and the sender slows down.
-// Nothing is dropped. A peer that keeps the read loop waiting for more than
-// Config.FloodGrace within Config.FloodWindow is flooding: its connection
-// ends and its node ID is refused for Config.FloodPenalty. Penalties fall
-// on node IDs, never on addresses, which honest peers may share.
+// Nothing is dropped. A peer that keeps the connection waiting for more
+// than Config.FloodGrace within Config.FloodWindow is flooding: its
+// connection ends and its node ID is refused for Config.FloodPenalty.
+// Penalties fall on node IDs, never on addresses, which honest peers may
+// share.
 
 // errPenalized ends a connection of a peer that is refused for a while.
 var errPenalized = errors.New("penalized")
@@ -28,13 +44,15 @@ var errPenalized = errors.New("penalized")
 // interval instead of once per frame.
 const minBudgetWait = 5 * time.Millisecond
 
-// chatBudget is one connection's token bucket. Only the read loop touches
-// it, except asked, which the sync loop raises.
-type chatBudget struct {
-	tokens float64 // may go below zero: frames taken on credit
-	last   time.Time
-	timer  *time.Timer
+// connBudget is one connection's budgets. The read loop alone touches
+// bytes, chat, gossip, newPeers and the flood accounting; newAuthors is
+// the ingest loop's; asked is raised by the sync loop.
+type connBudget struct {
+	bytes, chat, gossip *rate.Limiter
+	newPeers            *rate.Limiter
+	newAuthors          *rate.Limiter
 
+	timer       *time.Timer
 	windowStart time.Time
 	waited      time.Duration // within the window that began at windowStart
 
@@ -45,11 +63,20 @@ type chatBudget struct {
 	asked atomic.Int64
 }
 
+// setup fills the budgets from cfg, each starting full.
+func (b *connBudget) setup(cfg *Config) {
+	b.bytes = rate.NewLimiter(rate.Limit(cfg.ByteRate), cfg.ByteBurst)
+	b.chat = rate.NewLimiter(rate.Limit(cfg.ChatRate), cfg.ChatBurst)
+	b.gossip = rate.NewLimiter(rate.Limit(cfg.GossipRate), cfg.GossipBurst)
+	b.newPeers = rate.NewLimiter(rate.Limit(cfg.NewPeerRate), cfg.NewPeerBurst)
+	b.newAuthors = rate.NewLimiter(rate.Limit(cfg.NewAuthorRate), cfg.NewAuthorBurst)
+}
+
 // ask notes a SYNC request sent to the peer.
-func (b *chatBudget) ask() { b.asked.Add(1) }
+func (b *connBudget) ask() { b.asked.Add(1) }
 
 // answered notes a SYNCED from the peer.
-func (b *chatBudget) answered() {
+func (b *connBudget) answered() {
 	for {
 		v := b.asked.Load()
 		if v <= 0 || b.asked.CompareAndSwap(v, v-1) {
@@ -58,44 +85,37 @@ func (b *chatBudget) answered() {
 	}
 }
 
-// take spends one frame's worth of budget at now and returns how long the
-// reader should wait before handling the frame. It returns an error once
-// the waits within one window add up to more than grace.
-func (b *chatBudget) take(now time.Time, rate, burst int, grace, window time.Duration) (time.Duration, error) {
-	if b.last.IsZero() {
-		b.tokens, b.last, b.windowStart = float64(burst), now, now
-	}
-	if elapsed := now.Sub(b.last); elapsed > 0 {
-		b.tokens = min(float64(burst), b.tokens+elapsed.Seconds()*float64(rate))
-		b.last = now
-	}
-	b.tokens--
-	if b.tokens >= 0 {
-		return 0, nil
-	}
-	wait := time.Duration(-b.tokens / float64(rate) * float64(time.Second))
-	if wait < minBudgetWait {
+// reserve takes n tokens of lim at now, on credit if need be, and returns
+// how long the taker should wait for them. More than the burst at once is
+// charged as the whole burst: it empties the bucket, and the next taker
+// waits for it to refill.
+func reserve(lim *rate.Limiter, now time.Time, n int) time.Duration {
+	return lim.ReserveN(now, min(n, lim.Burst())).DelayFrom(now)
+}
+
+// hold accounts for a wait of d at now and returns an error once the waits
+// within one window add up to more than grace. A wait too short for a
+// timer is carried as debt and reported as zero.
+func (b *connBudget) hold(now time.Time, d time.Duration, what string, grace, window time.Duration) (time.Duration, error) {
+	if d < minBudgetWait {
 		return 0, nil
 	}
 	if now.Sub(b.windowStart) > window {
 		b.windowStart, b.waited = now, 0
 	}
-	b.waited += wait
+	b.waited += d
 	if b.waited > grace {
-		return 0, fmt.Errorf("%w: chat flood, held back %s within %s", errPenalized, b.waited.Round(time.Millisecond), window)
+		return 0, fmt.Errorf("%w: %s flood, held back %s within %s", errPenalized, what, b.waited.Round(time.Millisecond), window)
 	}
-	return wait, nil
+	return d, nil
 }
 
-// charge accounts for a frame the read loop is about to handle and, when
-// the budget is spent, waits (stops reading) until it allows the frame.
-// The wait ends early if the connection closes. A flooding peer is
-// penalized and the error ends its connection.
-func (c *conn) charge(typ string) error {
+// charge accounts for a frame of size bytes the read loop is about to
+// handle and, when a budget is spent, waits (stops reading) until it
+// allows the frame. The wait ends early if the connection closes. A
+// flooding peer is penalized and the error ends its connection.
+func (c *conn) charge(typ string, size int) error {
 	switch typ {
-	case FrameChat, FrameNick, FrameSealed, FrameAck, FramePrivate, FrameSync, FramePeers, FrameHave:
-		// PEERS and SYNC cost a table read or a log walk each: a peer
-		// repeating them pays as for chat.
 	case FrameCatchup:
 		if c.budget.asked.Load() > 0 {
 			return nil
@@ -103,22 +123,97 @@ func (c *conn) charge(typ string) error {
 	case FrameSynced:
 		c.budget.answered()
 		return nil
-	default:
+	}
+	now := time.Now()
+	wait, what := reserve(c.budget.bytes, now, size), "byte"
+	switch typ {
+	case FrameChat, FrameNick, FrameSealed, FrameAck, FramePrivate, FrameSync, FramePeers, FrameHave, FrameCatchup:
+		// PEERS, SYNC and HAVE start work: a peer repeating them pays
+		// as for chat, besides what the work itself costs.
+		if d := reserve(c.budget.chat, now, 1); d >= wait {
+			wait, what = d, "chat"
+		}
+	}
+	return c.wait(now, wait, what)
+}
+
+// chargeWork charges units of work (table rows decoded, log rows read) to
+// the connection's gossip budget and waits, as charge does, when it is
+// spent. Only the read loop may call it.
+func (c *conn) chargeWork(units int) error {
+	now := time.Now()
+	return c.wait(now, reserve(c.budget.gossip, now, units), "gossip")
+}
+
+// chargeNewAuthors charges the origins of batch's live messages that the
+// log has never held to the connection's new-author budget, and waits
+// while it is spent. It runs in the ingest loop, so the wait backs up the
+// ingest queue, then the read loop, then TCP. A peer that would wait for
+// longer than the flood grace is penalized.
+func (c *conn) chargeNewAuthors(batch []inbound) error {
+	seen := map[eventlog.NodeID]bool{}
+	var origins []eventlog.NodeID
+	for _, m := range batch {
+		if !m.live || m.synced {
+			continue
+		}
+		if o, _ := m.body.OriginKey(); !seen[o] {
+			seen[o] = true
+			origins = append(origins, o)
+		}
+	}
+	if len(origins) == 0 {
 		return nil
 	}
+	known, err := c.n.log.KnownOrigins(origins)
+	if err != nil {
+		return fmt.Errorf("read origin index: %w", err)
+	}
+	fresh := 0
+	for _, k := range known {
+		if !k {
+			fresh++
+		}
+	}
+	if fresh == 0 {
+		return nil
+	}
+	now := time.Now()
+	d := reserve(c.budget.newAuthors, now, fresh)
+	if d > c.n.cfg.FloodGrace {
+		err := fmt.Errorf("%w: new-author flood, %d more would wait %s", errPenalized, fresh, d.Round(time.Millisecond))
+		c.n.penalize(c.id, c.n.cfg.FloodPenalty, err)
+		return err
+	}
+	if d < minBudgetWait {
+		return nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-c.closing:
+		return c.closeErr
+	}
+}
+
+// wait holds the read loop for d, or penalizes the peer once its waits
+// exceed the flood grace.
+func (c *conn) wait(now time.Time, d time.Duration, what string) error {
 	cfg := &c.n.cfg
-	wait, err := c.budget.take(time.Now(), cfg.ChatRate, cfg.ChatBurst, cfg.FloodGrace, cfg.FloodWindow)
+	d, err := c.budget.hold(now, d, what, cfg.FloodGrace, cfg.FloodWindow)
 	if err != nil {
 		c.n.penalize(c.id, cfg.FloodPenalty, err)
 		return err
 	}
-	if wait <= 0 {
+	if d <= 0 {
 		return nil
 	}
 	if c.budget.timer == nil {
-		c.budget.timer = time.NewTimer(wait)
+		c.budget.timer = time.NewTimer(d)
 	} else {
-		c.budget.timer.Reset(wait)
+		c.budget.timer.Reset(d)
 	}
 	select {
 	case <-c.budget.timer.C:

@@ -5,14 +5,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
+// budgetTestTake spends one unit of lim at now, as the read loop does for
+// a frame, and returns how long it would wait.
+func budgetTestTake(b *connBudget, lim *rate.Limiter, now time.Time, grace, window time.Duration) (time.Duration, error) {
+	return b.hold(now, reserve(lim, now, 1), "chat", grace, window)
+}
+
 func TestChatBudgetLetsTheBurstThroughThenPacesToTheRate(t *testing.T) {
-	var b chatBudget
+	var b connBudget
 	now := time.Unix(1_700_000_000, 0)
-	const rate, burst = 1000, 50
+	const rps, burst = 1000, 50
+	lim := rate.NewLimiter(rps, burst)
+	lim.SetLimitAt(now, rps) // the bucket starts full at now
 	for i := range burst {
-		if wait, err := b.take(now, rate, burst, time.Minute, time.Minute); wait != 0 || err != nil {
+		if wait, err := budgetTestTake(&b, lim, now, time.Minute, time.Minute); wait != 0 || err != nil {
 			t.Fatalf("frame %d of the burst: wait %s, err %v", i, wait, err)
 		}
 	}
@@ -22,43 +32,45 @@ func TestChatBudgetLetsTheBurstThroughThenPacesToTheRate(t *testing.T) {
 	frames := 0
 	for wait == 0 {
 		var err error
-		if wait, err = b.take(now, rate, burst, time.Minute, time.Minute); err != nil {
+		if wait, err = budgetTestTake(&b, lim, now, time.Minute, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		frames++
 	}
-	if want := time.Duration(frames) * time.Second / rate; wait != want {
+	if want := time.Duration(frames) * time.Second / rps; wait != want {
 		t.Errorf("after %d frames over the burst: wait %s, want %s", frames, wait, want)
 	}
 	// Waiting that long pays the debt: the next frame is on credit again.
 	now = now.Add(wait)
-	if wait, err := b.take(now, rate, burst, time.Minute, time.Minute); wait != 0 || err != nil {
+	if wait, err := budgetTestTake(&b, lim, now, time.Minute, time.Minute); wait != 0 || err != nil {
 		t.Errorf("first frame after the wait: wait %s, err %v", wait, err)
 	}
 	// A quiet spell refills the bucket, but never beyond the burst.
 	now = now.Add(time.Hour)
 	for i := range burst {
-		if wait, _ := b.take(now, rate, burst, time.Minute, time.Minute); wait != 0 {
+		if wait, _ := budgetTestTake(&b, lim, now, time.Minute, time.Minute); wait != 0 {
 			t.Fatalf("frame %d after an hour: wait %s", i, wait)
 		}
 	}
-	if _, _ = b.take(now, rate, burst, time.Minute, time.Minute); b.tokens >= 0 {
-		t.Errorf("an hour of quiet gave more than the burst: %v tokens left", b.tokens)
+	_, _ = budgetTestTake(&b, lim, now, time.Minute, time.Minute)
+	if tokens := lim.TokensAt(now); tokens >= 0 {
+		t.Errorf("an hour of quiet gave more than the burst: %v tokens left", tokens)
 	}
 }
 
 func TestChatBudgetCallsItAFloodOnceTheWaitsExceedTheGrace(t *testing.T) {
-	var b chatBudget
+	var b connBudget
 	now := time.Unix(1_700_000_000, 0)
-	const rate, burst, grace, window = 100, 10, time.Second, 10 * time.Second
+	const rps, burst, grace, window = 100, 10, time.Second, 10 * time.Second
+	lim := rate.NewLimiter(rps, burst)
 	var waited time.Duration
 	for {
-		wait, err := b.take(now, rate, burst, grace, window)
+		wait, err := budgetTestTake(&b, lim, now, grace, window)
 		if err != nil {
 			if !errors.Is(err, errPenalized) {
 				t.Fatalf("flood error %v does not say penalized", err)
 			}
-			if waited > grace || waited < grace-time.Second/rate*10 {
+			if waited > grace || waited < grace-time.Second/rps*10 {
 				t.Errorf("flood declared after %s of waits, grace %s", waited, grace)
 			}
 			return
@@ -69,15 +81,16 @@ func TestChatBudgetCallsItAFloodOnceTheWaitsExceedTheGrace(t *testing.T) {
 }
 
 func TestChatBudgetForgetsWaitsOfAnEarlierWindow(t *testing.T) {
-	var b chatBudget
+	var b connBudget
 	now := time.Unix(1_700_000_000, 0)
-	const rate, burst, grace, window = 100, 10, time.Second, 10 * time.Second
+	const rps, burst, grace, window = 100, 10, time.Second, 10 * time.Second
+	lim := rate.NewLimiter(rps, burst)
 	// Wait for most of the grace, rest past the window, and do it again:
 	// two moderate bursts are not a flood.
 	for round := 0; round < 3; round++ {
 		var waited time.Duration
 		for waited < grace*8/10 {
-			wait, err := b.take(now, rate, burst, grace, window)
+			wait, err := budgetTestTake(&b, lim, now, grace, window)
 			if err != nil {
 				t.Fatalf("round %d: %v", round, err)
 			}
@@ -93,7 +106,9 @@ func TestChatBudgetForgetsWaitsOfAnEarlierWindow(t *testing.T) {
 func budgetTestConn() *conn {
 	cfg := DefaultConfig()
 	cfg.ChatRate, cfg.ChatBurst, cfg.FloodGrace = 1, 1, time.Nanosecond
-	return &conn{n: &Node{cfg: cfg, logger: cfg.Logger}, closing: make(chan struct{})}
+	c := &conn{n: &Node{cfg: cfg, logger: cfg.Logger}, closing: make(chan struct{})}
+	c.budget.setup(&cfg)
+	return c
 }
 
 func TestChatBudgetChargesWhatCostsWorkOnly(t *testing.T) {
@@ -101,15 +116,15 @@ func TestChatBudgetChargesWhatCostsWorkOnly(t *testing.T) {
 		c := budgetTestConn()
 		for _, free := range []string{FramePing, FramePong, FramePrivAck, "FUTURE"} {
 			for range 10 {
-				if err := c.charge(free); err != nil {
+				if err := c.charge(free, 10); err != nil {
 					t.Fatalf("%s was charged: %v", free, err)
 				}
 			}
 		}
-		if err := c.charge(typ); err != nil {
+		if err := c.charge(typ, 100); err != nil {
 			t.Fatalf("the first %s is within the burst: %v", typ, err)
 		}
-		if err := c.charge(typ); !errors.Is(err, errPenalized) {
+		if err := c.charge(typ, 100); !errors.Is(err, errPenalized) {
 			t.Errorf("a second %s beyond the budget: %v, want a flood", typ, err)
 		}
 	}
@@ -119,17 +134,17 @@ func TestCatchupIsFreeOnlyWhileThisNodeAwaitsAnAnswer(t *testing.T) {
 	c := budgetTestConn()
 	c.budget.ask()
 	for range 100 {
-		if err := c.charge(FrameCatchup); err != nil {
+		if err := c.charge(FrameCatchup, 100); err != nil {
 			t.Fatalf("asked-for catch-up was charged: %v", err)
 		}
 	}
-	if err := c.charge(FrameSynced); err != nil {
+	if err := c.charge(FrameSynced, 10); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.charge(FrameCatchup); err != nil {
+	if err := c.charge(FrameCatchup, 100); err != nil {
 		t.Fatalf("the first frame after the answer is within the burst: %v", err)
 	}
-	if err := c.charge(FrameCatchup); !errors.Is(err, errPenalized) {
+	if err := c.charge(FrameCatchup, 100); !errors.Is(err, errPenalized) {
 		t.Errorf("unasked-for catch-up beyond the budget: %v, want a flood", err)
 	}
 	// A SYNCED nobody asked for does not buy credit.

@@ -110,6 +110,7 @@ func (n *Node) ban(ctx context.Context, ref string, d time.Duration, verb, how s
 	n.banned[id] = until
 	c := n.conns[id]
 	n.mu.Unlock()
+	n.peersChanged()
 	if c != nil {
 		c.close(errBanned)
 	}
@@ -136,6 +137,7 @@ func (n *Node) Unban(ctx context.Context, ref string) error {
 	n.mu.Lock()
 	delete(n.banned, id)
 	n.mu.Unlock()
+	n.peersChanged()
 	if p, ok, err := n.log.Peer(id); err == nil && ok {
 		n.learn(id, p.Addrs)
 	}

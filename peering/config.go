@@ -46,6 +46,14 @@ type Config struct {
 	// SendQueue is the number of frames queued per peer before the peer
 	// counts as too slow and is disconnected.
 	SendQueue int
+	// SendQueueBytes bounds the bytes of the frames queued per peer, past
+	// which the peer counts as too slow and is disconnected, so that a
+	// peer that does not read costs this much memory at most.
+	SendQueueBytes int
+	// IngestQueueBytes bounds the bytes of received messages waiting for
+	// the log per connection; past it the read loop waits and TCP slows
+	// the peer.
+	IngestQueueBytes int
 	// MaxParallelDials bounds the dials in flight.
 	MaxParallelDials int
 
@@ -82,6 +90,35 @@ type Config struct {
 	// ChatBurst is how many such frames may arrive at once before the
 	// rate applies.
 	ChatBurst int
+	// ByteRate is the bytes per second of frames a peer may send on one
+	// connection, after a burst of ByteBurst (at least MaxFrame).
+	ByteRate  int
+	ByteBurst int
+	// GossipRate is the units of work per second (PEERS entries decoded
+	// and peer-table rows read) a peer may cause on one connection, after
+	// a burst of GossipBurst (at least a PEERS frame's worth). It is a
+	// budget apart from chat, so that gossip never holds lines back.
+	GossipRate  int
+	GossipBurst int
+	// NewPeerRate is how many node IDs the peer table does not hold one
+	// connection may introduce per second in PEERS, after a burst of
+	// NewPeerBurst; entries past it are neither recorded nor dialed.
+	NewPeerRate  int
+	NewPeerBurst int
+	// NewAuthorRate is how many origins the log has never held one
+	// connection may bring live lines of per second, after a burst of
+	// NewAuthorBurst. Past it the connection waits like a flood.
+	NewAuthorRate  int
+	NewAuthorBurst int
+	// MaxRefusedJoins bounds the JOIN events appended per minute for
+	// peers refused because this node is full, so that fresh keys
+	// knocking at a full node do not grow its log and table.
+	MaxRefusedJoins int
+	// MaxDialFailRecords bounds the DIAL_FAILED events appended per
+	// minute. The backoff itself is kept in memory whatever the bound;
+	// the events only carry it across a restart, so a flood of fake
+	// addresses to dial cannot grow the log.
+	MaxDialFailRecords int
 	// FloodGrace is how long the read loop may wait for chat budget within
 	// FloodWindow before the peer counts as flooding and is penalized.
 	FloodGrace time.Duration
@@ -99,27 +136,39 @@ type Config struct {
 // DefaultConfig returns the limits of the design contract.
 func DefaultConfig() Config {
 	return Config{
-		MaxFrame:         DefaultMaxFrame,
-		MaxPeers:         32,
-		MaxConns:         128,
-		MaxConnsPerIP:    64,
-		SendQueue:        4096,
-		MaxParallelDials: 8,
-		HandshakeTimeout: 5 * time.Second,
-		PingInterval:     30 * time.Second,
-		IdleTimeout:      90 * time.Second,
-		WriteTimeout:     10 * time.Second,
-		SyncInterval:     time.Minute,
-		MaxKnownPeers:    10000,
-		StaleAfter:       7 * 24 * time.Hour,
-		Backoff:          DefaultBackoff(),
-		ChatRate:         1000,
-		ChatBurst:        10000,
-		FloodGrace:       30 * time.Second,
-		FloodWindow:      time.Minute,
-		FloodPenalty:     10 * time.Minute,
-		LogEvery:         10 * time.Second,
-		Logger:           zerolog.Nop(),
+		MaxFrame:           DefaultMaxFrame,
+		MaxPeers:           32,
+		MaxConns:           128,
+		MaxConnsPerIP:      64,
+		SendQueue:          4096,
+		SendQueueBytes:     4 << 20,
+		IngestQueueBytes:   4 << 20,
+		MaxParallelDials:   8,
+		HandshakeTimeout:   5 * time.Second,
+		PingInterval:       30 * time.Second,
+		IdleTimeout:        90 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		SyncInterval:       time.Minute,
+		MaxKnownPeers:      10000,
+		StaleAfter:         7 * 24 * time.Hour,
+		Backoff:            DefaultBackoff(),
+		ChatRate:           1000,
+		ChatBurst:          10000,
+		ByteRate:           1 << 20,
+		ByteBurst:          16 << 20,
+		GossipRate:         2000,
+		GossipBurst:        10000,
+		NewPeerRate:        10,
+		NewPeerBurst:       1000,
+		NewAuthorRate:      10,
+		NewAuthorBurst:     1000,
+		MaxRefusedJoins:    60,
+		MaxDialFailRecords: 120,
+		FloodGrace:         30 * time.Second,
+		FloodWindow:        time.Minute,
+		FloodPenalty:       10 * time.Minute,
+		LogEvery:           10 * time.Second,
+		Logger:             zerolog.Nop(),
 	}
 }
 
@@ -132,6 +181,11 @@ func (c *Config) fill() {
 	setDefault(&c.MaxConns, d.MaxConns)
 	setDefault(&c.MaxConnsPerIP, d.MaxConnsPerIP)
 	setDefault(&c.SendQueue, d.SendQueue)
+	setDefault(&c.SendQueueBytes, d.SendQueueBytes)
+	setDefault(&c.IngestQueueBytes, d.IngestQueueBytes)
+	// A frame must always fit, or it could never be sent or taken in.
+	c.SendQueueBytes = max(c.SendQueueBytes, c.MaxFrame)
+	c.IngestQueueBytes = max(c.IngestQueueBytes, c.MaxFrame)
 	setDefault(&c.MaxParallelDials, d.MaxParallelDials)
 	if c.MaxOutbound <= 0 {
 		c.MaxOutbound = max(1, (c.MaxPeers-1)/2)
@@ -145,6 +199,18 @@ func (c *Config) fill() {
 	setDefault(&c.StaleAfter, d.StaleAfter)
 	setDefault(&c.ChatRate, d.ChatRate)
 	setDefault(&c.ChatBurst, d.ChatBurst)
+	setDefault(&c.ByteRate, d.ByteRate)
+	setDefault(&c.ByteBurst, d.ByteBurst)
+	c.ByteBurst = max(c.ByteBurst, c.MaxFrame)
+	setDefault(&c.GossipRate, d.GossipRate)
+	setDefault(&c.GossipBurst, d.GossipBurst)
+	c.GossipBurst = max(c.GossipBurst, 2*maxPeersEntries)
+	setDefault(&c.NewPeerRate, d.NewPeerRate)
+	setDefault(&c.NewPeerBurst, d.NewPeerBurst)
+	setDefault(&c.NewAuthorRate, d.NewAuthorRate)
+	setDefault(&c.NewAuthorBurst, d.NewAuthorBurst)
+	setDefault(&c.MaxRefusedJoins, d.MaxRefusedJoins)
+	setDefault(&c.MaxDialFailRecords, d.MaxDialFailRecords)
 	setDefault(&c.FloodGrace, d.FloodGrace)
 	setDefault(&c.FloodWindow, d.FloodWindow)
 	setDefault(&c.FloodPenalty, d.FloodPenalty)

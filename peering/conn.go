@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/semaphore"
 )
 
 // Reasons a connection ends, as logged and as sent in GOODBYE.
@@ -26,6 +27,7 @@ var (
 	errDuplicate = errors.New("duplicate connection")
 	errFull      = errors.New("full")
 	errBanned    = errors.New("banned")
+	errBusy      = errors.New("busy: too many new peers, try later")
 )
 
 // conn is one authenticated connection. Its read loop runs in the
@@ -46,12 +48,20 @@ type conn struct {
 	// the connection only brings its PEERS.
 	peerFull bool
 
-	sendq     chan []byte  // live frames
-	catchq    chan []byte  // catch-up frames, sent when sendq is empty
-	ingest    chan inbound // read loop -> ingest loop
+	sendq  chan []byte  // live frames
+	queued atomic.Int64 // bytes in sendq, bounded by Config.SendQueueBytes
+	catchq chan []byte  // catch-up frames, sent when sendq is empty
+	ingest chan inbound // read loop -> ingest loop
+	// ingestRoom bounds the bytes of what waits in ingest: the read loop
+	// takes room before it hands a message over, the ingest loop gives it
+	// back once the message is stored.
+	ingestRoom *semaphore.Weighted
+	// done ends when the connection closes, for what waits on a context.
+	done      context.Context
+	stopDone  context.CancelFunc
 	syncReqs  chan map[eventlog.NodeID]SyncOrigin
 	syncAcc   map[eventlog.NodeID]SyncOrigin // a SYNC request being read
-	budget    chatBudget                     // live chat allowed in (budget.go)
+	budget    connBudget                     // what the peer may make this node spend (budget.go)
 	closing   chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -64,10 +74,17 @@ type conn struct {
 	// replaced is set (under n.mu) when a newer connection to the same
 	// peer took this one's place, so its end is not the peer leaving.
 	replaced bool
+	// replacing is the connection this one took the place of (under n.mu).
+	replacing *conn
+	// connectRecorded and endRecorded say whether this connection's
+	// CONNECT and DISCONNECT are in the log (under n.recordMu).
+	connectRecorded, endRecorded bool
 
 	// intros counts the NAT introductions sent or taken on this
 	// connection (punch.go).
 	intros atomic.Int32
+	// reached is set once the peer's REACH has been taken (reach.go).
+	reached atomic.Bool
 
 	// syncPending is set while this node's own SYNC awaits its SYNCED:
 	// asking again meanwhile would fetch what is already on its way.
@@ -131,7 +148,7 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 		return nil, notJoin(id, typ, payload)
 	}
 	var msg JoinMsg
-	if err := json.Unmarshal(payload, &msg); err != nil {
+	if err := decodeStrict(payload, &msg); err != nil {
 		return nil, fmt.Errorf("JOIN from %s: %w", id.Short(), err)
 	}
 	if err := msg.Validate(maxAddrsPerPeer); err != nil {
@@ -171,7 +188,11 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 		ingest:   make(chan inbound, maxIngestBatch*2),
 		syncReqs: make(chan map[eventlog.NodeID]SyncOrigin, 1),
 		closing:  make(chan struct{}),
+
+		ingestRoom: semaphore.NewWeighted(int64(n.cfg.IngestQueueBytes)),
 	}
+	c.done, c.stopDone = context.WithCancel(context.Background())
+	c.budget.setup(&n.cfg)
 	c.addrs = peerAddrs(raw, msg, t)
 	return c, nil
 }
@@ -204,7 +225,11 @@ func peerAddrs(raw net.Conn, msg JoinMsg, t *target) []string {
 // registered, so the dialer never sees the peer as neither dialing nor
 // connected and dials it twice.
 func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
-	if !n.admitPeer(ctx, c, t) {
+	// Shutdown must not wait for what a refused peer is told.
+	stop := context.AfterFunc(ctx, func() { _ = c.tc.SetDeadline(time.Unix(1, 0)) })
+	admitted := n.admitPeer(ctx, c, t)
+	stop()
+	if !admitted {
 		return
 	}
 	n.serveConn(ctx, c)
@@ -216,6 +241,15 @@ func (n *Node) runConn(ctx context.Context, c *conn, t *target) {
 // a peer it refuses.
 func (n *Node) admitPeer(ctx context.Context, c *conn, t *target) bool {
 	if c.peerFull {
+		if c.inbound {
+			// Full is an answer to a dial: a peer that dials in and says
+			// it is full would only get its PEERS handled for free.
+			err := violation(errors.New("JOIN marked full on a connection it opened"))
+			n.limitedLog("peer "+c.id.String(), warnLevel).Err(err).Str("peer", c.id.Short()).Msg("dropping peer")
+			n.punish(c.id, err)
+			c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errPenalized.Error()})
+			return false
+		}
 		n.referral(ctx, c, t)
 		return false
 	}
@@ -227,6 +261,11 @@ func (n *Node) admitPeer(ctx context.Context, c *conn, t *target) bool {
 		}
 		return false
 	}
+	if c.inbound && !n.admitNewID(c.id) {
+		n.limitedLog("new peers", zerolog.InfoLevel).Str("peer", c.id.Short()).Msg("refused peer: too many new node IDs at once")
+		c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errBusy.Error()})
+		return false
+	}
 	status, old := n.register(c)
 	if t != nil {
 		n.dialDone(t, c, nil)
@@ -234,9 +273,7 @@ func (n *Node) admitPeer(ctx context.Context, c *conn, t *target) bool {
 	switch status {
 	case registerFull:
 		// Still useful to a newcomer: tell it whom else to dial.
-		if _, err := n.log.Append(ctx, c.joinEvent(c.name)); err != nil { // not registered: c is ours alone
-			n.logger.Error().Err(err).Msg("append JOIN")
-		}
+		n.recordRefused(ctx, c)
 		if frame, err := n.peersFrame(); err == nil {
 			c.writeFrameNow(frame)
 		}
@@ -253,6 +290,32 @@ func (n *Node) admitPeer(ctx context.Context, c *conn, t *target) bool {
 	return true
 }
 
+// admitNewID reports whether a peer that dials in may be let in: a node
+// ID the peer table does not hold yet spends the node's budget for new
+// IDs (Config.NewPeerRate, NewPeerBurst), so that fresh keys, which cost
+// nothing, cannot grow the log and the table faster than that. Known
+// peers never wait for it.
+func (n *Node) admitNewID(id eventlog.NodeID) bool {
+	known, _, err := n.log.LookupPeers([]eventlog.NodeID{id})
+	if err != nil || len(known) > 0 {
+		return true // a read error is this node's problem, not the peer's
+	}
+	return n.newIDs.Allow()
+}
+
+// recordRefused records the JOIN of a peer that was not connected (this
+// node or it was full): the node did learn of it. Such peers cost no
+// slot, so their JOINs are bounded apart: at most Config.MaxRefusedJoins
+// a minute, past which they are not recorded.
+func (n *Node) recordRefused(ctx context.Context, c *conn) {
+	if !n.refusedJoins.Allow() {
+		return
+	}
+	if _, err := n.log.Append(ctx, c.joinEvent(c.name)); err != nil { // never registered: c is ours alone
+		n.logger.Error().Err(err).Msg("append JOIN")
+	}
+}
+
 // serveConn records a registered connection, shows the peer's arrival and
 // runs the connection's loops until it ends.
 func (n *Node) serveConn(ctx context.Context, c *conn) {
@@ -262,9 +325,8 @@ func (n *Node) serveConn(ctx context.Context, c *conn) {
 	stop := context.AfterFunc(ctx, func() { c.close(errShutdown) })
 	defer stop()
 
-	_, err := n.log.Append(ctx, c.joinEvent(n.peerName(c)), eventlog.Connect{ID: c.id, Addr: c.listenAddr(), Inbound: c.inbound})
-	if err != nil {
-		c.close(fmt.Errorf("append CONNECT: %w", err))
+	if err := n.recordConnect(ctx, c); err != nil {
+		c.close(err)
 	} else {
 		// Registered, c.name is another connection's to change (a NICK
 		// relayed by another peer): read it under n.mu.
@@ -296,6 +358,35 @@ func (n *Node) serveConn(ctx context.Context, c *conn) {
 	n.caughtUp(c) // an answer that will never come must not hold the others back
 }
 
+// recordConnect writes c's JOIN and CONNECT. The connection c replaced
+// gets its DISCONNECT first, in the same append, if it has none yet: the
+// log never shows a peer's DISCONNECT after the CONNECT of the connection
+// that took its place, which would make it look gone while connected. A
+// connection replaced before it was recorded is not recorded at all.
+func (n *Node) recordConnect(ctx context.Context, c *conn) error {
+	n.recordMu.Lock()
+	defer n.recordMu.Unlock()
+	n.mu.Lock()
+	replaced, old := c.replaced, c.replacing
+	c.replacing = nil // no chain of connections kept alive
+	n.mu.Unlock()
+	if replaced {
+		return errDuplicate
+	}
+	var bodies []eventlog.Body
+	if old != nil && old.connectRecorded && !old.endRecorded {
+		old.endRecorded = true
+		bodies = append(bodies, eventlog.Disconnect{ID: old.id, Reason: errDuplicate.Error()})
+	}
+	bodies = append(bodies, c.joinEvent(n.peerName(c)), eventlog.Connect{ID: c.id, Addr: c.listenAddr(), Inbound: c.inbound})
+	if _, err := n.log.Append(ctx, bodies...); err != nil {
+		return fmt.Errorf("append CONNECT: %w", err)
+	}
+	c.connectRecorded = true
+	n.peersChanged()
+	return nil
+}
+
 // recordEnd records the end of a connection and, unless another one to
 // the same peer took its place, shows the peer leaving and schedules the
 // redial.
@@ -304,19 +395,28 @@ func (n *Node) recordEnd(ctx context.Context, c *conn) {
 	// gone. The caller closes the log only after Run returns.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
+	n.recordMu.Lock()
 	if !n.unregister(c) {
 		// Replaced by a newer connection to the same peer: the peer has
-		// not left, but this connection's CONNECT gets its DISCONNECT.
-		if _, err := n.log.Append(recordCtx, eventlog.Disconnect{ID: c.id, Reason: errDuplicate.Error()}); err != nil {
-			n.logger.Error().Err(err).Msg("append DISCONNECT")
+		// not left, but this connection's CONNECT gets its DISCONNECT,
+		// unless the newer one wrote it already before its own CONNECT.
+		if c.connectRecorded && !c.endRecorded {
+			c.endRecorded = true
+			if _, err := n.log.Append(recordCtx, eventlog.Disconnect{ID: c.id, Reason: errDuplicate.Error()}); err != nil {
+				n.logger.Error().Err(err).Msg("append DISCONNECT")
+			}
 		}
+		n.recordMu.Unlock()
 		return
 	}
 	reason := c.closeErr.Error()
 	n.logger.Info().Str("peer", c.id.Short()).Str("reason", reason).Msg("disconnected")
+	c.endRecorded = true
 	if _, err := n.log.Append(recordCtx, eventlog.Disconnect{ID: c.id, Reason: reason}); err != nil {
 		n.logger.Error().Err(err).Msg("append DISCONNECT")
 	}
+	n.recordMu.Unlock()
+	n.peersChanged()
 	// A connection closed as a duplicate has a twin on its way: the peer
 	// has not left.
 	var bye errGoodbye
@@ -353,6 +453,7 @@ func (n *Node) register(c *conn) (registerStatus, *conn) {
 		return registerDuplicate, nil
 	}
 	old.replaced = true
+	c.replacing = old
 	n.conns[c.id] = c
 	return registerOK, old
 }
@@ -400,16 +501,27 @@ func (c *conn) close(err error) {
 		}
 		c.closeErr = err
 		close(c.closing)
+		if c.stopDone != nil {
+			c.stopDone()
+		}
 	})
 }
 
-// send queues a frame without waiting. A full queue means the peer cannot
-// keep up: it is dropped (and redialed later) rather than slowing anyone.
+// send queues a frame without waiting. A full queue, in frames or in
+// bytes, means the peer cannot keep up: it is dropped (and redialed later)
+// rather than slowing anyone.
 func (c *conn) send(frame []byte) {
+	if c.queued.Add(int64(len(frame))) > int64(c.n.cfg.SendQueueBytes) {
+		c.queued.Add(-int64(len(frame)))
+		c.close(errSlow)
+		return
+	}
 	select {
 	case c.sendq <- frame:
 	case <-c.closing:
+		c.queued.Add(-int64(len(frame)))
 	default:
+		c.queued.Add(-int64(len(frame)))
 		c.close(errSlow)
 	}
 }
@@ -479,6 +591,7 @@ func (c *conn) writeLoop() {
 		for n := 0; n < 4*catchupPage; n++ {
 			select {
 			case frame := <-c.sendq:
+				c.queued.Add(-int64(len(frame)))
 				if !write(frame) {
 					return false
 				}
@@ -501,6 +614,7 @@ func (c *conn) writeLoop() {
 		// Live frames go first: catch-up only fills the gaps.
 		select {
 		case frame := <-c.sendq:
+			c.queued.Add(-int64(len(frame)))
 			if !writeQueued(frame) {
 				return
 			}
@@ -509,6 +623,7 @@ func (c *conn) writeLoop() {
 		}
 		select {
 		case frame := <-c.sendq:
+			c.queued.Add(-int64(len(frame)))
 			if !writeQueued(frame) {
 				return
 			}
@@ -599,7 +714,7 @@ type errGoodbye struct{ reason string }
 func (e errGoodbye) Error() string { return "goodbye: " + e.reason }
 
 func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
-	if err := c.charge(typ); err != nil {
+	if err := c.charge(typ, len(typ)+len(payload)+2); err != nil {
 		return err
 	}
 	switch typ {
@@ -608,14 +723,7 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		if err != nil {
 			return violation(err)
 		}
-		m := inbound{body: body, live: typ != FrameCatchup}
-		if m.live {
-			// Relayed as received; payload is only valid until the
-			// next read.
-			m.frame = make([]byte, 0, len(typ)+len(payload)+2)
-			m.frame = append(append(append(append(m.frame, typ...), '|'), payload...), '\n')
-		}
-		return c.push(m)
+		return c.push(inbound{body: body, live: typ != FrameCatchup, size: len(payload)})
 	case FrameSynced:
 		c.syncPending.Store(false)
 		return c.push(inbound{synced: true})
@@ -633,7 +741,7 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		return c.n.onPunch(ctx, c, payload)
 	case FramePing:
 		var ping PingMsg
-		if err := json.Unmarshal(payload, &ping); err != nil {
+		if err := decodeStrict(payload, &ping); err != nil {
 			return violation(fmt.Errorf("PING: %w", err))
 		}
 		c.sendMsg(FramePong, ping)
@@ -648,26 +756,41 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 }
 
 // referral handles a dial answered by a full peer: it is not connected,
-// but its PEERS says whom else to dial. The JOIN is still recorded, since
-// the node did learn of it.
+// but its PEERS says whom else to dial. A full node owes one PEERS and a
+// GOODBYE; frames are charged as on any connection, only the first PEERS
+// is handled, and a violation is punished. Shutdown ends it at once.
 func (n *Node) referral(ctx context.Context, c *conn, t *target) {
-	if _, err := n.log.Append(ctx, c.joinEvent(c.name)); err != nil { // never registered
-		n.logger.Error().Err(err).Msg("append JOIN")
-	}
+	stop := context.AfterFunc(ctx, func() {
+		c.close(errShutdown)
+		_ = c.tc.SetReadDeadline(time.Unix(1, 0))
+	})
+	defer stop()
+	n.recordRefused(ctx, c)
 	_ = c.tc.SetReadDeadline(time.Now().Add(n.cfg.HandshakeTimeout))
 	err := errFull
-	for {
+	for ctx.Err() == nil {
 		typ, payload, rerr := c.fr.Next()
-		if rerr != nil || typ == FrameGoodbye {
+		if rerr != nil {
+			if errors.Is(rerr, ErrFrameTooLarge) || errors.Is(rerr, ErrMalformedFrame) {
+				err = violation(rerr)
+			}
+			break
+		}
+		if typ == FrameGoodbye {
+			break
+		}
+		if cerr := c.charge(typ, len(typ)+len(payload)+2); cerr != nil {
+			err = cerr
 			break
 		}
 		if typ == FramePeers {
 			if perr := n.onPeers(ctx, c, payload); perr != nil {
 				err = perr
-				break
 			}
+			break
 		}
 	}
+	n.punish(c.id, err)
 	if t != nil {
 		n.dialDone(t, c, err)
 	}

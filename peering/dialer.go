@@ -23,6 +23,7 @@ type target struct {
 	failures int             // consecutive; drives the backoff
 	due      time.Time       // not before
 	lastGood time.Time       // last time a connection to it worked
+	learned  time.Time       // when it became a target
 	dialing  bool
 }
 
@@ -129,10 +130,14 @@ func (n *Node) dialDue(ctx context.Context) time.Duration {
 		due = append(due, t)
 	}
 	// When the bounds leave room for only some dials (--max-peers after
-	// a restart, say), prefer peers that worked recently, and among
-	// equals pick at random so that nodes spread their links.
+	// a restart, say), prefer peers that worked recently, then those that
+	// failed least, then those heard of last (a flood of names that lead
+	// nowhere does not hold a newcomer back), and among equals pick at
+	// random so that nodes spread their links. Only the few that can be
+	// dialed now are picked, so that ten thousand targets cost a pass,
+	// not a sort, per round.
 	rand.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
-	slices.SortStableFunc(due, func(a, b *target) int { return b.lastGood.Compare(a.lastGood) })
+	due = bestTargets(due, n.cfg.MaxParallelDials)
 	outbound := 0
 	for _, c := range n.conns {
 		if !c.inbound {
@@ -155,6 +160,38 @@ func (n *Node) dialDue(ctx context.Context) time.Duration {
 		go n.dial(ctx, t)
 	}
 	return wait
+}
+
+// bestTargets returns the k targets of due to dial first (see dialDue),
+// best first, and every seed, which the outbound bound does not hold back.
+func bestTargets(due []*target, k int) []*target {
+	better := func(a, b *target) bool {
+		if !a.lastGood.Equal(b.lastGood) {
+			return a.lastGood.After(b.lastGood)
+		}
+		if a.failures != b.failures {
+			return a.failures < b.failures
+		}
+		return a.learned.After(b.learned)
+	}
+	var best, seeds []*target
+	for _, t := range due {
+		if t.id.IsZero() {
+			seeds = append(seeds, t)
+			continue
+		}
+		i := len(best)
+		for i > 0 && better(t, best[i-1]) {
+			i--
+		}
+		if i < k {
+			best = slices.Insert(best, i, t)
+			if len(best) > k {
+				best = best[:k]
+			}
+		}
+	}
+	return append(seeds, best...)
 }
 
 // connectedAtLocked reports whether a connected peer listens at addr.
@@ -205,9 +242,9 @@ func (n *Node) dialDone(t *target, c *conn, err error) {
 	}
 	n.mu.Lock()
 	t.dialing = false
-	n.dialing--
 	switch {
 	case err == nil:
+		n.dialing--
 		t.failures, t.next, t.lastGood = 0, 0, time.Now()
 		if t.id.IsZero() {
 			// A seed resolved: from now on the peer is dialed by ID.
@@ -218,6 +255,7 @@ func (n *Node) dialDone(t *target, c *conn, err error) {
 		n.poke()
 		return
 	case errors.Is(err, errSelf):
+		n.dialing--
 		if t.id.IsZero() {
 			delete(n.targets, t.key)
 		}
@@ -236,13 +274,23 @@ func (n *Node) dialDone(t *target, c *conn, err error) {
 	}
 	id, addr, failures, due := t.id, t.addr, t.failures, t.due
 	n.mu.Unlock()
-	n.poke()
+	// The dial keeps its slot until the failure is recorded: otherwise
+	// dials that fail at once would pile up waiting for the disk, each
+	// holding a connection, while new ones start in their place.
+	defer func() {
+		n.mu.Lock()
+		n.dialing--
+		n.mu.Unlock()
+		n.poke()
+	}()
 	if errors.Is(err, context.Canceled) {
 		return
 	}
 	n.logger.Info().Err(err).Str("addr", addr).Int("failures", failures).Time("retry", due).Msg("dial failed")
-	if !id.IsZero() {
-		// Remembered, so that after a restart a dead peer stays backed off.
+	if !id.IsZero() && n.dialFailRecords.Allow() {
+		// Remembered, so that after a restart a dead peer stays backed
+		// off; bounded, so that names of nodes that never existed cannot
+		// grow the log.
 		recordCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if _, err := n.log.Append(recordCtx, eventlog.DialFailed{ID: id, Addr: addr, Error: err.Error()}); err != nil {
@@ -275,10 +323,41 @@ func (n *Node) ensureTargetLocked(id eventlog.NodeID, addrs []string) bool {
 		t.addrs = eventlog.MergeAddrs(t.addrs, addrs)
 		return false
 	}
-	if len(n.targets) >= n.cfg.MaxKnownPeers {
+	if len(n.targets) >= n.cfg.MaxKnownPeers && !n.evictTargetLocked() {
 		return false // whatever peers claim, the dialer's work stays bounded
 	}
-	n.targets[id.String()] = &target{key: id.String(), id: id, addrs: eventlog.MergeAddrs(nil, addrs)}
+	n.targets[id.String()] = &target{key: id.String(), id: id, addrs: eventlog.MergeAddrs(nil, addrs), learned: time.Now()}
+	return true
+}
+
+// evictTargetLocked makes room among the dialer's targets: it forgets the
+// target worth least, hearsay that never connected before any peer that
+// did, and among those the one that failed most. Learning never stops: a
+// table full of names that lead nowhere gives way to a new name, which is
+// dialed at once. A target being dialed is kept.
+func (n *Node) evictTargetLocked() bool {
+	var worst *target
+	worse := func(a, b *target) bool {
+		if a.lastGood.IsZero() != b.lastGood.IsZero() {
+			return a.lastGood.IsZero()
+		}
+		if a.failures != b.failures {
+			return a.failures > b.failures
+		}
+		return a.lastGood.Before(b.lastGood)
+	}
+	for _, t := range n.targets {
+		if t.dialing || t.id.IsZero() || n.conns[t.id] != nil {
+			continue
+		}
+		if worst == nil || worse(t, worst) {
+			worst = t
+		}
+	}
+	if worst == nil {
+		return false
+	}
+	delete(n.targets, worst.key)
 	return true
 }
 
@@ -286,9 +365,10 @@ func (n *Node) ensureTargetLocked(id eventlog.NodeID, addrs []string) bool {
 // after the base delay, then backing off as dials fail.
 func (n *Node) peerDown(c *conn) {
 	n.mu.Lock()
-	if n.targets[c.id.String()] == nil && !n.bannedLocked(c.id) {
-		// A peer that was connected is always redialed: the bound on
-		// targets is for hearsay, which must not crowd out real peers.
+	if n.targets[c.id.String()] == nil && !n.bannedLocked(c.id) &&
+		(len(n.targets) < n.cfg.MaxKnownPeers || n.evictTargetLocked()) {
+		// A peer that was connected is redialed, ahead of hearsay, which
+		// gives way first when the targets are at their bound.
 		n.targets[c.id.String()] = &target{key: c.id.String(), id: c.id, lastGood: time.Now()}
 	}
 	if t := n.targets[c.id.String()]; t != nil {

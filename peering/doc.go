@@ -42,9 +42,12 @@
 // (punch.go).
 //
 // Chat. A line is appended to the log before it is shown or sent. A
-// received CHAT is verified, appended once per (origin, origin seq), shown,
-// and relayed unchanged to every other peer, so lines cross a partial mesh
-// and duplicates die at the first node that has seen them (before their
+// received CHAT is decoded strictly (strict.go: unknown fields, duplicate
+// keys and trailing data are violations), verified, appended once per
+// (origin, origin seq), shown, and relayed to every other peer in the
+// canonical encoding of what was verified, never the bytes received, so
+// lines cross a partial mesh, padding dies at the first node, and
+// duplicates die at the first node that has seen them (before their
 // signatures are even checked). Own lines go through an outbox that
 // commits them in batches, so a paste costs a few fsyncs, not one per line.
 //
@@ -70,14 +73,26 @@
 // gets GOODBYE "network key mismatch" and learns no name, no peers, no
 // line, and leaves nothing in the log.
 //
-// Limits. Every connection has a chat budget (Config.ChatRate, ChatBurst)
-// for live CHAT, NICK, SEALED, ACK, PEERS and SYNC; past it the read loop waits, so TCP slows the
-// sender, and a peer that keeps it waiting beyond Config.FloodGrace is
-// disconnected and its node ID refused for Config.FloodPenalty, as is a
-// peer whose connection ends in a protocol violation. Penalties
-// fall on node IDs, never on addresses; addresses only cap concurrent
-// connections. Log lines about one misbehaving address or peer are spaced
-// by Config.LogEvery. docs/SECURITY.md has the whole threat model.
+// Limits. Every connection pays for what it makes the node spend
+// (budget.go): bytes of frames (Config.ByteRate), live CHAT, NICK,
+// SEALED, ACK, PEERS and SYNC frames (Config.ChatRate), units of gossip work
+// such as PEERS entries looked up (Config.GossipRate, a slow budget apart
+// from chat), node IDs new to the table (Config.NewPeerRate; the rest of
+// a PEERS is ignored) and authors new to the log (Config.NewAuthorRate),
+// each a token bucket of golang.org/x/time/rate. Past a budget the read
+// loop waits, so TCP slows the sender, and a peer that keeps it waiting
+// beyond Config.FloodGrace is disconnected and its node ID refused for
+// Config.FloodPenalty, as is a peer whose connection ends in a protocol
+// violation. The send and ingest queues are bounded in bytes
+// (Config.SendQueueBytes, IngestQueueBytes). Node-wide, fresh node IDs
+// dialing in, JOINs of peers refused as full and DIAL_FAILED events are
+// rate-bounded, and the dialer forgets hearsay that never answered before
+// any peer that did, so a flood of fake names never stops it from
+// learning. An inbound JOIN marked full is a violation: full answers a
+// dial. Penalties fall on node IDs, never on addresses; addresses only cap
+// concurrent connections. Log lines about one misbehaving address or peer
+// are spaced by Config.LogEvery. docs/SECURITY.md has the whole threat
+// model and a table of every resource and its bound.
 //
 // The package never touches the database: it talks to the Log interface
 // it declares, which *eventlog.Log satisfies.

@@ -10,8 +10,29 @@ import (
 	"github.com/p2pchat/p2pchat/eventlog"
 )
 
-// FuzzFrame feeds arbitrary bytes to the frame reader and the decoders of
-// the frames that reach the log, as a hostile peer could.
+// fuzzFramePayloads makes, for every frame type of the protocol, the value
+// its payload decodes into, so that the fuzzer reaches every decoder.
+var fuzzFramePayloads = map[string]func() any{
+	FrameJoin:    func() any { return &JoinMsg{} },
+	FramePeers:   func() any { return &PeersMsg{} },
+	FrameChat:    func() any { return &ChatMsg{} },
+	FrameNick:    func() any { return &NickMsg{} },
+	FramePing:    func() any { return &PingMsg{} },
+	FramePong:    func() any { return &PingMsg{} },
+	FrameGoodbye: func() any { return &GoodbyeMsg{} },
+	FrameAuth:    func() any { return &AuthMsg{} },
+	FrameSealed:  func() any { return &SealedMsg{} },
+	FrameAck:     func() any { return &AckMsg{} },
+	FrameReach:   func() any { return &ReachMsg{} },
+	FramePunch:   func() any { return &PunchMsg{} },
+	FrameSync:    func() any { return &SyncMsg{} },
+	FrameCatchup: func() any { return &CatchupMsg{} },
+	FrameSynced:  func() any { return &SyncedMsg{} },
+	FrameHave:    func() any { return &struct{}{} },
+}
+
+// FuzzFrame feeds arbitrary bytes to the frame reader and to the strict
+// decoder of every frame type, as a hostile peer could.
 func FuzzFrame(f *testing.F) {
 	chat := wireTestChat(f, "hello <world> & 🙂")
 	join := JoinMsg{Version: ProtocolVersion, ID: wireTestID(1), Name: "Alice", Port: 8080,
@@ -26,7 +47,17 @@ func FuzzFrame(f *testing.F) {
 		v   any
 	}{
 		{FrameJoin, join}, {FramePeers, peers}, {FrameChat, ChatFromEvent(chat)},
-		{FramePing, PingMsg{Nonce: 1}}, {FrameGoodbye, GoodbyeMsg{Reason: "bye"}},
+		{FramePing, PingMsg{Nonce: 1}}, {FramePong, PingMsg{Nonce: 1}}, {FrameGoodbye, GoodbyeMsg{Reason: "bye"}},
+		{FrameNick, NickMsg{Origin: wireTestID(1), Seq: 2, Time: 3, Name: "Al", Sig: []byte{1, 2}}},
+		{FrameAuth, AuthMsg{Proof: "00ff"}},
+		{FrameSealed, SealedMsg{Origin: wireTestID(1), Seq: 3, Time: 4, Name: "Al", To: wireTestID(2), Box: []byte{1, 2, 3}, Own: []byte{4, 5}, Sig: []byte{1, 2}}},
+		{FrameAck, AckMsg{Origin: wireTestID(2), Seq: 1, Time: 5, To: wireTestID(1), Ref: 3, Sig: []byte{1, 2}}},
+		{FrameReach, ReachMsg{Addr: "192.0.2.1:8080", Reachable: true}},
+		{FramePunch, PunchMsg{ID: wireTestID(2), Name: "Bob", Addr: "192.0.2.2:8081"}},
+		{FrameSync, SyncMsg{Origins: []SyncOrigin{{Origin: wireTestID(1), Watermark: 3, Max: 9, Missing: []eventlog.Range{{From: 5, To: 6}}}}, More: true}},
+		{FrameCatchup, CatchupMsg{Chat: &ChatMsg{Origin: wireTestID(1), Seq: 1, Name: "Al", Text: "hi"}}},
+		{FrameSynced, SyncedMsg{Sent: 4}},
+		{FrameHave, struct{}{}},
 	} {
 		frame, err := EncodeFrame(fr.typ, fr.v, 0)
 		if err != nil {
@@ -40,6 +71,8 @@ func FuzzFrame(f *testing.F) {
 		"", "\n", "|", "|\n", "CHAT|", "CHAT|\n", "CHAT|null\n", "CHAT|{}\n", "JOIN|[]\n", "PEERS|{\"peers\":null}\n",
 		"CHAT|{\"origin\":\"zz\",\"sig\":\"!!\"}\n", "CHAT|{\"text\":\"\u2028\xff\"}\n", "chat|{}\n",
 		"ABCDEFGHIJKLMNOPQ|{}\n", "PING|{\"nonce\":-1}\nPING|{\"nonce\":1e3}\n",
+		"CHAT|{\"text\":\"a\",\"Text\":\"b\"}\n", "CHAT|{\"text\":\"a\",\"\\u0074ext\":\"b\"}\n",
+		"PEERS|{\"peers\":[{\"id\":\"\",\"pad\":1}]}\n", "SYNC|{\"origins\":[{\"missing\":[{}]}]} {}\n",
 		strings.Repeat("A", 300) + "\n", "CHAT|" + strings.Repeat("[", 300) + "\n",
 	} {
 		f.Add([]byte(s))
@@ -86,31 +119,31 @@ func fuzzCheckReframe(t *testing.T, typ string, payload []byte, limit int) {
 	}
 }
 
-// fuzzCheckDecode decodes the frames that reach the log and checks that the
-// decoded value survives a second trip unchanged.
+// fuzzCheckDecode decodes a payload strictly, as the node does, and checks
+// that what decoded survives a second trip unchanged and that what strict
+// decoding refuses is a kind of error the node knows.
 func fuzzCheckDecode(t *testing.T, typ string, payload []byte) {
-	var check func()
-	var v, again any
-	switch typ {
-	case FrameChat:
-		var m, m2 ChatMsg
-		v, again = &m, &m2
-		check = func() { _ = m.Event().Verify() }
-	case FrameJoin:
-		var m, m2 JoinMsg
-		v, again = &m, &m2
-		check = func() { _ = m.Validate(eventlog.MaxAddrs) }
-	case FramePeers:
-		var m, m2 PeersMsg
-		v, again = &m, &m2
-		check = func() { _ = m.Validate(eventlog.MaxPeersList, eventlog.MaxAddrs) }
-	default:
+	mk, ok := fuzzFramePayloads[typ]
+	if !ok {
 		return
 	}
-	if json.Unmarshal(payload, v) != nil {
+	v, again := mk(), mk()
+	if err := decodeStrict(payload, v); err != nil {
 		return
 	}
-	check()
+	switch m := v.(type) {
+	case *ChatMsg:
+		_ = m.Event().Verify()
+	case *JoinMsg:
+		_ = m.Validate(eventlog.MaxAddrs)
+	case *PeersMsg:
+		_ = m.Validate(eventlog.MaxPeersList, eventlog.MaxAddrs)
+	case *SyncMsg:
+		_ = m.Validate()
+	}
+	if typ == FrameChat || typ == FrameNick || typ == FrameCatchup {
+		_, _ = decodeSigned(typ, payload)
+	}
 	// Decoding may expand escapes, so the second trip gets room to spare.
 	const roomy = 1 << 30
 	first, err := EncodeFrame(typ, v, roomy)
@@ -121,8 +154,8 @@ func fuzzCheckDecode(t *testing.T, typ string, payload []byte) {
 	if err != nil || gotTyp != typ {
 		t.Fatalf("re-encoded %s read back as %q, %v", typ, gotTyp, err)
 	}
-	if err := json.Unmarshal(got, again); err != nil {
-		t.Fatalf("re-encoded %s %q does not decode: %v", typ, got, err)
+	if err := decodeStrict(got, again); err != nil {
+		t.Fatalf("re-encoded %s %q does not decode strictly: %v", typ, got, err)
 	}
 	second, err := EncodeFrame(typ, again, roomy)
 	if err != nil || !bytes.Equal(first, second) {

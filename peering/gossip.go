@@ -8,10 +8,23 @@ import "github.com/p2pchat/p2pchat/eventlog"
 // mesh, once per connection, and then stops. Without it a node learns only
 // of its neighbours' neighbours, and cannot name, to send a private
 // message, a node further away.
+//
+// What is passed on is bounded node-wide (passOnRate entries a second
+// after a burst of passOnBurst): news arrives from hearsay nobody can
+// check, and without the bound a flood of invented names that one peer
+// sends would be sent on, in full, by every node to every neighbour. Past
+// the bound the news stays in the peer table, which every new connection
+// is sent, but is not forwarded.
 func (n *Node) passOn(from *conn, news []eventlog.PeerInfo) {
-	msg := PeersMsg{Peers: make([]PeerEntry, len(news))}
-	for i, p := range news {
-		msg.Peers[i] = PeerEntry{ID: p.ID, Name: p.Name, Addrs: n.reach.visible(p.Addrs)}
+	msg := PeersMsg{Peers: make([]PeerEntry, 0, len(news))}
+	for _, p := range news {
+		if !n.passOnLimit.Allow() {
+			break
+		}
+		msg.Peers = append(msg.Peers, PeerEntry{ID: p.ID, Name: p.Name, Addrs: n.reach.visible(p.Addrs)})
+	}
+	if len(msg.Peers) == 0 {
+		return
 	}
 	frame, err := EncodeFrame(FramePeers, msg, n.cfg.MaxFrame)
 	if err != nil {
@@ -20,3 +33,11 @@ func (n *Node) passOn(from *conn, news []eventlog.PeerInfo) {
 	}
 	n.broadcast(frame, from)
 }
+
+// The node-wide bound on PEERS entries passed on: enough for names to cross
+// a mesh of thousands within a minute, little beside a neighbour's gossip
+// budget.
+const (
+	passOnRate  = 50
+	passOnBurst = 1000
+)

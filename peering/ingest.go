@@ -3,7 +3,6 @@ package peering
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -18,8 +17,8 @@ import (
 type inbound struct {
 	body   eventlog.Signed // nil for the end of a catch-up answer
 	live   bool            // broadcast now, not caught up
-	frame  []byte          // the live frame as received, relayed unchanged
 	synced bool
+	size   int // bytes taken from the connection's ingest room
 }
 
 // maxIngestBatch caps the messages verified and appended together.
@@ -33,6 +32,9 @@ const maxCaughtUpShown = 100
 // log cannot keep up, the read loop waits here, stops reading, and TCP
 // slows the sender down. Nothing is dropped.
 func (c *conn) push(m inbound) error {
+	if err := c.ingestRoom.Acquire(c.done, int64(m.size)); err != nil {
+		return c.closeErr
+	}
 	select {
 	case c.ingest <- m:
 		return nil
@@ -46,13 +48,13 @@ func decodeSigned(typ string, payload []byte) (eventlog.Signed, error) {
 	switch typ {
 	case FrameChat:
 		var m ChatMsg
-		if err := json.Unmarshal(payload, &m); err != nil {
+		if err := decodeStrict(payload, &m); err != nil {
 			return nil, fmt.Errorf("CHAT: %w", err)
 		}
 		return m.Event(), nil
 	case FrameNick:
 		var m NickMsg
-		if err := json.Unmarshal(payload, &m); err != nil {
+		if err := decodeStrict(payload, &m); err != nil {
 			return nil, fmt.Errorf("NICK: %w", err)
 		}
 		return m.Event(), nil
@@ -60,7 +62,7 @@ func decodeSigned(typ string, payload []byte) (eventlog.Signed, error) {
 		return decodePrivate(typ, payload)
 	case FrameCatchup:
 		var m CatchupMsg
-		if err := json.Unmarshal(payload, &m); err != nil {
+		if err := decodeStrict(payload, &m); err != nil {
 			return nil, fmt.Errorf("CATCHUP: %w", err)
 		}
 		set := 0
@@ -93,7 +95,13 @@ func (c *conn) ingestLoop(ctx context.Context) {
 	defer c.wg.Done()
 	for first := range c.ingest {
 		batch := drain(first, c.ingest, maxIngestBatch)
-		if err := c.n.ingest(ctx, c, batch); err != nil {
+		err := c.n.ingest(ctx, c, batch)
+		size := 0
+		for _, m := range batch {
+			size += m.size
+		}
+		c.ingestRoom.Release(int64(size))
+		if err != nil {
 			if ctx.Err() == nil {
 				c.n.limitedLog("peer "+c.id.String(), warnLevel).Err(err).Str("peer", c.id.Short()).Msg("dropping peer")
 			}
@@ -135,6 +143,9 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 			j++
 		}
 		fresh = append(fresh, m)
+	}
+	if err := from.chargeNewAuthors(fresh); err != nil {
+		return err
 	}
 	if err := verifyBatch(fresh); err != nil {
 		return err
@@ -185,9 +196,30 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 			continue
 		}
 		n.show(res.Body)
-		n.stats.relayed.Add(uint64(n.broadcast(m.frame, from)))
+		// What goes on is the canonical encoding of what was verified,
+		// never the bytes received: padding a peer added dies here.
+		frame, err := signedFrame(res.Body, n.cfg.MaxFrame)
+		if err != nil {
+			return err
+		}
+		n.stats.relayed.Add(uint64(n.broadcast(frame, from)))
 	}
 	return nil
+}
+
+// signedFrame is the CHAT, NICK, SEALED or ACK frame that carries body.
+func signedFrame(body eventlog.Body, maxFrame int) ([]byte, error) {
+	switch b := body.(type) {
+	case eventlog.Chat:
+		return EncodeFrame(FrameChat, ChatFromEvent(b), maxFrame)
+	case eventlog.Nick:
+		return EncodeFrame(FrameNick, NickFromEvent(b), maxFrame)
+	case eventlog.Sealed:
+		return EncodeFrame(FrameSealed, SealedFromEvent(b), maxFrame)
+	case eventlog.Ack:
+		return EncodeFrame(FrameAck, AckFromEvent(b), maxFrame)
+	}
+	return nil, fmt.Errorf("%T is not a signed message", body)
 }
 
 // minParallelVerify is the smallest batch whose signatures are checked on

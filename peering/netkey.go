@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -132,7 +131,7 @@ func (n *Node) beforeJoin(tc *tls.Conn, fr *FrameReader, id eventlog.NodeID) err
 		return refuse(errNoNetworkKey)
 	}
 	var msg AuthMsg
-	if err := json.Unmarshal(payload, &msg); err != nil {
+	if err := decodeStrict(payload, &msg); err != nil {
 		return refuse(fmt.Errorf("%w: AUTH: %v", errWrongNetworkKey, err))
 	}
 	got, err := hex.DecodeString(msg.Proof)
@@ -170,7 +169,9 @@ const maxGoodbyeReason = 128
 // neither forge lines in the log and its readers nor grow the log.
 func goodbyeFrom(payload []byte) error {
 	var bye GoodbyeMsg
-	_ = json.Unmarshal(payload, &bye)
+	if err := decodeStrict(payload, &bye); err != nil {
+		bye.Reason = "malformed GOODBYE"
+	}
 	reason := strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
 			return -1

@@ -26,6 +26,9 @@ type netTestNode struct {
 	log     *eventlog.Log
 	display *netTestDisplay
 	logs    *netTestLogs
+	// stop ends the node and waits for it; its log stays open until the
+	// test ends, for checks of what it holds.
+	stop func()
 }
 
 // netTestStart starts a node named name, listening on 127.0.0.1, with
@@ -68,11 +71,14 @@ func netTestStart(t *testing.T, name string, tweak func(*Config)) *netTestNode {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tn.Run(ctx) }()
-	t.Cleanup(func() {
+	tn.stop = sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("%s: run: %v", name, err)
 		}
+	})
+	t.Cleanup(func() {
+		tn.stop()
 		lg.Close()
 		st.Close()
 		if t.Failed() {

@@ -11,10 +11,12 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 )
 
 // Log is what the node needs of its event log. It is satisfied by
@@ -23,6 +25,8 @@ type Log interface {
 	Append(ctx context.Context, bodies ...eventlog.Body) ([]eventlog.Result, error)
 	Peers() ([]eventlog.Peer, error)
 	Peer(id eventlog.NodeID) (eventlog.Peer, bool, error)
+	LookupPeers(ids []eventlog.NodeID) (map[eventlog.NodeID]eventlog.Peer, int, error)
+	KnownOrigins(ids []eventlog.NodeID) ([]bool, error)
 	Get(seq uint64) (eventlog.Event, bool, error)
 	Holds(msgs []eventlog.Signed) ([]bool, error)
 	SyncState() ([]eventlog.OriginState, error)
@@ -64,6 +68,14 @@ type Node struct {
 	targets   map[string]*target            // what the dialer works on
 	dialing   int
 
+	// peersMu makes counting the peer table's rows and appending hearsay
+	// to it one step (relay.go's onPeers), so the bound holds.
+	peersMu sync.Mutex
+
+	// recordMu orders the CONNECT and DISCONNECT events of connections
+	// (conn.go's recordConnect and recordEnd).
+	recordMu sync.Mutex
+
 	wake chan struct{} // pokes the dialer
 	wg   sync.WaitGroup
 
@@ -72,6 +84,19 @@ type Node struct {
 	stats     nodeStats    // counters for Stats (stats.go)
 	reach     reachability // dial-back results, and how peers see this node (reach.go)
 	punches   punchState   // NAT punches under way (punch.go)
+
+	newIDs          *rate.Limiter // node IDs new to the table that may dial in
+	refusedJoins    *rate.Limiter // JOINs recorded of peers not connected
+	dialFailRecords *rate.Limiter // DIAL_FAILED events appended
+	passOnLimit     *rate.Limiter // PEERS news passed on (gossip.go)
+
+	peersCache struct { // the last PEERS frame sent (peersFrame)
+		mu    sync.Mutex
+		frame []byte
+		made  time.Time
+		gen   uint64
+	}
+	peersGen atomic.Uint64 // raised by peersChanged
 
 	caught *catchupView // what catch-up brought, shown when it is complete
 
@@ -119,6 +144,11 @@ func New(cfg Config, log Log, display Display) (*Node, error) {
 		outbox:     make(chan eventlog.Body, outboxSize),
 		outboxDone: make(chan struct{}),
 		caught:     newCatchupView(),
+
+		newIDs:          rate.NewLimiter(rate.Limit(cfg.NewPeerRate), cfg.NewPeerBurst),
+		refusedJoins:    rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.MaxRefusedJoins)), cfg.MaxRefusedJoins),
+		dialFailRecords: rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.MaxDialFailRecords)), cfg.MaxDialFailRecords),
+		passOnLimit:     rate.NewLimiter(passOnRate, passOnBurst),
 	}, nil
 }
 
@@ -340,8 +370,17 @@ func (n *Node) PeersPayload() ([]byte, error) {
 
 // peersFrame is the PEERS frame to send. A thousand entries with eight
 // addresses each do not fit in a frame, so the list is cut (connected
-// peers come first and stay) until it does.
+// peers come first and stay) until it does. Every new connection gets
+// one, and reading the table for it costs work a stranger's handshake
+// would otherwise buy at will: the frame is shared for up to
+// peersFrameAge, and made anew once what it lists changed (peersChanged).
 func (n *Node) peersFrame() ([]byte, error) {
+	n.peersCache.mu.Lock()
+	defer n.peersCache.mu.Unlock()
+	gen := n.peersGen.Load()
+	if n.peersCache.frame != nil && n.peersCache.gen == gen && time.Since(n.peersCache.made) < peersFrameAge {
+		return n.peersCache.frame, nil
+	}
 	msg, err := n.peersMsg()
 	if err != nil {
 		return nil, err
@@ -349,11 +388,23 @@ func (n *Node) peersFrame() ([]byte, error) {
 	for {
 		frame, err := EncodeFrame(FramePeers, msg, n.cfg.MaxFrame)
 		if !errors.Is(err, ErrFrameTooLarge) || len(msg.Peers) == 0 {
+			if err == nil {
+				n.peersCache.frame, n.peersCache.made, n.peersCache.gen = frame, time.Now(), gen
+			}
 			return frame, err
 		}
 		msg.Peers = msg.Peers[:len(msg.Peers)*3/4]
 	}
 }
+
+// peersChanged notes that the PEERS frame to send may differ now: a peer
+// connected or left, the table learned a peer, a ban changed. Call it
+// after the change, without n.mu.
+func (n *Node) peersChanged() { n.peersGen.Add(1) }
+
+// peersFrameAge is how long a PEERS frame made for one connection serves
+// the next ones.
+const peersFrameAge = time.Second
 
 // peersMsg lists what this node knows that others could dial: connected
 // peers first, then the rest of the table, never banned ones, at most the

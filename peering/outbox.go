@@ -90,23 +90,18 @@ func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
 		return err
 	}
 	for _, res := range results {
-		var frame []byte
 		switch b := res.Body.(type) {
 		case eventlog.Chat:
 			n.display.ShowChat(b.OriginTime, n.label(n.self, b.Name), b.Text)
-			frame, err = EncodeFrame(FrameChat, ChatFromEvent(b), n.cfg.MaxFrame)
 		case eventlog.Nick:
 			n.mu.Lock()
 			n.name = b.Name
 			n.mu.Unlock()
 			n.display.ShowSystem("you are now known as " + b.Name)
-			frame, err = EncodeFrame(FrameNick, NickFromEvent(b), n.cfg.MaxFrame)
 		case eventlog.Sealed:
 			n.sent(b)
-			frame, err = EncodeFrame(FrameSealed, SealedFromEvent(b), n.cfg.MaxFrame)
-		case eventlog.Ack:
-			frame, err = EncodeFrame(FrameAck, AckFromEvent(b), n.cfg.MaxFrame)
 		}
+		frame, err := signedFrame(res.Body, n.cfg.MaxFrame)
 		if err != nil {
 			return err
 		}

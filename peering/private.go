@@ -2,7 +2,6 @@ package peering
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -83,13 +82,13 @@ func decodePrivate(typ string, payload []byte) (eventlog.Signed, error) {
 	switch typ {
 	case FrameSealed:
 		var m SealedMsg
-		if err := json.Unmarshal(payload, &m); err != nil {
+		if err := decodeStrict(payload, &m); err != nil {
 			return nil, fmt.Errorf("SEALED: %w", err)
 		}
 		return m.Event(), nil
 	case FrameAck:
 		var m AckMsg
-		if err := json.Unmarshal(payload, &m); err != nil {
+		if err := decodeStrict(payload, &m); err != nil {
 			return nil, fmt.Errorf("ACK: %w", err)
 		}
 		return m.Event(), nil

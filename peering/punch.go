@@ -2,7 +2,6 @@ package peering
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -92,7 +91,7 @@ func (c *conn) takeIntro() bool { return c.intros.Add(1) <= maxPunchIntros }
 // onPunch starts a punch that c's peer asked for.
 func (n *Node) onPunch(ctx context.Context, c *conn, payload []byte) error {
 	var msg PunchMsg
-	if err := json.Unmarshal(payload, &msg); err != nil {
+	if err := decodeStrict(payload, &msg); err != nil {
 		return violation(fmt.Errorf("PUNCH: %w", err))
 	}
 	if msg.ID.IsZero() {

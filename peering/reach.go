@@ -3,7 +3,6 @@ package peering
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"net"
 	"sync"
@@ -201,11 +200,14 @@ func (n *Node) probe(ctx context.Context, addr string, c *conn) error {
 // nothing else depends on it.
 func (n *Node) onReach(c *conn, payload []byte) error {
 	var msg ReachMsg
-	if err := json.Unmarshal(payload, &msg); err != nil {
+	if err := decodeStrict(payload, &msg); err != nil {
 		return violation(fmt.Errorf("REACH: %w", err))
 	}
 	if err := CheckAddr(msg.Addr); err != nil {
 		return violation(fmt.Errorf("REACH: %w", err))
+	}
+	if c.reached.Swap(true) {
+		return nil // a peer dials back once per connection: the rest is noise
 	}
 	r := &n.reach
 	r.mu.Lock()

@@ -2,49 +2,65 @@ package peering
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
 )
 
 // onPeers handles a PEERS frame: record what is new and dial whom this
-// node is not connected to.
+// node is not connected to. The peer pays for it from its gossip budget,
+// a unit per entry decoded and per row looked up, and may introduce node
+// IDs the table does not hold only within its new-peer budget: entries
+// past it are neither recorded nor dialed, so one peer cannot flood the
+// table or the dialer with names nobody else vouches for.
 func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 	var msg PeersMsg
-	if err := json.Unmarshal(payload, &msg); err != nil {
+	if err := decodeStrict(payload, &msg); err != nil {
 		return violation(fmt.Errorf("PEERS: %w", err))
 	}
 	if err := msg.Validate(maxPeersEntries, maxAddrsPerPeer); err != nil {
 		return violation(fmt.Errorf("PEERS: %w", err))
 	}
-	table, err := n.log.Peers()
+	if err := from.chargeWork(2 * len(msg.Peers)); err != nil {
+		return err
+	}
+	ids := make([]eventlog.NodeID, len(msg.Peers))
+	for i, e := range msg.Peers {
+		ids[i] = e.ID
+	}
+	// Counting the rows and adding to them is one step, so that two
+	// connections' PEERS cannot both fill the last room.
+	n.peersMu.Lock()
+	defer n.peersMu.Unlock()
+	known, rows, err := n.log.LookupPeers(ids)
 	if err != nil {
 		return fmt.Errorf("read peer table: %w", err)
 	}
-	known := make(map[eventlog.NodeID]eventlog.Peer, len(table))
-	for _, p := range table {
-		known[p.ID] = p
-	}
 	var news []eventlog.PeerInfo
-	room := n.cfg.MaxKnownPeers - len(known)
+	learned := make([]PeerEntry, 0, len(msg.Peers))
+	room := n.cfg.MaxKnownPeers - rows
+	now := time.Now()
 	for _, e := range msg.Peers {
 		if e.ID == n.self || e.ID == from.id {
 			continue
 		}
 		p, ok := known[e.ID]
-		if ok && !addsAddrs(p.Addrs, e.Addrs) {
-			continue
-		}
-		if !ok {
-			// Whatever peers claim, the table stays bounded.
-			if room <= 0 {
-				continue
+		switch {
+		case ok:
+			if addsAddrs(p.Addrs, e.Addrs) {
+				news = append(news, eventlog.PeerInfo{ID: e.ID, Name: e.Name, Addrs: e.Addrs})
 			}
+		case !from.budget.newPeers.AllowN(now, 1):
+			continue
+		case room > 0:
+			// Whatever peers claim, the table stays bounded; the dialer
+			// still learns of the peer.
 			room--
+			news = append(news, eventlog.PeerInfo{ID: e.ID, Name: e.Name, Addrs: e.Addrs})
 		}
-		news = append(news, eventlog.PeerInfo{ID: e.ID, Name: e.Name, Addrs: e.Addrs})
+		learned = append(learned, e)
 	}
 	// Only what is new is worth an event: PEERS repeats itself on every
 	// connection, and the log keeps everything forever.
@@ -53,11 +69,10 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 			return fmt.Errorf("append PEERS: %w", err)
 		}
 		n.passOn(from, news)
+		n.peersChanged()
 	}
-	for _, e := range msg.Peers {
-		if e.ID != n.self && e.ID != from.id {
-			n.learn(e.ID, e.Addrs)
-		}
+	for _, e := range learned {
+		n.learn(e.ID, e.Addrs)
 	}
 	return nil
 }

@@ -341,6 +341,9 @@ func (n *Node) WaitListening() {
 	n.Name, n.ShortID, n.DataDir = m[1], m[2], m[4]
 }
 
+// PID is the process ID of the node, for what /proc says of it.
+func (n *Node) PID() int { return n.cmd.Process.Pid }
+
 // Addr is where other nodes on this machine dial this one.
 func (n *Node) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.Port)) }
 
