@@ -61,6 +61,8 @@ type Log struct {
 	now       func() time.Time
 	readOnly  bool
 
+	summaries summaries // derived per-origin digests for catch-up
+
 	reqs      chan *request
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -215,7 +217,9 @@ func (l *Log) writer() {
 
 // commit appends every request of the batch in one transaction.
 func (l *Log) commit(batch []*request) error {
-	return l.st.Update(func(tx *bolt.Tx) error {
+	var touched []NodeID
+	err := l.st.Update(func(tx *bolt.Tx) error {
+		touched = touched[:0]
 		events := tx.Bucket(store.BucketEvents)
 		events.FillPercent = 1 // append-only: fill pages densely
 		chats := tx.Bucket(store.BucketChats)
@@ -279,10 +283,18 @@ func (l *Log) commit(batch []*request) error {
 					return err
 				}
 				r.results[i] = Result{Seq: seq, Body: body}
+				if s, ok := body.(Signed); ok {
+					origin, _ := s.OriginKey()
+					touched = append(touched, origin)
+				}
 			}
 		}
 		return nil
 	})
+	if err == nil {
+		l.summaries.touch(touched)
+	}
+	return err
 }
 
 // prepare numbers, stamps and signs the node's own Chat and Nick: those
