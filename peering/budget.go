@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
@@ -12,8 +11,8 @@ import (
 
 // Chat budget. Each connection may bring live CHAT, NICK and PRIVATE
 // frames at Config.ChatRate per second after a burst of Config.ChatBurst;
-// catch-up this node asked for (CATCHUP between its SYNC and the peer's
-// SYNCED) is free. Past the budget the read loop waits before it handles the next
+// catch-up this node asked for (catchup.admit decides which CATCHUP
+// lines those are) is free. Past the budget the read loop waits before it handles the next
 // frame: it stops reading, TCP's window closes, and the sender slows down.
 // Nothing is dropped. A peer that keeps the read loop waiting for more than
 // Config.FloodGrace within Config.FloodWindow is flooding: its connection
@@ -37,25 +36,6 @@ type chatBudget struct {
 
 	windowStart time.Time
 	waited      time.Duration // within the window that began at windowStart
-
-	// asked counts this node's SYNC requests that the peer has not ended
-	// with SYNCED yet; while it is above zero, CATCHUP is free. A request
-	// the peer replaced with a newer one is never answered, so the count
-	// errs on the generous side.
-	asked atomic.Int64
-}
-
-// ask notes a SYNC request sent to the peer.
-func (b *chatBudget) ask() { b.asked.Add(1) }
-
-// answered notes a SYNCED from the peer.
-func (b *chatBudget) answered() {
-	for {
-		v := b.asked.Load()
-		if v <= 0 || b.asked.CompareAndSwap(v, v-1) {
-			return
-		}
-	}
 }
 
 // take spends one frame's worth of budget at now and returns how long the
@@ -93,17 +73,12 @@ func (b *chatBudget) take(now time.Time, rate, burst int, grace, window time.Dur
 // penalized and the error ends its connection.
 func (c *conn) charge(typ string) error {
 	switch typ {
-	case FrameChat, FrameNick, FramePrivate, FrameSync, FramePeers, FrameHave:
+	case FrameChat, FrameNick, FramePrivate, FrameSync, FramePeers, FrameHave, FrameSyncQuery, FrameSyncPrints:
 		// PEERS and SYNC cost a table read or a log walk each: a peer
 		// repeating them pays as for chat.
-	case FrameCatchup:
-		if c.budget.asked.Load() > 0 {
-			return nil
-		}
-	case FrameSynced:
-		c.budget.answered()
-		return nil
 	default:
+		// CATCHUP is charged by catchup.admit once decoded: only then
+		// is it known whether this node asked for it.
 		return nil
 	}
 	cfg := &c.n.cfg

@@ -12,7 +12,6 @@ import (
 	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
@@ -49,9 +48,8 @@ type conn struct {
 	sendq     chan []byte  // live frames
 	catchq    chan []byte  // catch-up frames, sent when sendq is empty
 	ingest    chan inbound // read loop -> ingest loop
-	syncReqs  chan map[eventlog.NodeID]SyncOrigin
-	syncAcc   map[eventlog.NodeID]SyncOrigin // a SYNC request being read
-	budget    chatBudget                     // live chat allowed in (budget.go)
+	cu        *catchup     // catch-up both ways (catchup.go)
+	budget    chatBudget   // live chat allowed in (budget.go)
 	closing   chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -70,10 +68,6 @@ type conn struct {
 	// relies on to recognise redeliveries by number.
 	privMu        sync.Mutex
 	outboxFlushed bool
-
-	// syncPending is set while this node's own SYNC awaits its SYNCED:
-	// asking again meanwhile would fetch what is already on its way.
-	syncPending atomic.Bool
 }
 
 // joinEvent is the peer's introduction as the log records it, under the
@@ -171,9 +165,9 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 		sendq:    make(chan []byte, n.cfg.SendQueue),
 		catchq:   make(chan []byte, catchupPage),
 		ingest:   make(chan inbound, maxIngestBatch*2),
-		syncReqs: make(chan map[eventlog.NodeID]SyncOrigin, 1),
 		closing:  make(chan struct{}),
 	}
+	c.cu = newCatchup(n, c, msg.Version)
 	c.addrs = peerAddrs(raw, msg, t)
 	return c, nil
 }
@@ -607,7 +601,11 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 			return violation(err)
 		}
 		m := inbound{body: body, live: typ != FrameCatchup}
-		if m.live {
+		if !m.live {
+			if err := c.cu.admit(ctx, body, len(payload)); err != nil {
+				return err
+			}
+		} else {
 			// Relayed as received; payload is only valid until the
 			// next read.
 			m.frame = make([]byte, 0, len(typ)+len(payload)+2)
@@ -615,14 +613,15 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		}
 		return c.push(m)
 	case FrameSynced:
-		c.syncPending.Store(false)
-		return c.push(inbound{synced: true})
+		return c.cu.onSynced()
 	case FrameSync:
-		return c.onSync(payload)
+		return c.cu.onSync(payload)
+	case FrameSyncQuery:
+		return c.cu.onQuery(payload)
+	case FrameSyncPrints:
+		return c.cu.onPrints(payload)
 	case FrameHave:
-		if !c.syncPending.Load() {
-			return c.n.sendSync(c)
-		}
+		c.cu.onHave()
 	case FramePrivate:
 		return c.n.onPrivate(ctx, c, payload)
 	case FramePrivAck:

@@ -745,7 +745,7 @@ func (s *sim) wireFigures() wireFigures {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		frames, err := syncFrames(states, DefaultMaxFrame)
+		frames, _, err := syncFrames(states, DefaultMaxFrame)
 		if err != nil {
 			s.t.Fatal(err)
 		}
@@ -799,7 +799,7 @@ func TestStatsCountTheDuplicatesOfALineFloodedThroughATriangle(t *testing.T) {
 			n.mu.Lock()
 			settled := len(n.conns) == 2
 			for _, conn := range n.conns {
-				settled = settled && !conn.syncPending.Load()
+				settled = settled && !conn.cu.busy()
 			}
 			n.mu.Unlock()
 			if !settled {
