@@ -1,0 +1,259 @@
+package peering
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+)
+
+// gappedState is an origin holding seqs 2, 4, …, 64: 32 holes, the most a
+// SYNC lists, about 750 bytes encoded.
+func gappedState(i int) eventlog.OriginState {
+	var id eventlog.NodeID
+	sum := sha256.Sum256([]byte{byte(i), byte(i >> 8), byte(i >> 16)})
+	copy(id[:], sum[:])
+	s := eventlog.OriginState{Origin: id, Max: 64}
+	for seq := uint64(1); seq < 64; seq += 2 {
+		s.Missing = append(s.Missing, eventlog.Range{From: seq, To: seq})
+	}
+	return s
+}
+
+func TestSyncFramesStayUnderTheFrameLimitWhateverTheirRanges(t *testing.T) {
+	for _, n := range []int{88, 300, 1000} {
+		states := make([]eventlog.OriginState, n)
+		for i := range states {
+			states[i] = gappedState(i)
+		}
+		frames, listed, err := syncFrames(states, DefaultMaxFrame)
+		if err != nil {
+			t.Fatalf("%d gapped origins: %v", n, err)
+		}
+		if listed != n {
+			t.Errorf("%d gapped origins: listed %d", n, listed)
+		}
+		seen := 0
+		for _, f := range frames {
+			if len(f) > DefaultMaxFrame {
+				t.Errorf("%d gapped origins: a frame of %d bytes", n, len(f))
+			}
+			_, payload, err := NewFrameReader(bytes.NewReader(f), 0).Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var msg SyncMsg
+			if err := json.Unmarshal(payload, &msg); err != nil {
+				t.Fatal(err)
+			}
+			if err := msg.Validate(); err != nil {
+				t.Errorf("a frame a version 1 peer would refuse: %v", err)
+			}
+			seen += len(msg.Origins)
+		}
+		if seen != n {
+			t.Errorf("%d gapped origins: %d in the frames", n, seen)
+		}
+	}
+}
+
+func TestAWholeLogSyncNeverListsMoreOriginsThanAPeerAccepts(t *testing.T) {
+	states := make([]eventlog.OriginState, maxSyncOrigins+500)
+	for i := range states {
+		states[i].Origin[0], states[i].Origin[1], states[i].Origin[2] = byte(i>>16), byte(i>>8), byte(i)
+		states[i].Watermark, states[i].Max = 1, 1
+	}
+	_, listed, err := syncFrames(states, DefaultMaxFrame)
+	if err != nil || listed != maxSyncOrigins {
+		t.Fatalf("listed %d, %v; want %d", listed, err, maxSyncOrigins)
+	}
+}
+
+// catchupTestConn is a connection with no socket, for the read loop's side
+// of catch-up.
+func catchupTestConn() *conn {
+	c := budgetTestConn()
+	c.ingest = make(chan inbound, 16)
+	c.n.caught = newCatchupView()
+	c.cu = newCatchup(c.n, c, ProtocolVersion)
+	return c
+}
+
+func TestCatchupIsFreeOnlyForWhatThisNodeSaidItLacks(t *testing.T) {
+	c := catchupTestConn()
+	cu := c.cu
+	held := SyncOrigin{Origin: wireTestID(1), Watermark: 2, Max: 9, Missing: []eventlog.Range{{From: 4, To: 5}}}
+	a := &askedState{origins: map[eventlog.NodeID]SyncOrigin{held.Origin: held}, free: held.lacked() + 1}
+	a.scope.add(hexPrefixOf(held.Origin, 2))
+	cu.phase.Store(phaseAwaiting)
+	cu.mu.Lock()
+	cu.asked = a
+	cu.mu.Unlock()
+	line := func(origin eventlog.NodeID, seq uint64) eventlog.Signed {
+		return eventlog.Chat{Origin: origin, OriginSeq: seq}
+	}
+	ctx := context.Background()
+	// The budget allows one frame: the first charged line passes, the
+	// second is a flood.
+	for _, seq := range []uint64{4, 5, 10} { // two holes and the tail: free
+		if err := cu.admit(ctx, line(held.Origin, seq), 100); err != nil {
+			t.Fatalf("seq %d, which this node said it lacks: %v", seq, err)
+		}
+	}
+	if err := cu.admit(ctx, line(held.Origin, 3), 100); err != nil {
+		t.Fatalf("the first charged line is within the burst: %v", err)
+	}
+	if err := cu.admit(ctx, line(held.Origin, 11), 100); !errors.Is(err, errPenalized) {
+		t.Errorf("a line past the count asked for: %v, want it charged", err)
+	}
+}
+
+func TestCatchupOutsideTheScopeOrAfterSyncedIsCharged(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(cu *catchup)
+		line  eventlog.Signed
+	}{
+		{"outside the scope", func(cu *catchup) {
+			a := &askedState{origins: map[eventlog.NodeID]SyncOrigin{}, free: 10}
+			a.scope.add("0")
+			cu.mu.Lock()
+			cu.asked = a
+			cu.mu.Unlock()
+			cu.phase.Store(phaseAwaiting)
+		}, eventlog.Chat{Origin: eventlog.NodeID{0xf0}, OriginSeq: 1}},
+		{"nothing asked", func(*catchup) {}, eventlog.Chat{Origin: eventlog.NodeID{0x00}, OriginSeq: 1}},
+		{"after SYNCED", func(cu *catchup) {
+			cu.mu.Lock()
+			cu.asked = &askedState{origins: map[eventlog.NodeID]SyncOrigin{}, free: 10}
+			cu.mu.Unlock()
+			cu.phase.Store(phaseAwaiting)
+			if err := cu.onSynced(); err != nil {
+				panic(err)
+			}
+		}, eventlog.Chat{Origin: eventlog.NodeID{0x00}, OriginSeq: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := catchupTestConn()
+			tc.setup(c.cu)
+			ctx := context.Background()
+			if err := c.cu.admit(ctx, tc.line, 100); err != nil {
+				t.Fatalf("first line within the burst: %v", err)
+			}
+			if err := c.cu.admit(ctx, tc.line, 100); !errors.Is(err, errPenalized) {
+				t.Errorf("second line: %v, want it charged as chat", err)
+			}
+		})
+	}
+}
+
+func TestASyncedNobodyAwaitsEndsNothing(t *testing.T) {
+	c := catchupTestConn()
+	c.cu.phase.Store(phaseReconciling)
+	if err := c.cu.onSynced(); err != nil {
+		t.Fatal(err)
+	}
+	if c.cu.phase.Load() != phaseReconciling || len(c.ingest) != 0 {
+		t.Error("a SYNCED before this node's SYNC ended its round")
+	}
+}
+
+func hexPrefixOf(id eventlog.NodeID, n int) string {
+	var b []byte
+	for i := range n {
+		b = append(b, hexDigits[nibble(id, i)])
+	}
+	return string(b)
+}
+
+// summariesOf returns sorted summaries of the given states.
+func summariesOf(states []eventlog.OriginState) []eventlog.OriginSummary {
+	out := make([]eventlog.OriginSummary, len(states))
+	for i, s := range states {
+		out[i] = eventlog.OriginSummary{Origin: s.Origin, Max: s.Max, Digest: s.Digest()}
+	}
+	slices.SortFunc(out, func(a, b eventlog.OriginSummary) int { return bytes.Compare(a.Origin[:], b.Origin[:]) })
+	return out
+}
+
+func TestFingerprintsDifferOnlyOnThePathToWhatDiffers(t *testing.T) {
+	states := make([]eventlog.OriginState, 5000)
+	for i := range states {
+		states[i] = gappedState(i)
+	}
+	ours := summariesOf(states)
+	changed := states[1234]
+	changed.Missing = changed.Missing[1:] // one hole filled
+	theirsStates := slices.Clone(states)
+	theirsStates[1234] = changed
+	theirs := summariesOf(theirsStates)
+	path := hexPrefixOf(changed.Origin, maxPrefixDepth)
+	for depth := 0; depth < 3; depth++ {
+		p := path[:depth]
+		a, b := childPrints(ours, p), childPrints(theirs, p)
+		for i := range 16 {
+			differs := a.sums[i] != b.sums[i]
+			want := hexDigits[i] == path[depth]
+			if differs != want || a.counts[i] != b.counts[i] {
+				t.Errorf("prefix %q child %c: differs=%v, want %v", p, hexDigits[i], differs, want)
+			}
+		}
+	}
+	lo, hi := prefixRange(ours, path[:3])
+	if hi-lo > leafOrigins || hi <= lo {
+		t.Errorf("prefix %q holds %d origins of 5000, want a small leaf", path[:3], hi-lo)
+	}
+}
+
+func TestPrefixSetCoversItsPrefixesOnly(t *testing.T) {
+	var all prefixSet
+	if !all.contains(eventlog.NodeID{0xab}) {
+		t.Error("the empty scope must cover every origin")
+	}
+	var s prefixSet
+	s.add("a")
+	s.add("ab3") // inside "a": walked once
+	s.add("0f")
+	snap := summariesOf([]eventlog.OriginState{
+		{Origin: eventlog.NodeID{0xab, 0x30}}, {Origin: eventlog.NodeID{0xa0}}, {Origin: eventlog.NodeID{0x0f, 1}},
+		{Origin: eventlog.NodeID{0x0e}}, {Origin: eventlog.NodeID{0xb0}},
+	})
+	var got []eventlog.NodeID
+	s.each(snap, func(x eventlog.OriginSummary) bool { got = append(got, x.Origin); return true })
+	want := []eventlog.NodeID{{0x0f, 1}, {0xa0}, {0xab, 0x30}}
+	if !slices.Equal(got, want) {
+		t.Errorf("each visited %x, want %x", got, want)
+	}
+	for _, x := range snap {
+		if s.contains(x.Origin) != slices.Contains(want, x.Origin) {
+			t.Errorf("contains(%x) = %v", x.Origin[:2], s.contains(x.Origin))
+		}
+	}
+}
+
+func TestSyncQueriesAndPrintsRefuseNonsense(t *testing.T) {
+	long := "0123456789abcdef0"
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"no prefixes", SyncQueryMsg{}.Validate()},
+		{"upper case", SyncQueryMsg{Prefixes: []string{"AB"}}.Validate()},
+		{"too deep", SyncQueryMsg{Prefixes: []string{long[:maxPrefixDepth]}}.Validate()},
+		{"too many", SyncQueryMsg{Prefixes: make([]string, maxQueryPrefixes+1)}.Validate()},
+		{"short sums", SyncPrintsMsg{Nodes: []PrintNode{{Counts: make([]uint32, 16), Sums: make([]byte, 100)}}}.Validate()},
+		{"scope not hex", SyncMsg{Scope: []string{"xyz"}}.Validate()},
+	} {
+		if tc.err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+	if err := (SyncQueryMsg{Prefixes: []string{"", "0a"}}).Validate(); err != nil {
+		t.Errorf("a plain query refused: %v", err)
+	}
+}
