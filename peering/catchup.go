@@ -31,7 +31,7 @@ const (
 const (
 	// leafOrigins is how many of its own origins under one prefix a node
 	// lists in a SYNC rather than splitting the prefix further.
-	leafOrigins = 64
+	leafOrigins = 8
 	// maxPrefixDepth bounds prefixes to 16 hex nibbles (64 bits of the
 	// key): below it a prefix is a leaf whatever it holds, since nobody
 	// grinds 64-bit key prefixes.
@@ -104,6 +104,11 @@ type catchup struct {
 	bytesIn  *rate.Limiter
 	answers  *rate.Limiter
 	rounds   *rate.Limiter
+
+	// What this connection's catch-up sent, for docs/SCALING.md: the
+	// request side (SYNCQ, SYNCFP, SYNC) and the answers (CATCHUP,
+	// SYNCED), in bytes, and the rounds begun.
+	requestBytes, answerBytes, roundsBegun atomic.Uint64
 
 	// Ask loop only.
 	round     *reconcileRound
@@ -243,6 +248,7 @@ func (cu *catchup) startRound() {
 	}
 	cu.alive()
 	cu.lastRound = time.Now()
+	cu.roundsBegun.Add(1)
 	if err := cu.beginRound(); err != nil {
 		cu.phase.Store(phaseIdle)
 		cu.n.logger.Error().Err(err).Str("peer", cu.c.id.Short()).Msg("send SYNC")
@@ -292,7 +298,7 @@ func (cu *catchup) sendQueries() {
 			r.asked[p] = true
 		}
 		r.inflight++
-		cu.c.sendMsg(FrameSyncQuery, q)
+		cu.sendRequestFrame(FrameSyncQuery, q)
 	}
 }
 
@@ -395,8 +401,20 @@ func (cu *catchup) sendRequest(a *askedState, frames [][]byte) {
 	cu.phase.Store(phaseAwaiting)
 	cu.n.caught.asked(cu.c)
 	for _, f := range frames {
+		cu.requestBytes.Add(uint64(len(f)))
 		cu.c.send(f)
 	}
+}
+
+// sendRequestFrame sends a frame of the request side, counted.
+func (cu *catchup) sendRequestFrame(typ string, v any) {
+	frame, err := EncodeFrame(typ, v, cu.n.cfg.MaxFrame)
+	if err != nil {
+		cu.n.logger.Error().Err(err).Str("type", typ).Msg("encode frame")
+		return
+	}
+	cu.requestBytes.Add(uint64(len(frame)))
+	cu.c.send(frame)
 }
 
 // checkDeadline gives up on an answer that showed no sign of life for
@@ -523,7 +541,7 @@ func (cu *catchup) answerQuery(ctx context.Context, q SyncQueryMsg) error {
 		}
 		out.Nodes = append(out.Nodes, node)
 	}
-	cu.c.sendMsg(FrameSyncPrints, out)
+	cu.sendRequestFrame(FrameSyncPrints, out)
 	return nil
 }
 

@@ -364,6 +364,7 @@ func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
 					walkErr = errConnClosing
 					return false
 				}
+				cu.answerBytes.Add(uint64(len(frame)))
 				sent++
 			}
 			if len(events) < catchupPage {
@@ -381,6 +382,7 @@ func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
 	if !c.sendBulk(frame) {
 		return errConnClosing
 	}
+	cu.answerBytes.Add(uint64(len(frame)))
 	if sent > 0 {
 		n.logger.Info().Str("peer", c.id.Short()).Int("messages", sent).Msg("caught peer up")
 	}
