@@ -429,7 +429,7 @@ func (cu *catchup) checkDeadline() {
 	}
 	if cu.phase.CompareAndSwap(phaseAwaiting, phaseIdle) {
 		cu.clearAsked()
-		cu.n.logger.Debug().Str("peer", cu.c.id.Short()).Msg("catch-up answer timed out")
+		cu.n.logger.Debug().Str("peer", cu.c.id.Short()).Dur("silent", time.Since(time.Unix(0, cu.progress.Load()))).Msg("catch-up answer timed out")
 		cu.n.caughtUp(cu.c)
 	}
 }

@@ -81,7 +81,17 @@ func (c *conn) ingestLoop(ctx context.Context) {
 	defer c.wg.Done()
 	for first := range c.ingest {
 		batch := drain(first, c.ingest, maxIngestBatch)
-		if err := c.n.ingest(ctx, c, batch); err != nil {
+		// Storing an answer is a sign of its life: a large one must
+		// not time out while this node is the slow side.
+		caughtUp := !batch[len(batch)-1].live
+		if caughtUp {
+			c.cu.alive()
+		}
+		err := c.n.ingest(ctx, c, batch)
+		if caughtUp {
+			c.cu.alive()
+		}
+		if err != nil {
 			if ctx.Err() == nil {
 				c.n.limitedLog("peer "+c.id.String(), warnLevel).Err(err).Str("peer", c.id.Short()).Msg("dropping peer")
 			}
@@ -263,8 +273,9 @@ func (n *Node) renamed(b eventlog.Nick) {
 //
 // It is bounded, so that no peer can hold caught-up lines hostage or make
 // the node keep them: past maxCaughtUpBytes, or once its oldest line has
-// waited Config.SyncTimeout, it is shown whoever still owes an answer (and
-// every request has its own deadline, catchup.checkDeadline). Showing
+// waited viewMaxWaits times Config.SyncTimeout, it is shown whoever still
+// owes an answer; and every request has its own deadline, which a silent
+// peer reaches after Config.SyncTimeout (catchup.checkDeadline). Showing
 // happens outside mu.
 type catchupView struct {
 	mu       sync.Mutex
@@ -277,6 +288,11 @@ type catchupView struct {
 // maxCaughtUpBytes bounds the memory of what catch-up brought and has not
 // been shown yet.
 const maxCaughtUpBytes = 1 << 20
+
+// viewMaxWaits is how many answer deadlines the view waits for a peer
+// that keeps answering but never ends; a large honest catch-up ends well
+// within it, and is shown as one block.
+const viewMaxWaits = 4
 
 // viewBatch is what catch-up brought since the view was last shown.
 type viewBatch struct {
@@ -335,7 +351,7 @@ func (n *Node) caughtUp(c *conn) {
 
 func (n *Node) viewOverdueLocked() bool {
 	b := &n.caught.pending
-	return !b.empty() && time.Since(b.since) >= n.cfg.SyncTimeout
+	return !b.empty() && time.Since(b.since) >= viewMaxWaits*n.cfg.SyncTimeout
 }
 
 // addCaughtUp adds a caught-up message to the view, and shows the view at
