@@ -310,6 +310,9 @@ func (cu *catchup) onPrintsInLoop(msg SyncPrintsMsg) error {
 	if cu.phase.Load() != phaseReconciling || r == nil || msg.Round != r.id {
 		return nil // the answer to a round given up on
 	}
+	if r.inflight == 0 {
+		return violation(errors.New("SYNCFP with no SYNCQ waiting for it"))
+	}
 	cu.alive()
 	r.inflight--
 	for _, node := range msg.Nodes {
@@ -348,7 +351,9 @@ func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string) er
 		cu.phase.CompareAndSwap(phaseReconciling, phaseIdle)
 		return nil
 	}
-	p := syncPacker{maxFrame: cu.n.cfg.MaxFrame, budget: maxSyncRequestBytes - 4*syncFrameOverhead}
+	// An eighth of the budget is left for the frames' own overhead, so
+	// the peer never counts more than it accepts.
+	p := syncPacker{maxFrame: cu.n.cfg.MaxFrame, budget: maxSyncRequestBytes - maxSyncRequestBytes/8}
 	a := &askedState{origins: map[eventlog.NodeID]SyncOrigin{}, free: maxFreeCatchupTail}
 	for _, leaf := range leaves {
 		lo, hi := prefixRange(snap, leaf)

@@ -257,3 +257,59 @@ func TestSyncQueriesAndPrintsRefuseNonsense(t *testing.T) {
 		t.Errorf("a plain query refused: %v", err)
 	}
 }
+
+func TestTheLargestScopedSyncIsOneThePeerAccepts(t *testing.T) {
+	alice := netTestStart(t, "Alice", nil)
+	// 3000 authors with 32 holes each: about 2.2 MB of SYNC if all were
+	// listed. The log does not check signatures; the peer never sees
+	// these lines.
+	var bodies []eventlog.Body
+	for i := range 3000 {
+		origin := gappedState(i).Origin
+		for seq := uint64(2); seq <= 64; seq += 2 {
+			bodies = append(bodies, eventlog.Chat{Origin: origin, OriginSeq: seq, Name: "x", Text: "t"})
+		}
+	}
+	for from := 0; from < len(bodies); from += 4096 {
+		if _, err := alice.log.Append(context.Background(), bodies[from:min(from+4096, len(bodies))]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := alice.log.Summaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaves []string
+	for i := range 256 {
+		leaves = append(leaves, string([]byte{hexDigits[i/16], hexDigits[i%16]}))
+	}
+	c := &conn{n: alice.Node, sendq: make(chan []byte, 1000), closing: make(chan struct{})}
+	c.cu = newCatchup(alice.Node, c, ProtocolVersion)
+	if err := c.cu.sendScoped(snap, leaves); err != nil {
+		t.Fatal(err)
+	}
+	peer := catchupTestConn()
+	total, frames := 0, len(c.sendq)
+	for range frames {
+		f := <-c.sendq
+		if len(f) > DefaultMaxFrame {
+			t.Fatalf("a SYNC frame of %d bytes", len(f))
+		}
+		_, payload, err := NewFrameReader(bytes.NewReader(f), 0).Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(payload)
+		if err := peer.cu.onSync(payload); err != nil {
+			t.Fatalf("the peer refused the request after %d bytes: %v", total, err)
+		}
+	}
+	req := <-peer.cu.reqs
+	t.Logf("%d frames, %d bytes, %d of 3000 origins, %d of 256 prefixes", frames, total, len(req.origins), len(req.scope.set))
+	if len(req.scope.set) == 0 || len(req.scope.set) == 256 {
+		t.Errorf("%d of 256 prefixes sent: want the request cut to its byte budget", len(req.scope.set))
+	}
+	if len(c.cu.asked.origins) != len(req.origins) {
+		t.Errorf("the node counts %d origins asked, the peer read %d", len(c.cu.asked.origins), len(req.origins))
+	}
+}
