@@ -111,9 +111,8 @@ type catchup struct {
 	requestBytes, answerBytes, roundsBegun atomic.Uint64
 
 	// Ask loop only.
-	round     *reconcileRound
-	roundSeq  uint64
-	lastRound time.Time
+	round    *reconcileRound
+	roundSeq uint64
 }
 
 // askedState is what this node's SYNC in flight told the peer it lacks:
@@ -184,7 +183,7 @@ func (cu *catchup) run() {
 		case <-tick.C:
 			cu.startRound()
 		case <-cu.have:
-			if cu.rounds.Allow() {
+			if !cu.busy() && cu.rounds.Allow() {
 				cu.startRound()
 			}
 		case msg := <-cu.prints:
@@ -247,7 +246,6 @@ func (cu *catchup) startRound() {
 		return
 	}
 	cu.alive()
-	cu.lastRound = time.Now()
 	cu.roundsBegun.Add(1)
 	if err := cu.beginRound(); err != nil {
 		cu.phase.Store(phaseIdle)

@@ -313,3 +313,58 @@ func TestTheLargestScopedSyncIsOneThePeerAccepts(t *testing.T) {
 		t.Errorf("the node counts %d origins asked, the peer read %d", len(c.cu.asked.origins), len(req.origins))
 	}
 }
+
+func TestAnOldPeersRequestPastTheBoundIsAnsweredUpToWhereItWasRead(t *testing.T) {
+	alice := netTestStart(t, "Alice", nil)
+	low, high := eventlog.NodeID{0x10}, eventlog.NodeID{0xf0}
+	for _, origin := range []eventlog.NodeID{low, high} {
+		if _, err := alice.log.Append(context.Background(), eventlog.Chat{Origin: origin, OriginSeq: 1, Name: "x", Text: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &conn{n: alice.Node, catchq: make(chan []byte, 16), closing: make(chan struct{})}
+	c.cu = newCatchup(alice.Node, c, 1)
+	// The peer lists origins in ID order: 20,000 that Alice has never
+	// heard of, all below low, then one more, which she does not read.
+	var listed []SyncOrigin
+	for i := range maxSyncOrigins {
+		var id eventlog.NodeID
+		id[1], id[2] = byte(i>>8), byte(i)
+		listed = append(listed, SyncOrigin{Origin: id, Watermark: 1, Max: 1})
+	}
+	listed = append(listed, SyncOrigin{Origin: eventlog.NodeID{0x50}, Watermark: 1, Max: 1})
+	for start := 0; start < len(listed); start += maxSyncOriginsPerFrame {
+		end := min(start+maxSyncOriginsPerFrame, len(listed))
+		payload, err := json.Marshal(SyncMsg{Origins: listed[start:end], More: end < len(listed)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.cu.onSync(payload); err != nil {
+			t.Fatalf("an old peer's request refused: %v", err)
+		}
+	}
+	req := <-c.cu.reqs
+	if !req.capped || req.capFrom != (eventlog.NodeID{0x50}) {
+		t.Fatalf("capped %v from %x, want capped from 50…", req.capped, req.capFrom[:1])
+	}
+	if err := c.cu.answerSync(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	var got []eventlog.NodeID
+	for len(c.catchq) > 0 {
+		typ, payload, err := NewFrameReader(bytes.NewReader(<-c.catchq), 0).Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if typ == FrameCatchup {
+			var m CatchupMsg
+			if err := json.Unmarshal(payload, &m); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, m.Chat.Origin)
+		}
+	}
+	if !slices.Equal(got, []eventlog.NodeID{low}) {
+		t.Errorf("answered with lines of %x, want only the origin below where reading stopped", got)
+	}
+}

@@ -1,6 +1,7 @@
 package peering
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -245,13 +246,24 @@ func (s SyncOrigin) lacked() int64 {
 	return n
 }
 
+// maxSyncRequestBytesV1 bounds what this node reads of a version 1
+// peer's request, which lists every origin the peer holds; past it, or
+// past maxSyncOrigins, the rest is ignored rather than held.
+const maxSyncRequestBytesV1 = 4 << 20
+
 // syncRequest is a peer's SYNC request, read frame by frame: what it holds
 // of the origins it lists, within its scope.
 type syncRequest struct {
 	scope   prefixSet // empty: every origin
 	origins map[eventlog.NodeID]SyncOrigin
 	bytes   int
-	capped  bool // a version 1 request past maxSyncOrigins: the rest is ignored
+	// capped is set when a version 1 request ran past this node's bounds;
+	// capFrom is the first origin it ignored. Such a peer lists origins
+	// in ID order (its bbolt order), so origins below capFrom that it did
+	// not list are ones it holds nothing of, and those from capFrom on
+	// are unknown, and left out of the answer.
+	capped  bool
+	capFrom eventlog.NodeID
 }
 
 // onSync collects a SYNC request, frame by frame, and hands the whole of it
@@ -277,10 +289,11 @@ func (cu *catchup) onSync(payload []byte) error {
 		req.scope.add(p)
 	}
 	for _, o := range msg.Origins {
-		if len(req.origins) >= maxSyncOrigins {
-			// A version 1 peer lists every origin it holds; past
-			// the bound the answer may repeat what it has.
-			req.capped = true
+		if req.capped {
+			break
+		}
+		if len(req.origins) >= maxSyncOrigins || req.bytes > maxSyncRequestBytesV1 {
+			req.capped, req.capFrom = true, o.Origin
 			break
 		}
 		req.origins[o.Origin] = o
@@ -320,8 +333,8 @@ func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
 	var walkErr error
 	req.scope.each(sums, func(s eventlog.OriginSummary) bool {
 		theirs, listed := req.origins[s.Origin]
-		if !listed && req.capped {
-			return true // listed past the bound, unread: assume level
+		if !listed && req.capped && bytes.Compare(s.Origin[:], req.capFrom[:]) >= 0 {
+			return true // past what was read of the request: unknown
 		}
 		if s.Max < theirs.firstWanted() {
 			return true // nothing of this origin that the peer lacks
