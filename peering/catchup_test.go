@@ -368,3 +368,84 @@ func TestAnOldPeersRequestPastTheBoundIsAnsweredUpToWhereItWasRead(t *testing.T)
 		t.Errorf("answered with lines of %x, want only the origin below where reading stopped", got)
 	}
 }
+
+// FuzzCatchupFrames feeds arbitrary payloads to the read loop's side of
+// catch-up, as a hostile peer could: SYNC, SYNCQ and SYNCFP. Whatever is
+// accepted must be within the bounds the ask and answer loops rely on.
+func FuzzCatchupFrames(f *testing.F) {
+	for _, v := range []any{
+		SyncMsg{Scope: []string{"", "0a"}, Origins: []SyncOrigin{{Origin: wireTestID(1), Watermark: 1, Max: 3, Missing: []eventlog.Range{{From: 2, To: 2}}}}},
+		SyncQueryMsg{Round: 1, Prefixes: []string{"", "f"}},
+		SyncPrintsMsg{Round: 1, Nodes: []PrintNode{{Prefix: "a", Counts: make([]uint32, 16), Sums: make([]byte, 256)}}},
+	} {
+		payload, err := json.Marshal(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for typ := range byte(3) {
+			f.Add(typ, payload)
+		}
+	}
+	f.Add(byte(0), []byte(`{"origins":null,"scope":["G"]}`))
+	f.Fuzz(func(t *testing.T, typ byte, payload []byte) {
+		c := catchupTestConn()
+		cu := c.cu
+		switch typ % 3 {
+		case 0:
+			if cu.onSync(payload) == nil && cu.acc == nil {
+				req := <-cu.reqs
+				for p := range req.scope.set {
+					if checkPrefix(p) != nil {
+						t.Fatalf("accepted scope %q", p)
+					}
+				}
+			}
+		case 1:
+			if cu.onQuery(payload) == nil {
+				q := <-cu.queries
+				if len(q.Prefixes) == 0 || len(q.Prefixes) > maxQueryPrefixes {
+					t.Fatalf("accepted a SYNCQ of %d prefixes", len(q.Prefixes))
+				}
+				for _, p := range q.Prefixes {
+					childPrints(nil, p) // must not panic on anything accepted
+				}
+			}
+		case 2:
+			if cu.onPrints(payload) == nil {
+				m := <-cu.prints
+				for _, n := range m.Nodes {
+					if len(n.Counts) != 16 || len(n.Sums) != 256 || len(n.Prefix) > maxPrefixDepth {
+						t.Fatalf("accepted a SYNCFP node %+v", n)
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestTheCaughtUpViewIsShownOnceItReachesItsBound(t *testing.T) {
+	n := netTestStart(t, "Alice", nil)
+	stranger := &conn{} // a peer that owes an answer and never gives it
+	n.caught.asked(stranger)
+	text := string(bytes.Repeat([]byte("x"), 300))
+	const authors = 5000
+	for i := range authors {
+		var origin eventlog.NodeID
+		origin[0], origin[1] = byte(i>>8), byte(i)
+		n.addCaughtUp(eventlog.Chat{Origin: origin, OriginSeq: 1, Name: "a", Text: text})
+		n.caught.mu.Lock()
+		held := n.caught.pending.bytes
+		n.caught.mu.Unlock()
+		if held >= maxCaughtUpBytes {
+			t.Fatalf("the view holds %d bytes, bound %d", held, maxCaughtUpBytes)
+		}
+	}
+	shown := hostileSyncSystemLines(n.display, "1 missed message from")
+	if shown == 0 || shown == authors {
+		t.Errorf("%d of %d authors shown while a peer still owed its answer: want the view shown at its bound, and the rest held", shown, authors)
+	}
+	n.caughtUp(stranger)
+	if got := hostileSyncSystemLines(n.display, "1 missed message from"); got != authors {
+		t.Errorf("%d authors shown in all, want %d", got, authors)
+	}
+}
