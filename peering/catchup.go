@@ -123,10 +123,12 @@ type askedState struct {
 	free    int64
 }
 
-// reconcileRound is the ask loop's state of one reconciliation.
+// reconcileRound is the ask loop's state of one reconciliation. It holds
+// no summaries of its own: each step reads the newest, so the connections
+// of a node share one copy however many rounds are in flight, and a
+// change during the round is compared as it is now.
 type reconcileRound struct {
 	id       uint64
-	snap     []eventlog.OriginSummary
 	queue    []string
 	asked    map[string]bool
 	inflight int
@@ -280,7 +282,7 @@ func (cu *catchup) beginRound() error {
 		return cu.sendScoped(snap, []string{""})
 	}
 	cu.roundSeq++
-	cu.round = &reconcileRound{id: cu.roundSeq, snap: snap, queue: []string{""}, asked: map[string]bool{}}
+	cu.round = &reconcileRound{id: cu.roundSeq, queue: []string{""}, asked: map[string]bool{}}
 	cu.sendQueries()
 	return nil
 }
@@ -313,12 +315,16 @@ func (cu *catchup) onPrintsInLoop(msg SyncPrintsMsg) error {
 	}
 	cu.alive()
 	r.inflight--
+	snap, err := cu.n.log.Summaries()
+	if err != nil {
+		return fmt.Errorf("read summaries: %w", err)
+	}
 	for _, node := range msg.Nodes {
 		if !r.asked[node.Prefix] {
 			return violation(fmt.Errorf("SYNCFP for prefix %q, which was not asked", node.Prefix))
 		}
 		delete(r.asked, node.Prefix)
-		ours := childPrints(r.snap, node.Prefix)
+		ours := childPrints(snap, node.Prefix)
 		for i := range 16 {
 			var theirs [16]byte
 			copy(theirs[:], node.Sums[16*i:])
@@ -338,7 +344,7 @@ func (cu *catchup) onPrintsInLoop(msg SyncPrintsMsg) error {
 		return nil
 	}
 	cu.round = nil
-	return cu.sendScoped(r.snap, r.leaves)
+	return cu.sendScoped(snap, r.leaves)
 }
 
 // sendScoped sends the SYNC request for the given prefixes: this node's
