@@ -88,7 +88,8 @@ type catchup struct {
 	reconciles bool // the peer speaks version 2
 
 	phase    atomic.Int32
-	progress atomic.Int64 // unix nanos of the last sign of life of the answer
+	progress atomic.Int64  // unix nanos of the last sign of life of the answer
+	awaiting atomic.Uint64 // the round of the request in flight (version 2)
 
 	mu    sync.Mutex
 	asked *askedState // what this node's SYNC in flight said it lacks
@@ -278,10 +279,10 @@ func (cu *catchup) beginRound() error {
 	if err != nil {
 		return fmt.Errorf("read summaries: %w", err)
 	}
+	cu.roundSeq++
 	if len(snap) <= leafOrigins {
 		return cu.sendScoped(snap, []string{""})
 	}
-	cu.roundSeq++
 	cu.round = &reconcileRound{id: cu.roundSeq, queue: []string{""}, asked: map[string]bool{}}
 	cu.sendQueries()
 	return nil
@@ -357,7 +358,7 @@ func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string) er
 	}
 	// An eighth of the budget is left for the frames' own overhead, so
 	// the peer never counts more than it accepts.
-	p := syncPacker{maxFrame: cu.n.cfg.MaxFrame, budget: maxSyncRequestBytes - maxSyncRequestBytes/8}
+	p := syncPacker{maxFrame: cu.n.cfg.MaxFrame, budget: maxSyncRequestBytes - maxSyncRequestBytes/8, round: cu.roundSeq}
 	a := &askedState{origins: map[eventlog.NodeID]SyncOrigin{}, free: maxFreeCatchupTail}
 	for _, leaf := range leaves {
 		lo, hi := prefixRange(snap, leaf)
@@ -407,6 +408,9 @@ func (cu *catchup) sendRequest(a *askedState, frames [][]byte) {
 	cu.mu.Lock()
 	cu.asked = a
 	cu.mu.Unlock()
+	if cu.reconciles {
+		cu.awaiting.Store(cu.roundSeq)
+	}
 	cu.phase.Store(phaseAwaiting)
 	cu.n.caught.asked(cu.c)
 	for _, f := range frames {
@@ -450,8 +454,16 @@ func (cu *catchup) clearAsked() {
 }
 
 // onSynced ends this node's request in flight; a SYNCED nobody waits for
-// (late, or unasked) is ignored.
-func (cu *catchup) onSynced() error {
+// (unasked, or late: the end of a request given up on, which a version 2
+// peer tells by its round) is ignored.
+func (cu *catchup) onSynced(payload []byte) error {
+	var m SyncedMsg
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return violation(fmt.Errorf("SYNCED: %w", err))
+	}
+	if cu.reconciles && m.Round != cu.awaiting.Load() {
+		return nil
+	}
 	if !cu.phase.CompareAndSwap(phaseAwaiting, phaseIdle) {
 		return nil
 	}

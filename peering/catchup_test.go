@@ -133,7 +133,7 @@ func TestCatchupOutsideTheScopeOrAfterSyncedIsCharged(t *testing.T) {
 			cu.asked = &askedState{origins: map[eventlog.NodeID]SyncOrigin{}, free: 10}
 			cu.mu.Unlock()
 			cu.phase.Store(phaseAwaiting)
-			if err := cu.onSynced(); err != nil {
+			if err := cu.onSynced([]byte(`{"sent":0}`)); err != nil {
 				panic(err)
 			}
 		}, eventlog.Chat{Origin: eventlog.NodeID{0x00}, OriginSeq: 1}},
@@ -155,11 +155,29 @@ func TestCatchupOutsideTheScopeOrAfterSyncedIsCharged(t *testing.T) {
 func TestASyncedNobodyAwaitsEndsNothing(t *testing.T) {
 	c := catchupTestConn()
 	c.cu.phase.Store(phaseReconciling)
-	if err := c.cu.onSynced(); err != nil {
+	if err := c.cu.onSynced([]byte(`{"sent":0}`)); err != nil {
 		t.Fatal(err)
 	}
 	if c.cu.phase.Load() != phaseReconciling || len(c.ingest) != 0 {
 		t.Error("a SYNCED before this node's SYNC ended its round")
+	}
+}
+
+func TestALateSyncedDoesNotEndANewerRequest(t *testing.T) {
+	c := catchupTestConn()
+	c.cu.phase.Store(phaseAwaiting)
+	c.cu.awaiting.Store(7)
+	if err := c.cu.onSynced([]byte(`{"sent":3,"round":6}`)); err != nil {
+		t.Fatal(err)
+	}
+	if !c.cu.busy() || len(c.ingest) != 0 {
+		t.Fatal("the end of round 6 ended round 7")
+	}
+	if err := c.cu.onSynced([]byte(`{"sent":3,"round":7}`)); err != nil {
+		t.Fatal(err)
+	}
+	if c.cu.busy() || len(c.ingest) != 1 {
+		t.Error("the end of round 7 did not end it")
 	}
 }
 

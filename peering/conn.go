@@ -613,7 +613,7 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		}
 		return c.push(m)
 	case FrameSynced:
-		return c.cu.onSynced()
+		return c.cu.onSynced(payload)
 	case FrameSync:
 		return c.cu.onSync(payload)
 	case FrameSyncQuery:

@@ -79,6 +79,7 @@ type hostileSyncAttacker struct {
 	mu       sync.Mutex
 	requests int // complete SYNC requests (the frame without more)
 	rounds   atomic.Int64
+	round    atomic.Uint64 // of the last SYNC request, to end it as asked
 	done     chan struct{}
 }
 
@@ -101,6 +102,7 @@ func hostileSyncJoin(t *testing.T, target *netTestNode, version int) *hostileSyn
 			case FrameSync:
 				var msg SyncMsg
 				if json.Unmarshal(payload, &msg) == nil && !msg.More {
+					at.round.Store(msg.Round)
 					at.mu.Lock()
 					at.requests++
 					at.mu.Unlock()
@@ -272,7 +274,7 @@ func TestHaveAndSyncedInTurnsCannotMakeANodeAskWithoutEnd(t *testing.T) {
 		if err := at.write(FrameHave, struct{}{}); err != nil {
 			break
 		}
-		if err := at.write(FrameSynced, SyncedMsg{}); err != nil {
+		if err := at.write(FrameSynced, SyncedMsg{Round: at.round.Load()}); err != nil {
 			break
 		}
 	}

@@ -864,6 +864,7 @@ func TestANodeDoesNotAskForCatchUpAgainWhileAnAnswerIsStillComing(t *testing.T) 
 	// A reader hands over each complete SYNC request (one may span
 	// frames) until the connection closes.
 	requests := make(chan struct{}, 100)
+	var round atomic.Uint64 // of the last request, which SYNCED repeats
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -874,6 +875,7 @@ func TestANodeDoesNotAskForCatchUpAgainWhileAnAnswerIsStillComing(t *testing.T) 
 			}
 			var msg SyncMsg
 			if typ == FrameSync && json.Unmarshal(payload, &msg) == nil && !msg.More {
+				round.Store(msg.Round)
 				requests <- struct{}{}
 			}
 		}
@@ -901,7 +903,7 @@ func TestANodeDoesNotAskForCatchUpAgainWhileAnAnswerIsStillComing(t *testing.T) 
 	if got := syncs(20 * interval); got != 1 {
 		t.Fatalf("%d SYNC requests while the first was unanswered, want 1", got)
 	}
-	if err := peer.write(FrameSynced, SyncedMsg{}); err != nil {
+	if err := peer.write(FrameSynced, SyncedMsg{Round: round.Load()}); err != nil {
 		t.Fatal(err)
 	}
 	// Answered, the node asks again at its next interval.

@@ -50,6 +50,10 @@ type SyncMsg struct {
 	// list is one the sender holds nothing of. A request none of whose
 	// frames has a scope covers every origin, as in version 1.
 	Scope []string `json:"scope,omitempty"`
+	// Round, from version 2 on, numbers the sender's requests on this
+	// connection; the SYNCED that ends the answer repeats it, so a late
+	// answer to a request given up on cannot end a newer one.
+	Round uint64 `json:"round,omitempty"`
 }
 
 // SyncOrigin is what the sender holds of one origin. An origin it does not
@@ -68,9 +72,11 @@ type CatchupMsg struct {
 	Nick *NickMsg `json:"nick,omitempty"`
 }
 
-// SyncedMsg ends the answer to a SYNC request.
+// SyncedMsg ends the answer to a SYNC request: the lines sent, and the
+// request's Round.
 type SyncedMsg struct {
-	Sent int `json:"sent"`
+	Sent  int    `json:"sent"`
+	Round uint64 `json:"round,omitempty"`
 }
 
 // Validate checks the bounds of one SYNC frame.
@@ -111,6 +117,7 @@ type syncPacker struct {
 	maxFrame int
 	budget   int // bytes the request may still take; <= 0: unbounded
 	maxTotal int // origins the request may list; <= 0: unbounded
+	round    uint64
 	listed   int
 	frames   [][]byte
 	cur      SyncMsg
@@ -171,7 +178,7 @@ func (p *syncPacker) addScope(prefix string) (bool, error) {
 }
 
 func (p *syncPacker) flush(more bool) error {
-	p.cur.More = more
+	p.cur.More, p.cur.Round = more, p.round
 	if p.cur.Origins == nil {
 		p.cur.Origins = []SyncOrigin{}
 	}
@@ -257,6 +264,7 @@ type syncRequest struct {
 	scope   prefixSet // empty: every origin
 	origins map[eventlog.NodeID]SyncOrigin
 	bytes   int
+	round   uint64
 	// capped is set when a version 1 request ran past this node's bounds;
 	// capFrom is the first origin it ignored. Such a peer lists origins
 	// in ID order (its bbolt order), so origins below capFrom that it did
@@ -301,6 +309,7 @@ func (cu *catchup) onSync(payload []byte) error {
 	if msg.More {
 		return nil
 	}
+	req.round = msg.Round
 	cu.acc = nil
 	// Only the newest request matters: an older one still waiting is
 	// replaced, never queued behind.
@@ -388,7 +397,7 @@ func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
 	if walkErr != nil {
 		return walkErr
 	}
-	frame, err := EncodeFrame(FrameSynced, SyncedMsg{Sent: sent}, n.cfg.MaxFrame)
+	frame, err := EncodeFrame(FrameSynced, SyncedMsg{Sent: sent, Round: req.round}, n.cfg.MaxFrame)
 	if err != nil {
 		return err
 	}
