@@ -45,10 +45,10 @@
 // peer gets the whole-log SYNC it expects (at most 300 origins per frame,
 // 20,000 in all). The other side answers with CATCHUP frames of what is
 // missing within the request's scope, oldest first, behind live traffic,
-// then SYNCED, which repeats the request's round number so a late one
-// cannot end a newer request; it answers at most twice back to back and once per
-// interval after, reading the log and sending under its own row and byte
-// limiters. CATCHUP is free of the chat budget only for the seqs the
+// then SYNCED, which repeats the request's round number so that a late
+// one cannot end a newer request. It answers at most twice back to back
+// and once per interval after, reading the log and sending under its own
+// row and byte limiters. CATCHUP is free of the chat budget only for the seqs the
 // request said it lacks (its holes, and up to 200,000 past its highest
 // seqs or of origins it holds nothing of), paced by a byte limiter; any
 // other CATCHUP is charged as chat. An answer silent for Config.SyncTimeout
