@@ -79,6 +79,7 @@ type hostileSyncAttacker struct {
 	mu       sync.Mutex
 	requests int // complete SYNC requests (the frame without more)
 	rounds   atomic.Int64
+	answers  atomic.Int64 // SYNCED frames: answers to the attacker's requests
 	round    atomic.Uint64 // of the last SYNC request, to end it as asked
 	done     chan struct{}
 }
@@ -110,6 +111,8 @@ func hostileSyncJoin(t *testing.T, target *netTestNode, version int) *hostileSyn
 				}
 			case FrameSyncQuery:
 				at.rounds.Add(1)
+			case FrameSynced:
+				at.answers.Add(1)
 			}
 		}
 	}()
@@ -290,4 +293,30 @@ func TestHaveAndSyncedInTurnsCannotMakeANodeAskWithoutEnd(t *testing.T) {
 		t.Errorf("2000 HAVE/SYNCED pairs in %s made Alice begin %d rounds, want at most %d", elapsed.Round(time.Millisecond), got, allowed)
 	}
 	hostileSyncAfter(t, a, b, "2000 HAVE/SYNCED pairs")
+}
+
+func TestRepeatedSyncRequestsAreAnsweredAtMostOncePerInterval(t *testing.T) {
+	a, b := hostileSyncPair(t)
+	for i := range 50 {
+		a.say(t, fmt.Sprintf("history %d", i))
+	}
+	at := hostileSyncJoin(t, a, 1)
+	// Each empty request says "I hold nothing": answered, it costs Alice
+	// a walk of her whole log.
+	start := time.Now()
+	for range 200 {
+		if err := at.write(FrameSync, SyncMsg{Origins: []SyncOrigin{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Count the answers over four intervals.
+	interval := a.cfg.SyncInterval
+	window := time.NewTimer(4 * interval)
+	<-window.C
+	elapsed := time.Since(start)
+	allowed := int64(answerBurst) + int64(elapsed/interval) + 1
+	if got := at.answers.Load(); got > allowed || got == 0 {
+		t.Errorf("200 SYNC requests in %s were answered %d times, want 1 to %d", elapsed.Round(time.Millisecond), got, allowed)
+	}
+	hostileSyncAfter(t, a, b, "200 SYNC requests")
 }
