@@ -33,7 +33,7 @@ const (
 	// lists in a SYNC rather than splitting the prefix further.
 	leafOrigins = 8
 	// maxPrefixDepth bounds prefixes to 16 hex nibbles (64 bits of the
-	// key): below it a prefix is a leaf whatever it holds, since nobody
+	// key): a prefix that long is a leaf whatever it holds, since nobody
 	// grinds 64-bit key prefixes.
 	maxPrefixDepth = 16
 	// maxQueryPrefixes bounds one SYNCQ, so its SYNCFP (about 450 bytes
