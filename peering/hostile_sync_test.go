@@ -79,7 +79,7 @@ type hostileSyncAttacker struct {
 	mu       sync.Mutex
 	requests int // complete SYNC requests (the frame without more)
 	rounds   atomic.Int64
-	answers  atomic.Int64 // SYNCED frames: answers to the attacker's requests
+	answers  atomic.Int64  // SYNCED frames: answers to the attacker's requests
 	round    atomic.Uint64 // of the last SYNC request, to end it as asked
 	done     chan struct{}
 }
