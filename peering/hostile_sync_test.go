@@ -76,12 +76,10 @@ func hostileSyncAfter(t *testing.T, a, b *netTestNode, what string) {
 // version and reads everything target sends, noting its SYNC requests.
 type hostileSyncAttacker struct {
 	*netTestPeer
-	mu       sync.Mutex
-	requests int // complete SYNC requests (the frame without more)
-	rounds   atomic.Int64
-	answers  atomic.Int64  // SYNCED frames: answers to the attacker's requests
-	round    atomic.Uint64 // of the last SYNC request, to end it as asked
-	done     chan struct{}
+	rounds  atomic.Int64  // SYNC requests and SYNCQ rounds of the node's
+	answers atomic.Int64  // SYNCED frames: answers to the attacker's requests
+	round   atomic.Uint64 // of the last SYNC request, to end it as asked
+	done    chan struct{}
 }
 
 func hostileSyncJoin(t *testing.T, target *netTestNode, version int) *hostileSyncAttacker {
@@ -104,9 +102,6 @@ func hostileSyncJoin(t *testing.T, target *netTestNode, version int) *hostileSyn
 				var msg SyncMsg
 				if json.Unmarshal(payload, &msg) == nil && !msg.More {
 					at.round.Store(msg.Round)
-					at.mu.Lock()
-					at.requests++
-					at.mu.Unlock()
 					at.rounds.Add(1)
 				}
 			case FrameSyncQuery:
