@@ -78,6 +78,8 @@ type Log struct {
 	now       func() time.Time
 	readOnly  bool
 
+	summaries summaries // derived per-origin digests for catch-up
+
 	reqs      chan *request
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -333,7 +335,9 @@ func (l *Log) commit(batch []*request) error {
 	if err := l.Err(); err != nil {
 		return err
 	}
-	return l.st.Update(func(tx *bolt.Tx) error {
+	var touched []NodeID
+	err := l.st.Update(func(tx *bolt.Tx) error {
+		touched = touched[:0]
 		events := tx.Bucket(bucketEvents)
 		events.FillPercent = 1 // append-only: fill pages densely
 		chats := tx.Bucket(bucketChats)
@@ -401,10 +405,18 @@ func (l *Log) commit(batch []*request) error {
 					return err
 				}
 				r.results[i] = Result{Seq: seq, Body: body}
+				if s, ok := body.(Signed); ok {
+					origin, _ := s.OriginKey()
+					touched = append(touched, origin)
+				}
 			}
 		}
 		return nil
 	})
+	if err == nil {
+		l.summaries.touch(touched)
+	}
+	return err
 }
 
 // peerRoom enforces Options.MaxPeers inside the transaction. It counts the

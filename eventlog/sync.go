@@ -41,24 +41,54 @@ func (l *Log) SyncState() ([]OriginState, error) {
 		origins := tx.Bucket(bucketOrigins)
 		p := txProjection{tx: tx}
 		return origins.ForEachBucket(func(k []byte) error {
-			var s OriginState
-			copy(s.Origin[:], k)
-			mark, err := p.watermark(s.Origin)
-			if err != nil {
-				return err
-			}
-			s.Watermark = mark
-			c := origins.Bucket(k).Cursor()
-			last, _ := c.Last()
-			if len(last) == 8 {
-				s.Max = binary.BigEndian.Uint64(last)
-			}
-			s.Missing = holes(c, mark, s.Max)
+			var id NodeID
+			copy(id[:], k)
+			s, err := originState(p, origins.Bucket(k), id)
 			out = append(out, s)
-			return nil
+			return err
 		})
 	})
 	return out, err
+}
+
+// SyncStateOf is SyncState for the given origins only, in their order; an
+// origin the log holds nothing of is left out.
+func (l *Log) SyncStateOf(ids []NodeID) ([]OriginState, error) {
+	out := make([]OriginState, 0, len(ids))
+	err := l.st.View(func(tx *bolt.Tx) error {
+		origins := tx.Bucket(bucketOrigins)
+		p := txProjection{tx: tx}
+		for _, id := range ids {
+			b := origins.Bucket(id[:])
+			if b == nil {
+				continue
+			}
+			s, err := originState(p, b, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, s)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// originState reads what the origin index bucket b holds of origin id.
+func originState(p txProjection, b *bolt.Bucket, id NodeID) (OriginState, error) {
+	s := OriginState{Origin: id}
+	mark, err := p.watermark(id)
+	if err != nil {
+		return s, err
+	}
+	s.Watermark = mark
+	c := b.Cursor()
+	last, _ := c.Last()
+	if len(last) == 8 {
+		s.Max = binary.BigEndian.Uint64(last)
+	}
+	s.Missing = holes(c, mark, s.Max)
+	return s, nil
 }
 
 // holes walks the origin index from mark+1 to max and returns the gaps.

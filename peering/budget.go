@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
@@ -27,8 +26,8 @@ import (
 //   - new authors (live lines from an origin the log has never held) at
 //     Config.NewAuthorRate after Config.NewAuthorBurst.
 //
-// Catch-up this node asked for (CATCHUP between its SYNC and the peer's
-// SYNCED) is free. Past a budget the read loop waits before it handles the
+// Catch-up this node asked for is free (catchup.admit decides which
+// CATCHUP lines those are; any other is charged as chat). Past a budget the read loop waits before it handles the
 // frame: it stops reading, TCP's window closes, and the sender slows down.
 // Nothing is dropped. A peer that keeps the connection waiting for more
 // than Config.FloodGrace within Config.FloodWindow is flooding: its
@@ -46,7 +45,7 @@ const minBudgetWait = 5 * time.Millisecond
 
 // connBudget is one connection's budgets. The read loop alone touches
 // bytes, chat, gossip, newPeers and the flood accounting; newAuthors is
-// the ingest loop's; asked is raised by the sync loop.
+// the ingest loop's.
 type connBudget struct {
 	bytes, chat, gossip *rate.Limiter
 	newPeers            *rate.Limiter
@@ -55,12 +54,6 @@ type connBudget struct {
 	timer       *time.Timer
 	windowStart time.Time
 	waited      time.Duration // within the window that began at windowStart
-
-	// asked counts this node's SYNC requests that the peer has not ended
-	// with SYNCED yet; while it is above zero, CATCHUP is free. A request
-	// the peer replaced with a newer one is never answered, so the count
-	// errs on the generous side.
-	asked atomic.Int64
 }
 
 // setup fills the budgets from cfg, each starting full.
@@ -70,19 +63,6 @@ func (b *connBudget) setup(cfg *Config) {
 	b.gossip = rate.NewLimiter(rate.Limit(cfg.GossipRate), cfg.GossipBurst)
 	b.newPeers = rate.NewLimiter(rate.Limit(cfg.NewPeerRate), cfg.NewPeerBurst)
 	b.newAuthors = rate.NewLimiter(rate.Limit(cfg.NewAuthorRate), cfg.NewAuthorBurst)
-}
-
-// ask notes a SYNC request sent to the peer.
-func (b *connBudget) ask() { b.asked.Add(1) }
-
-// answered notes a SYNCED from the peer.
-func (b *connBudget) answered() {
-	for {
-		v := b.asked.Load()
-		if v <= 0 || b.asked.CompareAndSwap(v, v-1) {
-			return
-		}
-	}
 }
 
 // reserve takes n tokens of lim at now, on credit if need be, and returns
@@ -115,19 +95,15 @@ func (b *connBudget) hold(now time.Time, d time.Duration, what string, grace, wi
 // allows the frame. The wait ends early if the connection closes. A
 // flooding peer is penalized and the error ends its connection.
 func (c *conn) charge(typ string, size int) error {
-	switch typ {
-	case FrameCatchup:
-		if c.budget.asked.Load() > 0 {
-			return nil
-		}
-	case FrameSynced:
-		c.budget.answered()
+	if typ == FrameCatchup {
+		// Charged by catchup.admit once decoded: only then is it known
+		// whether this node asked for it.
 		return nil
 	}
 	now := time.Now()
 	wait, what := reserve(c.budget.bytes, now, size), "byte"
 	switch typ {
-	case FrameChat, FrameNick, FrameSealed, FrameAck, FramePrivate, FrameSync, FramePeers, FrameHave, FrameCatchup:
+	case FrameChat, FrameNick, FrameSealed, FrameAck, FramePrivate, FrameSync, FramePeers, FrameHave, FrameSyncQuery, FrameSyncPrints:
 		// PEERS, SYNC and HAVE start work: a peer repeating them pays
 		// as for chat, besides what the work itself costs.
 		if d := reserve(c.budget.chat, now, 1); d >= wait {

@@ -130,30 +130,6 @@ func TestChatBudgetChargesWhatCostsWorkOnly(t *testing.T) {
 	}
 }
 
-func TestCatchupIsFreeOnlyWhileThisNodeAwaitsAnAnswer(t *testing.T) {
-	c := budgetTestConn()
-	c.budget.ask()
-	for range 100 {
-		if err := c.charge(FrameCatchup, 100); err != nil {
-			t.Fatalf("asked-for catch-up was charged: %v", err)
-		}
-	}
-	if err := c.charge(FrameSynced, 10); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.charge(FrameCatchup, 100); err != nil {
-		t.Fatalf("the first frame after the answer is within the burst: %v", err)
-	}
-	if err := c.charge(FrameCatchup, 100); !errors.Is(err, errPenalized) {
-		t.Errorf("unasked-for catch-up beyond the budget: %v, want a flood", err)
-	}
-	// A SYNCED nobody asked for does not buy credit.
-	c.budget.answered()
-	if c.budget.asked.Load() != 0 {
-		t.Errorf("asked = %d after extra SYNCEDs", c.budget.asked.Load())
-	}
-}
-
 func TestAPastedFileOf5000LinesArrivesWithoutADisconnect(t *testing.T) {
 	a := netTestStart(t, "Alice", nil)
 	b := netTestStart(t, "Bob", netTestSeeds(a))

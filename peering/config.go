@@ -76,6 +76,11 @@ type Config struct {
 	// SyncInterval is how often peers compare what they hold, to fill
 	// holes that live relay left.
 	SyncInterval time.Duration
+	// SyncTimeout is how long this node waits for the next part of a
+	// peer's answer to its SYNC before it gives up on that answer: shows
+	// what came, counts further CATCHUP against the chat budget, and asks
+	// again at its next interval.
+	SyncTimeout time.Duration
 	// Backoff is the redial schedule after failures and drops.
 	Backoff Backoff
 
@@ -149,6 +154,7 @@ func DefaultConfig() Config {
 		IdleTimeout:        90 * time.Second,
 		WriteTimeout:       10 * time.Second,
 		SyncInterval:       time.Minute,
+		SyncTimeout:        30 * time.Second,
 		MaxKnownPeers:      10000,
 		StaleAfter:         7 * 24 * time.Hour,
 		Backoff:            DefaultBackoff(),
@@ -195,6 +201,7 @@ func (c *Config) fill() {
 	setDefault(&c.IdleTimeout, d.IdleTimeout)
 	setDefault(&c.WriteTimeout, d.WriteTimeout)
 	setDefault(&c.SyncInterval, d.SyncInterval)
+	setDefault(&c.SyncTimeout, d.SyncTimeout)
 	setDefault(&c.MaxKnownPeers, d.MaxKnownPeers)
 	setDefault(&c.StaleAfter, d.StaleAfter)
 	setDefault(&c.ChatRate, d.ChatRate)

@@ -59,9 +59,8 @@ type conn struct {
 	// done ends when the connection closes, for what waits on a context.
 	done      context.Context
 	stopDone  context.CancelFunc
-	syncReqs  chan map[eventlog.NodeID]SyncOrigin
-	syncAcc   map[eventlog.NodeID]SyncOrigin // a SYNC request being read
-	budget    connBudget                     // what the peer may make this node spend (budget.go)
+	cu        *catchup   // catch-up both ways (catchup.go)
+	budget    connBudget // what the peer may make this node spend (budget.go)
 	closing   chan struct{}
 	closeOnce sync.Once
 	closeErr  error
@@ -85,10 +84,6 @@ type conn struct {
 	intros atomic.Int32
 	// reached is set once the peer's REACH has been taken (reach.go).
 	reached atomic.Bool
-
-	// syncPending is set while this node's own SYNC awaits its SYNCED:
-	// asking again meanwhile would fetch what is already on its way.
-	syncPending atomic.Bool
 }
 
 // joinEvent is the peer's introduction as the log records it, under the
@@ -186,13 +181,13 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 		sendq:    make(chan []byte, n.cfg.SendQueue),
 		catchq:   make(chan []byte, catchupPage),
 		ingest:   make(chan inbound, maxIngestBatch*2),
-		syncReqs: make(chan map[eventlog.NodeID]SyncOrigin, 1),
 		closing:  make(chan struct{}),
 
 		ingestRoom: semaphore.NewWeighted(int64(n.cfg.IngestQueueBytes)),
 	}
 	c.done, c.stopDone = context.WithCancel(context.Background())
 	c.budget.setup(&n.cfg)
+	c.cu = newCatchup(n, c, msg.Version)
 	c.addrs = peerAddrs(raw, msg, t)
 	return c, nil
 }
@@ -723,16 +718,23 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		if err != nil {
 			return violation(err)
 		}
-		return c.push(inbound{body: body, live: typ != FrameCatchup, size: len(payload)})
-	case FrameSynced:
-		c.syncPending.Store(false)
-		return c.push(inbound{synced: true})
-	case FrameSync:
-		return c.onSync(payload)
-	case FrameHave:
-		if !c.syncPending.Load() {
-			return c.n.sendSync(c)
+		m := inbound{body: body, live: typ != FrameCatchup, size: len(payload)}
+		if !m.live {
+			if err := c.cu.admit(ctx, body, len(payload)); err != nil {
+				return err
+			}
 		}
+		return c.push(m)
+	case FrameSynced:
+		return c.cu.onSynced(payload)
+	case FrameSync:
+		return c.cu.onSync(payload)
+	case FrameSyncQuery:
+		return c.cu.onQuery(payload)
+	case FrameSyncPrints:
+		return c.cu.onPrints(payload)
+	case FrameHave:
+		c.cu.onHave()
 	case FramePeers:
 		return c.n.onPeers(ctx, c, payload)
 	case FrameReach:

@@ -51,13 +51,48 @@
 // signatures are even checked). Own lines go through an outbox that
 // commits them in batches, so a paste costs a few fsyncs, not one per line.
 //
-// Catch-up (sync.go). On every connection and every Config.SyncInterval,
-// each side sends SYNC: per origin, its watermark, its highest seq and the
-// holes between. The other answers with CATCHUP frames of what is missing,
-// oldest first, behind live traffic, then SYNCED; the node shows what came
-// as one block once every peer it asked has answered. Any peer can fill in
-// any author's lines, since signatures make them trustworthy wherever they
-// come from.
+// Catch-up (catchup.go, sync.go). Each connection has a catchup of its
+// own, which owns its limiters, its answer deadline and what its request
+// in flight asked for. On connect and every Config.SyncInterval, each side
+// runs a round: between version 2 peers it first reconciles, asking with
+// SYNCQ for fingerprints of the origins under ID prefixes (per child
+// prefix: a count and the sum of per-origin digests, eventlog.Summaries)
+// and splitting the prefixes whose fingerprints differ until it holds at
+// most 8 origins under each; then it sends SYNC for those prefixes only:
+// its watermark, highest seq and holes per origin there, packed into
+// frames by their encoded size, at most 1 MiB per request. A version 1
+// peer gets the whole-log SYNC it expects (at most 300 origins per frame,
+// 20,000 in all). The other side answers with CATCHUP frames of what is
+// missing within the request's scope, oldest first, behind live traffic,
+// then SYNCED, which repeats the request's round number so that a late
+// one cannot end a newer request. It answers at most twice back to back
+// and once per interval after, reading the log and sending under its own
+// row and byte limiters. CATCHUP is free of the chat budget only for the seqs the
+// request said it lacks (its holes, and up to 200,000 past its highest
+// seqs or of origins it holds nothing of), paced by a byte limiter; any
+// other CATCHUP is charged as chat. An answer silent for Config.SyncTimeout
+// is given up on. The node shows what came as one block once every peer
+// it asked has answered or given up, or once the block reaches 1 MiB or
+// has waited four answer deadlines, so no peer holds lines hostage. Any
+// peer can fill in any author's lines, since signatures make them
+// trustworthy wherever they come from; HAVE asks peers to start a round
+// at once (at most as often as answers are allowed).
+//
+// Why fingerprints of ID prefixes rather than version vectors sent only
+// for changed feeds (SSB's EBT): EBT keeps per-peer state of which
+// clocks the other has seen, and after a restart or on a new connection
+// falls back to sending every clock, which is what made SYNC cost O(authors)
+// per connection; an author is also a free key here, so the number of
+// clocks is the attacker's to choose. Range-based reconciliation
+// (Negentropy) costs O(differences × log authors) on every connection,
+// fresh or not, and needs no state but the sorted per-origin digests,
+// which eventlog derives in memory (about 0.6 s for 100,000 authors, at
+// the first sync after start) and keeps current from each commit. Fixed
+// hex-nibble prefixes instead of Negentropy's count-balanced ranges make
+// both sides' splits agree without sending bounds; an attacker who grinds
+// keys into one prefix only adds levels (at most 16). Sums rather than XOR
+// of digests, as in Negentropy, so a difference cannot be cancelled by
+// linear algebra over chosen items.
 //
 // Private messages (private.go) are SEALED messages, signed and numbered
 // in the sender's own sequence and sealed to the recipient's key, so they
@@ -75,7 +110,7 @@
 //
 // Limits. Every connection pays for what it makes the node spend
 // (budget.go): bytes of frames (Config.ByteRate), live CHAT, NICK,
-// SEALED, ACK, PEERS and SYNC frames (Config.ChatRate), units of gossip work
+// SEALED, ACK, PEERS, SYNC, SYNCQ, SYNCFP and HAVE frames (Config.ChatRate), units of gossip work
 // such as PEERS entries looked up (Config.GossipRate, a slow budget apart
 // from chat), node IDs new to the table (Config.NewPeerRate; the rest of
 // a PEERS is ignored) and authors new to the log (Config.NewAuthorRate),

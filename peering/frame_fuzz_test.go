@@ -13,22 +13,24 @@ import (
 // fuzzFramePayloads makes, for every frame type of the protocol, the value
 // its payload decodes into, so that the fuzzer reaches every decoder.
 var fuzzFramePayloads = map[string]func() any{
-	FrameJoin:    func() any { return &JoinMsg{} },
-	FramePeers:   func() any { return &PeersMsg{} },
-	FrameChat:    func() any { return &ChatMsg{} },
-	FrameNick:    func() any { return &NickMsg{} },
-	FramePing:    func() any { return &PingMsg{} },
-	FramePong:    func() any { return &PingMsg{} },
-	FrameGoodbye: func() any { return &GoodbyeMsg{} },
-	FrameAuth:    func() any { return &AuthMsg{} },
-	FrameSealed:  func() any { return &SealedMsg{} },
-	FrameAck:     func() any { return &AckMsg{} },
-	FrameReach:   func() any { return &ReachMsg{} },
-	FramePunch:   func() any { return &PunchMsg{} },
-	FrameSync:    func() any { return &SyncMsg{} },
-	FrameCatchup: func() any { return &CatchupMsg{} },
-	FrameSynced:  func() any { return &SyncedMsg{} },
-	FrameHave:    func() any { return &struct{}{} },
+	FrameJoin:       func() any { return &JoinMsg{} },
+	FramePeers:      func() any { return &PeersMsg{} },
+	FrameChat:       func() any { return &ChatMsg{} },
+	FrameNick:       func() any { return &NickMsg{} },
+	FramePing:       func() any { return &PingMsg{} },
+	FramePong:       func() any { return &PingMsg{} },
+	FrameGoodbye:    func() any { return &GoodbyeMsg{} },
+	FrameAuth:       func() any { return &AuthMsg{} },
+	FrameSealed:     func() any { return &SealedMsg{} },
+	FrameAck:        func() any { return &AckMsg{} },
+	FrameReach:      func() any { return &ReachMsg{} },
+	FramePunch:      func() any { return &PunchMsg{} },
+	FrameSync:       func() any { return &SyncMsg{} },
+	FrameCatchup:    func() any { return &CatchupMsg{} },
+	FrameSynced:     func() any { return &SyncedMsg{} },
+	FrameHave:       func() any { return &struct{}{} },
+	FrameSyncQuery:  func() any { return &SyncQueryMsg{} },
+	FrameSyncPrints: func() any { return &SyncPrintsMsg{} },
 }
 
 // FuzzFrame feeds arbitrary bytes to the frame reader and to the strict
@@ -58,6 +60,8 @@ func FuzzFrame(f *testing.F) {
 		{FrameCatchup, CatchupMsg{Chat: &ChatMsg{Origin: wireTestID(1), Seq: 1, Name: "Al", Text: "hi"}}},
 		{FrameSynced, SyncedMsg{Sent: 4}},
 		{FrameHave, struct{}{}},
+		{FrameSyncQuery, SyncQueryMsg{Round: 1, Prefixes: []string{"", "a"}}},
+		{FrameSyncPrints, SyncPrintsMsg{Round: 1, Nodes: []PrintNode{{Prefix: "a", Counts: make([]uint32, 16), Sums: make([]byte, 256)}}}},
 	} {
 		frame, err := EncodeFrame(fr.typ, fr.v, 0)
 		if err != nil {

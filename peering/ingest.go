@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
 )
@@ -95,7 +96,16 @@ func (c *conn) ingestLoop(ctx context.Context) {
 	defer c.wg.Done()
 	for first := range c.ingest {
 		batch := drain(first, c.ingest, maxIngestBatch)
+		// Storing an answer is a sign of its life: a large one must
+		// not time out while this node is the slow side.
+		caughtUp := !batch[len(batch)-1].live
+		if caughtUp {
+			c.cu.alive()
+		}
 		err := c.n.ingest(ctx, c, batch)
+		if caughtUp {
+			c.cu.alive()
+		}
 		size := 0
 		for _, m := range batch {
 			size += m.size
@@ -192,7 +202,7 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 		}
 		n.receivePrivate(ctx, res.Body)
 		if !m.live {
-			n.caught.add(res.Body)
+			n.addCaughtUp(res.Body)
 			continue
 		}
 		n.show(res.Body)
@@ -309,29 +319,61 @@ func (n *Node) renamed(b eventlog.Nick) {
 // every peer asked has answered: per origin a count, then its last lines.
 // When two peers both fill in what this node missed, their answers add up
 // to one "N missed messages" line per author.
+//
+// It is bounded, so that no peer can hold caught-up lines hostage or make
+// the node keep them: past maxCaughtUpBytes, or once its oldest line has
+// waited viewMaxWaits times Config.SyncTimeout, it is shown whoever still
+// owes an answer; and every request has its own deadline, which a silent
+// peer reaches after Config.SyncTimeout (catchup.checkDeadline). Showing
+// happens outside mu.
 type catchupView struct {
 	mu       sync.Mutex
 	awaiting map[*conn]bool // asked, not answered yet
+	pending  viewBatch
 
+	showMu sync.Mutex // orders whole blocks on screen
+}
+
+// maxCaughtUpBytes bounds the memory of what catch-up brought and has not
+// been shown yet.
+const maxCaughtUpBytes = 1 << 20
+
+// viewMaxWaits is how many answer deadlines the view waits for a peer
+// that keeps answering but never ends; a large honest catch-up ends well
+// within it, and is shown as one block.
+const viewMaxWaits = 4
+
+// viewBatch is what catch-up brought since the view was last shown.
+type viewBatch struct {
 	order  []eventlog.NodeID
 	counts map[eventlog.NodeID]int
 	lines  map[eventlog.NodeID][]eventlog.Chat
 	nicks  []eventlog.Nick
+	bytes  int
+	since  time.Time // when its first entry came
 	// sealed counts private messages and acknowledgements caught up,
 	// shown as they came (receivePrivate) but news for peers all the same.
 	sealed int
 }
 
-func newCatchupView() *catchupView {
-	v := &catchupView{awaiting: map[*conn]bool{}}
-	v.reset()
-	return v
+func newViewBatch() viewBatch {
+	return viewBatch{counts: map[eventlog.NodeID]int{}, lines: map[eventlog.NodeID][]eventlog.Chat{}}
 }
 
-func (v *catchupView) reset() {
-	v.order, v.nicks, v.sealed = nil, nil, 0
-	v.counts = map[eventlog.NodeID]int{}
-	v.lines = map[eventlog.NodeID][]eventlog.Chat{}
+func (b *viewBatch) empty() bool { return len(b.order) == 0 && len(b.nicks) == 0 && b.sealed == 0 }
+
+func newCatchupView() *catchupView {
+	return &catchupView{awaiting: map[*conn]bool{}, pending: newViewBatch()}
+}
+
+// Memory an entry of the view holds beyond its strings.
+const (
+	viewLineOverhead   = 96
+	viewOriginOverhead = 128
+)
+
+func chatBytes(c eventlog.Chat) int {
+	return len(c.Name) + len(c.Text) + len(c.Sig) + viewLineOverhead
 }
 
 // asked notes that c's peer owes an answer.
@@ -341,49 +383,78 @@ func (v *catchupView) asked(c *conn) {
 	v.awaiting[c] = true
 }
 
-// caughtUp notes that c's peer has answered (or is gone) and shows what
-// came once nobody else owes an answer.
+// caughtUp notes that c's peer has answered (or is gone, or too late) and
+// shows what came once nobody else owes an answer, or once it has waited
+// long enough.
 func (n *Node) caughtUp(c *conn) {
 	v := n.caught
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	delete(v.awaiting, c)
-	if len(v.awaiting) > 0 {
+	due := len(v.awaiting) == 0 || n.viewOverdueLocked()
+	if !due {
+		v.mu.Unlock()
 		return
 	}
-	news := len(v.order) > 0 || len(v.nicks) > 0 || v.sealed > 0
-	v.flushLocked(n)
-	if news {
-		if frame, err := EncodeFrame(FrameHave, struct{}{}, n.cfg.MaxFrame); err == nil {
-			n.broadcast(frame, nil)
-		}
-	}
+	batch := v.pending
+	v.pending = newViewBatch()
+	v.mu.Unlock()
+	n.showBatch(batch)
 }
 
-func (v *catchupView) add(body eventlog.Body) {
+func (n *Node) viewOverdueLocked() bool {
+	b := &n.caught.pending
+	return !b.empty() && time.Since(b.since) >= viewMaxWaits*n.cfg.SyncTimeout
+}
+
+// addCaughtUp adds a caught-up message to the view, and shows the view at
+// once if it has reached its bound in bytes or time.
+func (n *Node) addCaughtUp(body eventlog.Body) {
+	v := n.caught
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	switch b := body.(type) {
+	b := &v.pending
+	if b.empty() {
+		b.since = time.Now()
+	}
+	switch m := body.(type) {
 	case eventlog.Chat:
-		if v.counts[b.Origin] == 0 {
-			v.order = append(v.order, b.Origin)
+		if b.counts[m.Origin] == 0 {
+			b.order = append(b.order, m.Origin)
+			b.bytes += viewOriginOverhead
 		}
-		v.counts[b.Origin]++
-		lines := append(v.lines[b.Origin], b)
+		b.counts[m.Origin]++
+		lines := append(b.lines[m.Origin], m)
+		b.bytes += chatBytes(m)
 		if len(lines) > maxCaughtUpShown {
+			b.bytes -= chatBytes(lines[0])
 			lines = lines[1:]
 		}
-		v.lines[b.Origin] = lines
+		b.lines[m.Origin] = lines
 	case eventlog.Nick:
-		v.nicks = append(v.nicks, b)
+		b.nicks = append(b.nicks, m)
+		b.bytes += len(m.Name) + len(m.Sig) + viewLineOverhead
 	case eventlog.Sealed, eventlog.Ack:
-		v.sealed++
+		b.sealed++
 	}
+	if b.bytes < maxCaughtUpBytes && !n.viewOverdueLocked() {
+		v.mu.Unlock()
+		return
+	}
+	batch := v.pending
+	v.pending = newViewBatch()
+	v.mu.Unlock()
+	n.showBatch(batch)
 }
 
-func (v *catchupView) flushLocked(n *Node) {
-	for _, origin := range v.order {
-		lines, count := v.lines[origin], v.counts[origin]
+// showBatch shows one batch of caught-up messages and, if there were any,
+// tells the peers so with HAVE.
+func (n *Node) showBatch(b viewBatch) {
+	if b.empty() {
+		return
+	}
+	v := n.caught
+	v.showMu.Lock()
+	for _, origin := range b.order {
+		lines, count := b.lines[origin], b.counts[origin]
 		// Two peers' answers may interleave: show each author in order.
 		slices.SortFunc(lines, func(a, b eventlog.Chat) int { return cmp.Compare(a.OriginSeq, b.OriginSeq) })
 		name := n.label(origin, lines[len(lines)-1].Name)
@@ -399,8 +470,11 @@ func (v *catchupView) flushLocked(n *Node) {
 			n.display.ShowChat(c.OriginTime, n.label(c.Origin, c.Name), c.Text)
 		}
 	}
-	for _, nick := range v.nicks {
+	for _, nick := range b.nicks {
 		n.renamed(nick)
 	}
-	v.reset()
+	v.showMu.Unlock()
+	if frame, err := EncodeFrame(FrameHave, struct{}{}, n.cfg.MaxFrame); err == nil {
+		n.broadcast(frame, nil)
+	}
 }

@@ -30,6 +30,8 @@ type Log interface {
 	Get(seq uint64) (eventlog.Event, bool, error)
 	Holds(msgs []eventlog.Signed) ([]bool, error)
 	SyncState() ([]eventlog.OriginState, error)
+	SyncStateOf(origins []eventlog.NodeID) ([]eventlog.OriginState, error)
+	Summaries() ([]eventlog.OriginSummary, error)
 	ByOrigin(origin eventlog.NodeID, after uint64, limit int) ([]eventlog.Event, error)
 }
 

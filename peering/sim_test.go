@@ -746,7 +746,7 @@ func (s *sim) wireFigures() wireFigures {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		frames, err := syncFrames(states, DefaultMaxFrame)
+		frames, _, err := syncFrames(states, DefaultMaxFrame)
 		if err != nil {
 			s.t.Fatal(err)
 		}
@@ -800,7 +800,7 @@ func TestStatsCountTheDuplicatesOfALineFloodedThroughATriangle(t *testing.T) {
 			n.mu.Lock()
 			settled := len(n.conns) == 2
 			for _, conn := range n.conns {
-				settled = settled && !conn.syncPending.Load()
+				settled = settled && !conn.cu.busy()
 			}
 			n.mu.Unlock()
 			if !settled {
@@ -865,6 +865,7 @@ func TestANodeDoesNotAskForCatchUpAgainWhileAnAnswerIsStillComing(t *testing.T) 
 	// A reader hands over each complete SYNC request (one may span
 	// frames) until the connection closes.
 	requests := make(chan struct{}, 100)
+	var round atomic.Uint64 // of the last request, which SYNCED repeats
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -875,6 +876,7 @@ func TestANodeDoesNotAskForCatchUpAgainWhileAnAnswerIsStillComing(t *testing.T) 
 			}
 			var msg SyncMsg
 			if typ == FrameSync && json.Unmarshal(payload, &msg) == nil && !msg.More {
+				round.Store(msg.Round)
 				requests <- struct{}{}
 			}
 		}
@@ -902,7 +904,7 @@ func TestANodeDoesNotAskForCatchUpAgainWhileAnAnswerIsStillComing(t *testing.T) 
 	if got := syncs(20 * interval); got != 1 {
 		t.Fatalf("%d SYNC requests while the first was unanswered, want 1", got)
 	}
-	if err := peer.write(FrameSynced, SyncedMsg{}); err != nil {
+	if err := peer.write(FrameSynced, SyncedMsg{Round: round.Load()}); err != nil {
 		t.Fatal(err)
 	}
 	// Answered, the node asks again at its next interval.

@@ -1,22 +1,18 @@
 package peering
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
 )
 
-// Catch-up. On every connection, and again every SyncInterval, each side
-// sends SYNC: per origin, the highest origin seq it holds every message up
-// to (the watermark), the highest it holds at all, and the holes between.
-// The other side answers with CATCHUP frames holding every stored signed
-// message (Chat, Nick, Sealed, Ack) the first lacks, oldest first per origin, then SYNCED. Since every
-// node keeps the whole log, any peer can fill in what another missed,
-// whoever spoke; signatures make the relayed messages as trustworthy as
-// live ones.
+// The catch-up frames. The model is in doc.go and catchup.go; this file
+// holds the SYNC request, how it is packed into frames, read back and
+// answered.
 
 // Frame types of catch-up.
 const (
@@ -30,12 +26,17 @@ const (
 	FrameHave = "HAVE"
 )
 
-// Bounds of a SYNC request, so that a peer cannot make a node hold or walk
-// more than a few megabytes for it.
+// Bounds of a SYNC request. A version 1 peer accepts at most
+// maxSyncOriginsPerFrame origins per frame and maxSyncOrigins per request
+// (and penalizes more), so this node never sends it more; from a version 2
+// peer a request is bounded in bytes, maxSyncRequestBytes, which the
+// reconciliation keeps every honest request under whatever the number of
+// authors.
 const (
 	maxSyncOriginsPerFrame = 300
 	maxSyncOrigins         = 20000
 	maxSyncRanges          = 32
+	maxSyncRequestBytes    = 1 << 20
 	catchupPage            = 256
 )
 
@@ -43,6 +44,16 @@ const (
 type SyncMsg struct {
 	Origins []SyncOrigin `json:"origins"`
 	More    bool         `json:"more,omitempty"`
+	// Scope, from version 2 on, lists the origin ID prefixes (lowercase
+	// hex nibbles) the request covers: the answer holds only origins
+	// inside them, and an origin inside them that the request does not
+	// list is one the sender holds nothing of. A request none of whose
+	// frames has a scope covers every origin, as in version 1.
+	Scope []string `json:"scope,omitempty"`
+	// Round, from version 2 on, numbers the sender's requests on this
+	// connection; the SYNCED that ends the answer repeats it, so a late
+	// answer to a request given up on cannot end a newer one.
+	Round uint64 `json:"round,omitempty"`
 }
 
 // SyncOrigin is what the sender holds of one origin. An origin it does not
@@ -63,15 +74,22 @@ type CatchupMsg struct {
 	Ack    *AckMsg    `json:"ack,omitempty"`
 }
 
-// SyncedMsg ends the answer to a SYNC request.
+// SyncedMsg ends the answer to a SYNC request: the lines sent, and the
+// request's Round.
 type SyncedMsg struct {
-	Sent int `json:"sent"`
+	Sent  int    `json:"sent"`
+	Round uint64 `json:"round,omitempty"`
 }
 
 // Validate checks the bounds of one SYNC frame.
 func (m SyncMsg) Validate() error {
 	if len(m.Origins) > maxSyncOriginsPerFrame {
 		return fmt.Errorf("SYNC lists %d origins, the limit is %d", len(m.Origins), maxSyncOriginsPerFrame)
+	}
+	for _, p := range m.Scope {
+		if err := checkPrefix(p); err != nil {
+			return fmt.Errorf("SYNC scope: %w", err)
+		}
 	}
 	for _, o := range m.Origins {
 		if len(o.Missing) > maxSyncRanges {
@@ -89,25 +107,120 @@ func (m SyncMsg) Validate() error {
 	return nil
 }
 
-// syncFrames encodes this node's state as SYNC frames.
-func syncFrames(states []eventlog.OriginState, maxFrame int) ([][]byte, error) {
-	var frames [][]byte
-	for start := 0; start == 0 || start < len(states); start += maxSyncOriginsPerFrame {
-		end := min(start+maxSyncOriginsPerFrame, len(states))
-		msg := SyncMsg{Origins: make([]SyncOrigin, 0, end-start), More: end < len(states)}
-		for _, s := range states[start:end] {
-			msg.Origins = append(msg.Origins, SyncOrigin{Origin: s.Origin, Watermark: s.Watermark, Max: s.Max, Missing: s.Missing})
-		}
-		frame, err := EncodeFrame(FrameSync, msg, maxFrame)
-		if err != nil {
-			return nil, err
-		}
-		frames = append(frames, frame)
-		if len(states) == 0 {
-			break
+// syncOrigin is the wire form of what the log holds of one origin.
+func syncOrigin(s eventlog.OriginState) SyncOrigin {
+	return SyncOrigin{Origin: s.Origin, Watermark: s.Watermark, Max: s.Max, Missing: s.Missing}
+}
+
+// syncPacker packs a SYNC request into frames by their encoded size, so
+// that no frame exceeds the frame limit however many ranges each origin
+// has, and the whole request stays under a byte budget.
+type syncPacker struct {
+	maxFrame int
+	budget   int // bytes the request may still take; <= 0: unbounded
+	maxTotal int // origins the request may list; <= 0: unbounded
+	round    uint64
+	listed   int
+	frames   [][]byte
+	cur      SyncMsg
+	curBytes int
+}
+
+// Room for the frame's type, the fixed part of its JSON and a final
+// "more":true added after the last origin was placed.
+const syncFrameOverhead = 64
+
+// originCost is what one origin adds to a SYNC frame.
+func originCost(o SyncOrigin) (int, error) {
+	enc, err := json.Marshal(o)
+	return len(enc) + 1, err
+}
+
+// add places one origin and reports false, placing nothing, once the
+// request's budget is spent.
+func (p *syncPacker) add(o SyncOrigin) (bool, error) {
+	cost, err := originCost(o)
+	if err != nil {
+		return false, err
+	}
+	if (p.maxTotal > 0 && p.listed >= p.maxTotal) || (p.budget > 0 && cost > p.budget) {
+		return false, nil
+	}
+	if len(p.cur.Origins) == maxSyncOriginsPerFrame || p.curBytes+cost+syncFrameOverhead > p.maxFrame {
+		if err := p.flush(true); err != nil {
+			return false, err
 		}
 	}
-	return frames, nil
+	p.cur.Origins = append(p.cur.Origins, o)
+	p.curBytes += cost
+	if p.budget > 0 {
+		p.budget -= cost
+	}
+	p.listed++
+	return true, nil
+}
+
+// addScope places a scope prefix with no origins listed in it.
+func (p *syncPacker) addScope(prefix string) (bool, error) {
+	cost := len(prefix) + 3
+	if p.budget > 0 && cost > p.budget {
+		return false, nil
+	}
+	if p.curBytes+cost+syncFrameOverhead > p.maxFrame {
+		if err := p.flush(true); err != nil {
+			return false, err
+		}
+	}
+	p.cur.Scope = append(p.cur.Scope, prefix)
+	p.curBytes += cost
+	if p.budget > 0 {
+		p.budget -= cost
+	}
+	return true, nil
+}
+
+func (p *syncPacker) flush(more bool) error {
+	p.cur.More, p.cur.Round = more, p.round
+	if p.cur.Origins == nil {
+		p.cur.Origins = []SyncOrigin{}
+	}
+	frame, err := EncodeFrame(FrameSync, p.cur, p.maxFrame)
+	if err != nil {
+		return err
+	}
+	p.frames = append(p.frames, frame)
+	p.cur, p.curBytes = SyncMsg{}, 0
+	return nil
+}
+
+// done ends the request: its last frame says no more follow.
+func (p *syncPacker) done() ([][]byte, error) {
+	if err := p.flush(false); err != nil {
+		return nil, err
+	}
+	return p.frames, nil
+}
+
+// syncFrames packs a whole-log SYNC request, as a version 1 peer expects
+// it: at most maxSyncOrigins origins, in frames of at most
+// maxSyncOriginsPerFrame origins and maxFrame bytes. It also returns how
+// many origins it listed; past that the peer will send everything of the
+// origins left out, which costs duplicates but loses nothing.
+func syncFrames(states []eventlog.OriginState, maxFrame int) ([][]byte, int, error) {
+	p := syncPacker{maxFrame: maxFrame, maxTotal: maxSyncOrigins}
+	listed := 0
+	for _, s := range states {
+		ok, err := p.add(syncOrigin(s))
+		if err != nil {
+			return nil, 0, err
+		}
+		if !ok {
+			break
+		}
+		listed++
+	}
+	frames, err := p.done()
+	return frames, listed, err
 }
 
 // wants reports whether a peer in state s lacks origin seq seq.
@@ -131,98 +244,84 @@ func (s SyncOrigin) firstWanted() uint64 {
 	return max(s.Max, s.Watermark) + 1
 }
 
-// sendSync asks the peer for what this node lacks.
-func (n *Node) sendSync(c *conn) error {
-	states, err := n.log.SyncState()
-	if err != nil {
-		return fmt.Errorf("read sync state: %w", err)
+// lacked is the number of origin seqs a peer in state s says it lacks
+// below its highest: the holes, which are all an answer can be checked
+// against.
+func (s SyncOrigin) lacked() int64 {
+	var n int64
+	for _, r := range s.Missing {
+		n += int64(r.To - r.From + 1)
 	}
-	frames, err := syncFrames(states, n.cfg.MaxFrame)
-	if err != nil {
-		return err
-	}
-	c.budget.ask() // the answer's CATCHUP frames are free
-	c.syncPending.Store(true)
-	n.caught.asked(c)
-	for _, f := range frames {
-		c.send(f)
-	}
-	return nil
+	return n
+}
+
+// maxSyncRequestBytesV1 bounds what this node reads of a version 1
+// peer's request, which lists every origin the peer holds; past it, or
+// past maxSyncOrigins, the rest is ignored rather than held.
+const maxSyncRequestBytesV1 = 4 << 20
+
+// syncRequest is a peer's SYNC request, read frame by frame: what it holds
+// of the origins it lists, within its scope.
+type syncRequest struct {
+	scope   prefixSet // empty: every origin
+	origins map[eventlog.NodeID]SyncOrigin
+	bytes   int
+	round   uint64
+	// capped is set when a version 1 request ran past this node's bounds;
+	// capFrom is the first origin it ignored. Such a peer lists origins
+	// in ID order (its bbolt order), so origins below capFrom that it did
+	// not list are ones it holds nothing of, and those from capFrom on
+	// are unknown, and left out of the answer.
+	capped  bool
+	capFrom eventlog.NodeID
 }
 
 // onSync collects a SYNC request, frame by frame, and hands the whole of it
-// to the sync loop. Only the read loop calls it.
-func (c *conn) onSync(payload []byte) error {
+// to the answer loop. Only the read loop calls it; it never waits for the
+// answer loop, which may itself be waiting for this peer to read.
+func (cu *catchup) onSync(payload []byte) error {
 	var msg SyncMsg
-	if err := json.Unmarshal(payload, &msg); err != nil {
+	if err := decodeStrict(payload, &msg); err != nil {
 		return violation(fmt.Errorf("SYNC: %w", err))
 	}
 	if err := msg.Validate(); err != nil {
 		return violation(err)
 	}
-	if c.syncAcc == nil {
-		c.syncAcc = map[eventlog.NodeID]SyncOrigin{}
+	if cu.acc == nil {
+		cu.acc = &syncRequest{origins: map[eventlog.NodeID]SyncOrigin{}}
+	}
+	req := cu.acc
+	req.bytes += len(payload)
+	if cu.reconciles && req.bytes > maxSyncRequestBytes {
+		return violation(fmt.Errorf("SYNC request over %d bytes", maxSyncRequestBytes))
+	}
+	for _, p := range msg.Scope {
+		req.scope.add(p)
 	}
 	for _, o := range msg.Origins {
-		c.syncAcc[o.Origin] = o
-	}
-	if len(c.syncAcc) > maxSyncOrigins {
-		return violation(fmt.Errorf("SYNC lists more than %d origins", maxSyncOrigins))
+		if req.capped {
+			break
+		}
+		if len(req.origins) >= maxSyncOrigins || req.bytes > maxSyncRequestBytesV1 {
+			req.capped, req.capFrom = true, o.Origin
+			break
+		}
+		req.origins[o.Origin] = o
 	}
 	if msg.More {
 		return nil
 	}
-	req := c.syncAcc
-	c.syncAcc = nil
+	req.round = msg.Round
+	cu.acc = nil
 	// Only the newest request matters: an older one still waiting is
 	// replaced, never queued behind.
 	for {
 		select {
-		case c.syncReqs <- req:
+		case cu.reqs <- req:
 			return nil
-		case <-c.syncReqs:
-		case <-c.closing:
-			return c.closeErr
-		}
-	}
-}
-
-// syncLoop answers the peer's SYNC requests and sends this node's own,
-// at connect and then every SyncInterval, so holes left by churn fill in
-// without anyone relaying old messages to everyone.
-func (c *conn) syncLoop() {
-	defer c.wg.Done()
-	n := c.n
-	if err := n.sendSync(c); err != nil {
-		c.close(err)
-		return
-	}
-	tick := time.NewTicker(n.cfg.SyncInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case req := <-c.syncReqs:
-			if err := n.answerSync(c, req); err != nil {
-				if !errors.Is(err, errConnClosing) {
-					n.logger.Error().Err(err).Str("peer", c.id.Short()).Msg("answer SYNC")
-					// Left open, the connection would answer no SYNC
-					// again, and the peer would wait for this SYNCED
-					// for good: end it, to be redialed.
-					c.close(fmt.Errorf("answer SYNC: %w", err))
-				}
-				return
-			}
-		case <-tick.C:
-			if c.syncPending.Load() {
-				// The answer to the last request is still coming:
-				// a new one would be answered with the same lines.
-				continue
-			}
-			if err := n.sendSync(c); err != nil {
-				n.logger.Error().Err(err).Msg("send SYNC")
-			}
-		case <-c.closing:
-			return
+		case <-cu.reqs:
+		case <-cu.c.closing:
+			return cu.c.closeErr
 		}
 	}
 }
@@ -230,25 +329,37 @@ func (c *conn) syncLoop() {
 var errConnClosing = errors.New("connection closing")
 
 // answerSync streams, origin by origin and oldest first, every stored
-// message the peer lacks, then SYNCED. It reads the log a page at a time
-// and waits for room in the bulk queue, so a large catch-up moves at the
-// speed the peer reads and never crowds out live messages.
-func (n *Node) answerSync(c *conn, req map[eventlog.NodeID]SyncOrigin) error {
-	states, err := n.log.SyncState()
+// message the peer lacks within its request's scope, then SYNCED. It walks
+// the in-memory summaries, so origins the peer is level with cost no log
+// read; it reads the log a page at a time under the answer's row and byte
+// limiters, and waits for room in the bulk queue, so a large catch-up
+// moves at the speed the peer reads and never crowds out live messages.
+func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
+	n, c := cu.n, cu.c
+	sums, err := n.log.Summaries()
 	if err != nil {
 		return err
 	}
 	sent := 0
-	for _, s := range states {
-		theirs := req[s.Origin]
+	var walkErr error
+	req.scope.each(sums, func(s eventlog.OriginSummary) bool {
+		theirs, listed := req.origins[s.Origin]
+		if !listed && req.capped && bytes.Compare(s.Origin[:], req.capFrom[:]) >= 0 {
+			return true // past what was read of the request: unknown
+		}
 		if s.Max < theirs.firstWanted() {
-			continue // nothing of this origin that the peer lacks
+			return true // nothing of this origin that the peer lacks
 		}
 		after := theirs.firstWanted() - 1
 		for {
 			events, err := n.log.ByOrigin(s.Origin, after, catchupPage)
 			if err != nil {
-				return err
+				walkErr = err
+				return false
+			}
+			if err := cu.rowsOut.WaitN(ctx, max(1, len(events))); err != nil {
+				walkErr = errConnClosing
+				return false
 			}
 			for _, e := range events {
 				var msg CatchupMsg
@@ -270,32 +381,40 @@ func (n *Node) answerSync(c *conn, req map[eventlog.NodeID]SyncOrigin) error {
 					m := AckFromEvent(b)
 					msg.Ack = &m
 				default:
-					return fmt.Errorf("origin index points at a %s event", e.Body.Type())
+					walkErr = fmt.Errorf("origin index points at a %s event", e.Body.Type())
+					return false
 				}
 				if !theirs.wants(after) {
 					continue
 				}
 				frame, err := EncodeFrame(FrameCatchup, msg, n.cfg.MaxFrame)
 				if err != nil {
-					return err
+					walkErr = err
+					return false
 				}
-				if !c.sendBulk(frame) {
-					return errConnClosing
+				if err := cu.bytesOut.WaitN(ctx, len(frame)); err != nil || !c.sendBulk(frame) {
+					walkErr = errConnClosing
+					return false
 				}
+				cu.answerBytes.Add(uint64(len(frame)))
 				sent++
 			}
 			if len(events) < catchupPage {
-				break
+				return true
 			}
 		}
+	})
+	if walkErr != nil {
+		return walkErr
 	}
-	frame, err := EncodeFrame(FrameSynced, SyncedMsg{Sent: sent}, n.cfg.MaxFrame)
+	frame, err := EncodeFrame(FrameSynced, SyncedMsg{Sent: sent, Round: req.round}, n.cfg.MaxFrame)
 	if err != nil {
 		return err
 	}
 	if !c.sendBulk(frame) {
 		return errConnClosing
 	}
+	cu.answerBytes.Add(uint64(len(frame)))
 	if sent > 0 {
 		n.logger.Info().Str("peer", c.id.Short()).Int("messages", sent).Msg("caught peer up")
 	}

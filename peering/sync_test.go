@@ -67,7 +67,7 @@ func TestSyncStateSplitsIntoFramesThatReassemble(t *testing.T) {
 		id[0], id[1] = byte(i), byte(i>>8)
 		states = append(states, eventlog.OriginState{Origin: id, Watermark: uint64(i), Max: uint64(i + 2), Missing: []eventlog.Range{{From: uint64(i + 1), To: uint64(i + 1)}}})
 	}
-	frames, err := syncFrames(states, DefaultMaxFrame)
+	frames, _, err := syncFrames(states, DefaultMaxFrame)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestSyncStateSplitsIntoFramesThatReassemble(t *testing.T) {
 }
 
 func TestAnEmptyLogStillSendsOneSyncFrame(t *testing.T) {
-	frames, err := syncFrames(nil, DefaultMaxFrame)
+	frames, _, err := syncFrames(nil, DefaultMaxFrame)
 	if err != nil || len(frames) != 1 {
 		t.Fatalf("syncFrames(nil) = %d frames, %v; want 1, so the peer answers with what it has", len(frames), err)
 	}

@@ -10,7 +10,7 @@ import (
 
 // ProtocolVersion is the wire protocol version this node speaks and sends in
 // its JOIN.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // JoinMsg is the payload of JOIN, the first frame each way. The ID must
 // equal the key the peer proved in the TLS handshake; the caller checks that

@@ -1,0 +1,769 @@
+package peering
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+)
+
+// Reconciliation frames (protocol version 2). SYNCQ asks for the
+// fingerprints of the children of origin ID prefixes; SYNCFP answers one
+// SYNCQ. A version 1 peer ignores both, as unknown frame types, and is
+// never sent them.
+const (
+	FrameSyncQuery  = "SYNCQ"
+	FrameSyncPrints = "SYNCFP"
+)
+
+// Bounds of reconciliation.
+const (
+	// leafOrigins is how many of its own origins under one prefix a node
+	// lists in a SYNC rather than splitting the prefix further.
+	leafOrigins = 8
+	// maxPrefixDepth bounds prefixes to 16 hex nibbles (64 bits of the
+	// key): a prefix that long is a leaf whatever it holds, since nobody
+	// grinds 64-bit key prefixes.
+	maxPrefixDepth = 16
+	// maxQueryPrefixes bounds one SYNCQ, so its SYNCFP (about 450 bytes
+	// per prefix) stays far under the frame limit.
+	maxQueryPrefixes = 64
+	// maxQueriesInFlight bounds the SYNCQ frames a node sends before
+	// their answers came, and so the queries a peer may have waiting.
+	maxQueriesInFlight = 4
+	// maxFreeCatchupTail is how many CATCHUP lines past its highest seqs
+	// (or of origins it holds nothing of) a node takes free of the chat
+	// budget per request: it cannot know how many there are, and the
+	// contract's catch-up of 100k messages must get through.
+	maxFreeCatchupTail = 200_000
+)
+
+// Limiters of one connection's catch-up, in bytes and log rows. The
+// answer side reads at most answerRowsPerSec rows of the log (a summary
+// item walked for a fingerprint counts 1/16 of a row) and sends at most
+// answerBytesPerSec of CATCHUP; the asking side takes free CATCHUP at most
+// at catchupInBytesPerSec, then stops reading. A peer's SYNC is answered
+// at most once per SyncInterval on average, twice back to back (so that a
+// HAVE right after a connection's first exchange is still answered at
+// once); its HAVE starts a round of this node's at most as often.
+const (
+	answerRowsPerSec     = 50_000
+	answerBytesPerSec    = 16 << 20
+	catchupInBytesPerSec = 16 << 20
+	answerBurst          = 2
+)
+
+// Phases of this node's own catch-up round on one connection.
+const (
+	phaseIdle        int32 = iota
+	phaseReconciling       // SYNCQ sent, comparing fingerprints
+	phaseAwaiting          // SYNC sent, waiting for the answer to end
+)
+
+// catchup is one connection's catch-up, both ways: this node's own rounds
+// (compare fingerprints, send SYNC for what differs, take the CATCHUP
+// answer free of the chat budget, up to a deadline) and its answers to the
+// peer's (fingerprints, then CATCHUP). It owns its limiters, deadline and
+// request state, so nothing a peer does to it reaches another connection.
+//
+// The read loop calls the on* methods and admit; they decode, check and
+// hand over, and never wait for the loops below, which may be waiting for
+// this peer to read. run (the ask loop) sends only through the live queue
+// and never blocks on the peer; answerLoop streams CATCHUP through the
+// bulk queue at the peer's pace.
+type catchup struct {
+	n          *Node
+	c          *conn
+	reconciles bool // the peer speaks version 2
+
+	phase    atomic.Int32
+	progress atomic.Int64  // unix nanos of the last sign of life of the answer
+	awaiting atomic.Uint64 // the round of the request in flight (version 2)
+
+	mu    sync.Mutex
+	asked *askedState // what this node's SYNC in flight said it lacks
+
+	have    chan struct{}
+	prints  chan SyncPrintsMsg
+	queries chan SyncQueryMsg
+	reqs    chan *syncRequest
+	acc     *syncRequest // a SYNC request being read (read loop only)
+
+	rowsOut  *rate.Limiter
+	bytesOut *rate.Limiter
+	bytesIn  *rate.Limiter
+	answers  *rate.Limiter
+	rounds   *rate.Limiter
+
+	// What this connection's catch-up sent, for docs/SCALING.md: the
+	// request side (SYNCQ, SYNCFP, SYNC) and the answers (CATCHUP,
+	// SYNCED), in bytes, and the rounds begun.
+	requestBytes, answerBytes, roundsBegun atomic.Uint64
+
+	// Ask loop only.
+	round    *reconcileRound
+	roundSeq uint64
+}
+
+// askedState is what this node's SYNC in flight told the peer it lacks:
+// the CATCHUP lines that fall there are free, up to free of them.
+type askedState struct {
+	scope   prefixSet
+	origins map[eventlog.NodeID]SyncOrigin
+	free    int64
+}
+
+// reconcileRound is the ask loop's state of one reconciliation. It holds
+// no summaries of its own: each step reads the newest, so the connections
+// of a node share one copy however many rounds are in flight, and a
+// change during the round is compared as it is now.
+type reconcileRound struct {
+	id       uint64
+	queue    []string
+	asked    map[string]bool
+	inflight int
+	leaves   []string
+}
+
+func newCatchup(n *Node, c *conn, peerVersion int) *catchup {
+	interval := rate.Every(n.cfg.SyncInterval)
+	return &catchup{
+		n:          n,
+		c:          c,
+		reconciles: peerVersion >= 2,
+		have:       make(chan struct{}, 1),
+		prints:     make(chan SyncPrintsMsg, maxQueriesInFlight),
+		queries:    make(chan SyncQueryMsg, maxQueriesInFlight),
+		reqs:       make(chan *syncRequest, 1),
+		rowsOut:    rate.NewLimiter(answerRowsPerSec, answerRowsPerSec),
+		bytesOut:   rate.NewLimiter(answerBytesPerSec, max(answerBytesPerSec/4, 2*DefaultMaxFrame, 2*n.cfg.MaxFrame)),
+		bytesIn:    rate.NewLimiter(catchupInBytesPerSec, max(catchupInBytesPerSec/4, 2*DefaultMaxFrame, 2*n.cfg.MaxFrame)),
+		answers:    rate.NewLimiter(interval, answerBurst),
+		rounds:     rate.NewLimiter(interval, answerBurst),
+	}
+}
+
+// busy reports whether this node's own round is in flight.
+func (cu *catchup) busy() bool { return cu.phase.Load() != phaseIdle }
+
+func (cu *catchup) alive() { cu.progress.Store(time.Now().UnixNano()) }
+
+// syncLoop runs the connection's catch-up until it closes.
+func (c *conn) syncLoop() {
+	defer c.wg.Done()
+	c.cu.run()
+}
+
+// run is the ask loop: it starts this node's rounds (at connect, every
+// SyncInterval, on the peer's HAVE), follows them through, gives up on an
+// answer that stalls for SyncTimeout, and answers the peer's SYNCQ.
+func (cu *catchup) run() {
+	c, n := cu.c, cu.n
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.wg.Add(1)
+	go cu.answerLoop(ctx)
+
+	cu.startRound()
+	tick := time.NewTicker(n.cfg.SyncInterval)
+	defer tick.Stop()
+	deadline := time.NewTicker(max(n.cfg.SyncTimeout/4, time.Millisecond))
+	defer deadline.Stop()
+	for {
+		var err error
+		select {
+		case <-tick.C:
+			cu.startRound()
+		case <-cu.have:
+			if !cu.busy() && cu.rounds.Allow() {
+				cu.startRound()
+			}
+		case msg := <-cu.prints:
+			err = cu.onPrintsInLoop(msg)
+		case q := <-cu.queries:
+			err = cu.answerQuery(ctx, q)
+		case <-deadline.C:
+			cu.checkDeadline()
+		case <-c.closing:
+			return
+		}
+		if err != nil {
+			if !errors.Is(err, errConnClosing) {
+				n.punish(c.id, err)
+				c.close(err)
+			}
+			return
+		}
+	}
+}
+
+// answerLoop answers the peer's SYNC requests, one at a time, newest
+// first, at most answerBurst back to back and one per SyncInterval after.
+func (cu *catchup) answerLoop(ctx context.Context) {
+	c, n := cu.c, cu.n
+	defer c.wg.Done()
+	for {
+		select {
+		case req := <-cu.reqs:
+			if err := cu.answers.Wait(ctx); err != nil {
+				return
+			}
+			// A newer request may have come while waiting.
+			select {
+			case newer := <-cu.reqs:
+				req = newer
+			default:
+			}
+			if err := cu.answerSync(ctx, req); err != nil {
+				if !errors.Is(err, errConnClosing) && ctx.Err() == nil {
+					n.logger.Error().Err(err).Str("peer", c.id.Short()).Msg("answer SYNC")
+					// Left open, the connection would answer no SYNC
+					// again, and the peer would wait for this SYNCED
+					// in vain: end it, to be redialed.
+					c.close(fmt.Errorf("answer SYNC: %w", err))
+				}
+				return
+			}
+		case <-c.closing:
+			return
+		}
+	}
+}
+
+// startRound begins a round of this node's catch-up unless one is in
+// flight: the compare-and-swap is the only way in, so neither the peer's
+// HAVE nor its SYNCED can make two overlap.
+func (cu *catchup) startRound() {
+	if !cu.phase.CompareAndSwap(phaseIdle, phaseReconciling) {
+		return
+	}
+	cu.alive()
+	cu.roundsBegun.Add(1)
+	if err := cu.beginRound(); err != nil {
+		cu.phase.Store(phaseIdle)
+		cu.n.logger.Error().Err(err).Str("peer", cu.c.id.Short()).Msg("send SYNC")
+	}
+}
+
+func (cu *catchup) beginRound() error {
+	if !cu.reconciles {
+		states, err := cu.n.log.SyncState()
+		if err != nil {
+			return fmt.Errorf("read sync state: %w", err)
+		}
+		frames, listed, err := syncFrames(states, cu.n.cfg.MaxFrame)
+		if err != nil {
+			return err
+		}
+		a := &askedState{origins: make(map[eventlog.NodeID]SyncOrigin, listed), free: maxFreeCatchupTail}
+		for _, s := range states[:listed] {
+			o := syncOrigin(s)
+			a.origins[s.Origin] = o
+			a.free += o.lacked()
+		}
+		cu.sendRequest(a, frames)
+		return nil
+	}
+	snap, err := cu.n.log.Summaries()
+	if err != nil {
+		return fmt.Errorf("read summaries: %w", err)
+	}
+	cu.roundSeq++
+	if len(snap) <= leafOrigins {
+		return cu.sendScoped(snap, []string{""})
+	}
+	cu.round = &reconcileRound{id: cu.roundSeq, queue: []string{""}, asked: map[string]bool{}}
+	cu.sendQueries()
+	return nil
+}
+
+// sendQueries keeps up to maxQueriesInFlight SYNCQ frames outstanding.
+func (cu *catchup) sendQueries() {
+	r := cu.round
+	for r.inflight < maxQueriesInFlight && len(r.queue) > 0 {
+		k := min(len(r.queue), maxQueryPrefixes)
+		q := SyncQueryMsg{Round: r.id, Prefixes: slices.Clone(r.queue[:k])}
+		r.queue = r.queue[k:]
+		for _, p := range q.Prefixes {
+			r.asked[p] = true
+		}
+		r.inflight++
+		cu.sendRequestFrame(FrameSyncQuery, q)
+	}
+}
+
+// onPrintsInLoop compares the peer's fingerprints with this node's own:
+// equal children are done, differing ones are split further or, once
+// small here, become leaves of the SYNC request.
+func (cu *catchup) onPrintsInLoop(msg SyncPrintsMsg) error {
+	r := cu.round
+	if cu.phase.Load() != phaseReconciling || r == nil || msg.Round != r.id {
+		return nil // the answer to a round given up on
+	}
+	if r.inflight == 0 {
+		return violation(errors.New("SYNCFP with no SYNCQ waiting for it"))
+	}
+	cu.alive()
+	r.inflight--
+	snap, err := cu.n.log.Summaries()
+	if err != nil {
+		return fmt.Errorf("read summaries: %w", err)
+	}
+	for _, node := range msg.Nodes {
+		if !r.asked[node.Prefix] {
+			return violation(fmt.Errorf("SYNCFP for prefix %q, which was not asked", node.Prefix))
+		}
+		delete(r.asked, node.Prefix)
+		ours := childPrints(snap, node.Prefix)
+		for i := range 16 {
+			var theirs [16]byte
+			copy(theirs[:], node.Sums[16*i:])
+			if node.Counts[i] == 0 || (ours.counts[i] == node.Counts[i] && ours.sums[i] == theirs) {
+				continue // the peer holds nothing here, or the same
+			}
+			child := node.Prefix + string(hexDigits[i])
+			if ours.counts[i] <= leafOrigins || len(child) >= maxPrefixDepth {
+				r.leaves = append(r.leaves, child)
+			} else {
+				r.queue = append(r.queue, child)
+			}
+		}
+	}
+	cu.sendQueries()
+	if r.inflight > 0 || len(r.queue) > 0 {
+		return nil
+	}
+	cu.round = nil
+	return cu.sendScoped(snap, r.leaves)
+}
+
+// sendScoped sends the SYNC request for the given prefixes: this node's
+// state of every origin it holds under them, as many whole prefixes as fit
+// in maxSyncRequestBytes; the next round does the rest.
+func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string) error {
+	if len(leaves) == 0 {
+		cu.phase.CompareAndSwap(phaseReconciling, phaseIdle)
+		return nil
+	}
+	// An eighth of the budget is left for the frames' own overhead, so
+	// the peer never counts more than it accepts.
+	p := syncPacker{maxFrame: cu.n.cfg.MaxFrame, budget: maxSyncRequestBytes - maxSyncRequestBytes/8, round: cu.roundSeq}
+	a := &askedState{origins: map[eventlog.NodeID]SyncOrigin{}, free: maxFreeCatchupTail}
+	for _, leaf := range leaves {
+		lo, hi := prefixRange(snap, leaf)
+		ids := make([]eventlog.NodeID, 0, hi-lo)
+		for _, s := range snap[lo:hi] {
+			ids = append(ids, s.Origin)
+		}
+		states, err := cu.n.log.SyncStateOf(ids)
+		if err != nil {
+			return fmt.Errorf("read sync state: %w", err)
+		}
+		cost := len(leaf) + 3
+		origins := make([]SyncOrigin, len(states))
+		for i, s := range states {
+			origins[i] = syncOrigin(s)
+			oc, err := originCost(origins[i])
+			if err != nil {
+				return err
+			}
+			cost += oc
+		}
+		if cost > p.budget {
+			break
+		}
+		if _, err := p.addScope(leaf); err != nil {
+			return err
+		}
+		for _, o := range origins {
+			if _, err := p.add(o); err != nil {
+				return err
+			}
+			a.origins[o.Origin] = o
+			a.free += o.lacked()
+		}
+		a.scope.add(leaf)
+	}
+	frames, err := p.done()
+	if err != nil {
+		return err
+	}
+	cu.sendRequest(a, frames)
+	return nil
+}
+
+// sendRequest records what the request says this node lacks, then sends it.
+func (cu *catchup) sendRequest(a *askedState, frames [][]byte) {
+	cu.mu.Lock()
+	cu.asked = a
+	cu.mu.Unlock()
+	if cu.reconciles {
+		cu.awaiting.Store(cu.roundSeq)
+	}
+	cu.phase.Store(phaseAwaiting)
+	cu.n.caught.asked(cu.c)
+	for _, f := range frames {
+		cu.requestBytes.Add(uint64(len(f)))
+		cu.c.send(f)
+	}
+}
+
+// sendRequestFrame sends a frame of the request side, counted.
+func (cu *catchup) sendRequestFrame(typ string, v any) {
+	frame, err := EncodeFrame(typ, v, cu.n.cfg.MaxFrame)
+	if err != nil {
+		cu.n.logger.Error().Err(err).Str("type", typ).Msg("encode frame")
+		return
+	}
+	cu.requestBytes.Add(uint64(len(frame)))
+	cu.c.send(frame)
+}
+
+// checkDeadline gives up on an answer that showed no sign of life for
+// SyncTimeout: what came is shown, and later CATCHUP is charged.
+func (cu *catchup) checkDeadline() {
+	if time.Since(time.Unix(0, cu.progress.Load())) < cu.n.cfg.SyncTimeout {
+		return
+	}
+	if cu.phase.CompareAndSwap(phaseReconciling, phaseIdle) {
+		cu.round = nil
+		return
+	}
+	if cu.phase.CompareAndSwap(phaseAwaiting, phaseIdle) {
+		cu.clearAsked()
+		cu.n.logger.Debug().Str("peer", cu.c.id.Short()).Dur("silent", time.Since(time.Unix(0, cu.progress.Load()))).Msg("catch-up answer timed out")
+		cu.n.caughtUp(cu.c)
+	}
+}
+
+func (cu *catchup) clearAsked() {
+	cu.mu.Lock()
+	cu.asked = nil
+	cu.mu.Unlock()
+}
+
+// onSynced ends this node's request in flight; a SYNCED nobody waits for
+// (unasked, or late: the end of a request given up on, which a version 2
+// peer tells by its round) is ignored.
+func (cu *catchup) onSynced(payload []byte) error {
+	var m SyncedMsg
+	if err := decodeStrict(payload, &m); err != nil {
+		return violation(fmt.Errorf("SYNCED: %w", err))
+	}
+	if cu.reconciles && m.Round != cu.awaiting.Load() {
+		return nil
+	}
+	if !cu.phase.CompareAndSwap(phaseAwaiting, phaseIdle) {
+		return nil
+	}
+	cu.clearAsked()
+	// Through the ingest queue, so that the view is complete when shown.
+	return cu.c.push(inbound{synced: true})
+}
+
+// onHave notes the peer's HAVE for the ask loop; it never waits.
+func (cu *catchup) onHave() {
+	select {
+	case cu.have <- struct{}{}:
+	default:
+	}
+}
+
+// admit decides what one CATCHUP line costs. A line this node's request
+// in flight said it lacks is free of the chat budget, up to the count the
+// request allows, and paced by the catch-up byte limiter (the read loop
+// waits: backpressure, no penalty); any other is charged as live chat.
+func (cu *catchup) admit(ctx context.Context, s eventlog.Signed, size int) error {
+	if cu.phase.Load() == phaseAwaiting && cu.takeFree(s) {
+		cu.alive()
+		return cu.bytesIn.WaitN(ctx, min(size, cu.bytesIn.Burst()))
+	}
+	return cu.c.charge(FrameChat, size)
+}
+
+func (cu *catchup) takeFree(s eventlog.Signed) bool {
+	origin, seq := s.OriginKey()
+	cu.mu.Lock()
+	defer cu.mu.Unlock()
+	a := cu.asked
+	if a == nil || a.free <= 0 || !a.scope.contains(origin) {
+		return false
+	}
+	if o, listed := a.origins[origin]; listed && !o.wants(seq) {
+		return false
+	}
+	a.free--
+	return true
+}
+
+// onQuery hands a peer's SYNCQ to the ask loop; more than
+// maxQueriesInFlight unanswered is a violation, since honest nodes wait.
+func (cu *catchup) onQuery(payload []byte) error {
+	var q SyncQueryMsg
+	if err := decodeStrict(payload, &q); err != nil {
+		return violation(fmt.Errorf("SYNCQ: %w", err))
+	}
+	if err := q.Validate(); err != nil {
+		return violation(err)
+	}
+	select {
+	case cu.queries <- q:
+		return nil
+	default:
+		return violation(fmt.Errorf("more than %d SYNCQ unanswered", maxQueriesInFlight))
+	}
+}
+
+// onPrints hands the peer's SYNCFP to the ask loop.
+func (cu *catchup) onPrints(payload []byte) error {
+	var m SyncPrintsMsg
+	if err := decodeStrict(payload, &m); err != nil {
+		return violation(fmt.Errorf("SYNCFP: %w", err))
+	}
+	if err := m.Validate(); err != nil {
+		return violation(err)
+	}
+	select {
+	case cu.prints <- m:
+		return nil
+	default:
+		return violation(fmt.Errorf("more than %d SYNCFP unasked", maxQueriesInFlight))
+	}
+}
+
+// answerQuery sends the fingerprints of the children of each prefix asked,
+// paying for the summary items it walks.
+func (cu *catchup) answerQuery(ctx context.Context, q SyncQueryMsg) error {
+	snap, err := cu.n.log.Summaries()
+	if err != nil {
+		return fmt.Errorf("read summaries: %w", err)
+	}
+	out := SyncPrintsMsg{Round: q.Round, Nodes: make([]PrintNode, 0, len(q.Prefixes))}
+	for _, p := range q.Prefixes {
+		lo, hi := prefixRange(snap, p)
+		if err := cu.rowsOut.WaitN(ctx, min(1+(hi-lo)/16, cu.rowsOut.Burst())); err != nil {
+			return errConnClosing
+		}
+		cp := childPrints(snap[lo:hi], p)
+		node := PrintNode{Prefix: p, Counts: cp.counts[:], Sums: make([]byte, 0, 256)}
+		for _, s := range cp.sums {
+			node.Sums = append(node.Sums, s[:]...)
+		}
+		out.Nodes = append(out.Nodes, node)
+	}
+	cu.sendRequestFrame(FrameSyncPrints, out)
+	return nil
+}
+
+// SyncQueryMsg asks for the fingerprints of the children of each prefix.
+type SyncQueryMsg struct {
+	Round    uint64   `json:"round"`
+	Prefixes []string `json:"prefixes"`
+}
+
+// Validate checks the bounds of a SYNCQ.
+func (q SyncQueryMsg) Validate() error {
+	if len(q.Prefixes) == 0 || len(q.Prefixes) > maxQueryPrefixes {
+		return fmt.Errorf("SYNCQ asks for %d prefixes, want 1 to %d", len(q.Prefixes), maxQueryPrefixes)
+	}
+	for _, p := range q.Prefixes {
+		if err := checkPrefix(p); err != nil {
+			return fmt.Errorf("SYNCQ: %w", err)
+		}
+		if len(p) >= maxPrefixDepth {
+			return fmt.Errorf("SYNCQ: prefix %q has no children to compare", p)
+		}
+	}
+	return nil
+}
+
+// SyncPrintsMsg answers a SYNCQ of the same round.
+type SyncPrintsMsg struct {
+	Round uint64      `json:"round"`
+	Nodes []PrintNode `json:"nodes"`
+}
+
+// PrintNode holds, for the 16 children of Prefix (Prefix plus one hex
+// nibble), how many origins the sender holds under each and the sum
+// modulo 2^128 of their digests, 16 bytes little-endian per child.
+type PrintNode struct {
+	Prefix string   `json:"p"`
+	Counts []uint32 `json:"n"`
+	Sums   []byte   `json:"s"`
+}
+
+// Validate checks the bounds of a SYNCFP.
+func (m SyncPrintsMsg) Validate() error {
+	if len(m.Nodes) > maxQueryPrefixes {
+		return fmt.Errorf("SYNCFP holds %d prefixes, the limit is %d", len(m.Nodes), maxQueryPrefixes)
+	}
+	for _, n := range m.Nodes {
+		if err := checkPrefix(n.Prefix); err != nil {
+			return fmt.Errorf("SYNCFP: %w", err)
+		}
+		if len(n.Counts) != 16 || len(n.Sums) != 16*16 {
+			return fmt.Errorf("SYNCFP: prefix %q has %d counts and %d sum bytes, want 16 and 256", n.Prefix, len(n.Counts), len(n.Sums))
+		}
+	}
+	return nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// checkPrefix accepts up to maxPrefixDepth lowercase hex nibbles.
+func checkPrefix(p string) error {
+	if len(p) > maxPrefixDepth {
+		return fmt.Errorf("prefix %.20q is longer than %d nibbles", p, maxPrefixDepth)
+	}
+	if strings.Trim(p, hexDigits) != "" {
+		return fmt.Errorf("prefix %q is not lowercase hex", p)
+	}
+	return nil
+}
+
+// nibble is the i-th hex digit of id's value.
+func nibble(id eventlog.NodeID, i int) byte {
+	b := id[i/2]
+	if i%2 == 0 {
+		return b >> 4
+	}
+	return b & 0xf
+}
+
+// comparePrefix orders id's first len(p) nibbles against p.
+func comparePrefix(id eventlog.NodeID, p string) int {
+	for i := 0; i < len(p); i++ {
+		a, b := nibble(id, i), byte(strings.IndexByte(hexDigits, p[i]))
+		if a != b {
+			if a < b {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// prefixRange is the range of the sorted summaries under prefix p.
+func prefixRange(snap []eventlog.OriginSummary, p string) (lo, hi int) {
+	lo = sort.Search(len(snap), func(i int) bool { return comparePrefix(snap[i].Origin, p) >= 0 })
+	hi = lo + sort.Search(len(snap)-lo, func(i int) bool { return comparePrefix(snap[lo+i].Origin, p) > 0 })
+	return lo, hi
+}
+
+// prints are the fingerprints of the 16 children of a prefix.
+type prints struct {
+	counts [16]uint32
+	sums   [16][16]byte
+}
+
+// childPrints fingerprints the children of p among snap, which may be the
+// whole summary or just p's range of it. A sum of digests (as Negentropy
+// uses) rather than their XOR: an attacker who picks which messages a node
+// holds cannot cancel a difference by linear algebra.
+func childPrints(snap []eventlog.OriginSummary, p string) prints {
+	lo, hi := prefixRange(snap, p)
+	var out prints
+	var lows, highs [16]uint64
+	for _, s := range snap[lo:hi] {
+		i := nibble(s.Origin, len(p))
+		out.counts[i]++
+		lo64, hi64 := leUint64(s.Digest[:8]), leUint64(s.Digest[8:])
+		sum := lows[i] + lo64
+		carry := uint64(0)
+		if sum < lows[i] {
+			carry = 1
+		}
+		lows[i], highs[i] = sum, highs[i]+hi64+carry
+	}
+	for i := range 16 {
+		putLeUint64(out.sums[i][:8], lows[i])
+		putLeUint64(out.sums[i][8:], highs[i])
+	}
+	return out
+}
+
+func leUint64(b []byte) uint64 {
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
+
+func putLeUint64(b []byte, v uint64) {
+	for i := range 8 {
+		b[i] = byte(v >> (8 * i))
+	}
+}
+
+// prefixSet is the scope of a SYNC request: a set of origin ID prefixes.
+// The empty set, like the set holding "", covers every origin.
+type prefixSet struct {
+	set  map[string]bool
+	lens [maxPrefixDepth + 1]bool
+}
+
+func (s *prefixSet) add(p string) {
+	if s.set == nil {
+		s.set = map[string]bool{}
+	}
+	s.set[p] = true
+	s.lens[len(p)] = true
+}
+
+func (s *prefixSet) all() bool { return len(s.set) == 0 || s.set[""] }
+
+func (s *prefixSet) contains(id eventlog.NodeID) bool {
+	if s.all() {
+		return true
+	}
+	full := hex.EncodeToString(id[:maxPrefixDepth/2])
+	for l, used := range s.lens {
+		if used && s.set[full[:l]] {
+			return true
+		}
+	}
+	return false
+}
+
+// each calls fn for the summaries within the set, in order, until fn
+// returns false.
+func (s *prefixSet) each(snap []eventlog.OriginSummary, fn func(eventlog.OriginSummary) bool) {
+	if s.all() {
+		for _, x := range snap {
+			if !fn(x) {
+				return
+			}
+		}
+		return
+	}
+	ps := make([]string, 0, len(s.set))
+	for p := range s.set {
+		ps = append(ps, p)
+	}
+	slices.Sort(ps)
+	last := "\xff" // no prefix starts with it
+	for _, p := range ps {
+		if strings.HasPrefix(p, last) {
+			continue // inside a shorter prefix already walked
+		}
+		last = p
+		lo, hi := prefixRange(snap, p)
+		for _, x := range snap[lo:hi] {
+			if !fn(x) {
+				return
+			}
+		}
+	}
+}

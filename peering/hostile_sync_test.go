@@ -1,0 +1,317 @@
+package peering
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Attacks on catch-up by a peer that speaks the protocol correctly with
+// fresh keys, against an honest pair Alice–Bob. After each, Alice and Bob
+// still chat within 2 s, their logs verify, neither penalized the other,
+// and the heap after a GC stays under hostileSyncHeapBound.
+
+// hostileSyncHeapBound is the live heap the whole test process (two honest
+// nodes, the attacker and the fixtures) may hold after an attack. What
+// catch-up itself may hold per connection is bounded far below it: the
+// caught-up view at 1 MiB (maxCaughtUpBytes), a peer's SYNC request at
+// 1 MiB of frames (maxSyncRequestBytes) or 20,000 origins from a version 1
+// peer, and this node's own request as much again.
+const hostileSyncHeapBound = 32 << 20
+
+// hostileSyncPair starts Alice and Bob, connected, with a short sync
+// interval and answer deadline so that the attacks play out in seconds.
+func hostileSyncPair(t *testing.T) (a, b *netTestNode) {
+	t.Helper()
+	tweak := func(cfg *Config) {
+		cfg.SyncInterval = 500 * time.Millisecond
+		cfg.SyncTimeout = 3 * time.Second
+	}
+	a = netTestStart(t, "Alice", tweak)
+	b = netTestStart(t, "Bob", func(cfg *Config) { tweak(cfg); netTestSeeds(a)(cfg) })
+	netTestWaitFor(t, 10*time.Second, "Alice and Bob connected", func() bool { return a.connectedTo(b) && b.connectedTo(a) })
+	return a, b
+}
+
+// hostileSyncAfter checks what must hold after every attack.
+func hostileSyncAfter(t *testing.T, a, b *netTestNode, what string) {
+	t.Helper()
+	netTestWaitFor(t, 10*time.Second, "Alice and Bob connected after "+what, func() bool { return a.connectedTo(b) && b.connectedTo(a) })
+	for i, pair := range [][2]*netTestNode{{a, b}, {b, a}} {
+		line := fmt.Sprintf("still here after %s (%d)", what, i)
+		pair[0].say(t, line)
+		netTestWaitFor(t, 2*time.Second, pair[1].Name()+" to show "+pair[0].Name()+"'s line", func() bool { return pair[1].display.saw(line) })
+	}
+	for _, n := range []*netTestNode{a, b} {
+		other := a
+		if n == a {
+			other = b
+		}
+		if _, penalized := n.penalties.active(other.ID(), time.Now()); penalized {
+			t.Errorf("%s penalized %s", n.Name(), other.Name())
+		}
+		rep, err := n.log.Verify(context.Background())
+		if err != nil || len(rep.Problems) > 0 {
+			t.Errorf("%s's log does not verify: %v %v", n.Name(), err, rep.Problems)
+		}
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	t.Logf("after %s: heap %.1f MiB after GC (bound %d MiB)", what, float64(ms.HeapAlloc)/(1<<20), hostileSyncHeapBound>>20)
+	if ms.HeapAlloc > hostileSyncHeapBound {
+		t.Errorf("heap %d MiB after GC, above %d MiB", ms.HeapAlloc>>20, hostileSyncHeapBound>>20)
+	}
+}
+
+// hostileSyncAttacker is a peer that joined target with the given protocol
+// version and reads everything target sends, noting its SYNC requests.
+type hostileSyncAttacker struct {
+	*netTestPeer
+	rounds  atomic.Int64  // SYNC requests and SYNCQ rounds of the node's
+	answers atomic.Int64  // SYNCED frames: answers to the attacker's requests
+	round   atomic.Uint64 // of the last SYNC request, to end it as asked
+	done    chan struct{}
+}
+
+func hostileSyncJoin(t *testing.T, target *netTestNode, version int) *hostileSyncAttacker {
+	t.Helper()
+	key, _ := netTestNewKey(t)
+	p := netTestDialTLS(t, target.Addr().String(), key)
+	if err := p.write(FrameJoin, JoinMsg{Version: version, ID: p.id, Name: "Mallory", Port: 9}); err != nil {
+		t.Fatal(err)
+	}
+	at := &hostileSyncAttacker{netTestPeer: p, done: make(chan struct{})}
+	go func() {
+		defer close(at.done)
+		for {
+			typ, payload, err := p.fr.Next()
+			if err != nil {
+				return
+			}
+			switch typ {
+			case FrameSync:
+				var msg SyncMsg
+				if json.Unmarshal(payload, &msg) == nil && !msg.More {
+					at.round.Store(msg.Round)
+					at.rounds.Add(1)
+				}
+			case FrameSyncQuery:
+				at.rounds.Add(1)
+			case FrameSynced:
+				at.answers.Add(1)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		p.tc.Close()
+		<-at.done
+	})
+	netTestWaitFor(t, 10*time.Second, "the attacker's first SYNC request", func() bool { return at.rounds.Load() > 0 })
+	return at
+}
+
+// hostileSyncSystemLines counts the system lines shown that hold part.
+func hostileSyncSystemLines(d *netTestDisplay, part string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, line := range d.system {
+		if strings.Contains(line, part) {
+			n++
+		}
+	}
+	return n
+}
+
+// hostileSyncKeys makes n fresh author keys.
+func hostileSyncKeys(t *testing.T, n int) []ed25519.PrivateKey {
+	t.Helper()
+	keys := make([]ed25519.PrivateKey, n)
+	for i := range keys {
+		keys[i], _ = netTestNewKey(t)
+	}
+	return keys
+}
+
+// sendAll writes frames one after another, as fast as the node reads
+// them, and returns how many it wrote before an error (the node may drop
+// the attacker: that is its right).
+func (at *hostileSyncAttacker) sendAll(t *testing.T, typ string, msgs []any) int {
+	t.Helper()
+	_ = at.tc.SetWriteDeadline(time.Now().Add(3 * time.Minute))
+	for i, m := range msgs {
+		frame, err := EncodeFrame(typ, m, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := at.tc.Write(frame); err != nil {
+			t.Logf("the node stopped reading the attacker after %d frames: %v", i, err)
+			return i
+		}
+	}
+	return len(msgs)
+}
+
+func TestGappedAuthorsDoNotCutCatchUp(t *testing.T) {
+	a, b := hostileSyncPair(t)
+	at := hostileSyncJoin(t, a, ProtocolVersion)
+	// 300 fresh authors, each with lines 2, 4, …, 64: 32 holes apiece,
+	// about 750 bytes each in a SYNC, 9,600 lines, within a chat burst.
+	var msgs []any
+	for _, key := range hostileSyncKeys(t, 300) {
+		for seq := uint64(2); seq <= 64; seq += 2 {
+			msgs = append(msgs, netTestChat(key, seq, "gapped"))
+		}
+	}
+	at.sendAll(t, FrameChat, msgs)
+	netTestWaitFor(t, 60*time.Second, "Bob to hold the gapped authors", func() bool {
+		sums, err := b.log.Summaries()
+		return err == nil && len(sums) >= 300
+	})
+	// Two more rounds each way between Alice and Bob over the gapped
+	// state must end without a broken connection.
+	_, _, rounds, _ := syncCounters(a, b)
+	netTestWaitFor(t, 30*time.Second, "two more sync rounds between Alice and Bob", func() bool {
+		_, _, r, idle := syncCounters(a, b)
+		return idle && r >= rounds+4
+	})
+	for _, n := range []*netTestNode{a, b} {
+		if n.logs.has("dropping peer", "frame too large") || n.logs.has("send SYNC", "") {
+			t.Errorf("%s could not send its SYNC:\n%s", n.Name(), n.logs)
+		}
+	}
+	hostileSyncAfter(t, a, b, "300 gapped authors")
+}
+
+// TestMoreThanTwentyThousandAuthorsStillSync signs and checks 20,500
+// lines twice, over a minute under -race on two cores: it runs only with
+// P2PCHAT_HOSTILE_MANY=1 (docs/SCALING.md).
+func TestMoreThanTwentyThousandAuthorsStillSync(t *testing.T) {
+	if os.Getenv("P2PCHAT_HOSTILE_MANY") == "" {
+		t.Skip("set P2PCHAT_HOSTILE_MANY=1 to sign and sync 20,500 authors")
+	}
+	// As an old (version 1) peer the attacker is sent the whole-log SYNC
+	// and answers it with 20,500 lines of fresh authors.
+	const authors = maxSyncOrigins + 500
+	msgs := make([]any, authors)
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < authors; i += workers {
+				_, key, _ := ed25519.GenerateKey(nil)
+				c := netTestChat(key, 1, "one of many")
+				msgs[i] = CatchupMsg{Chat: &c}
+			}
+		}()
+	}
+	wg.Wait()
+	a, b := hostileSyncPair(t)
+	at := hostileSyncJoin(t, a, 1)
+	at.sendAll(t, FrameCatchup, msgs)
+	if err := at.write(FrameSynced, SyncedMsg{Sent: authors}); err != nil {
+		t.Logf("SYNCED: %v", err)
+	}
+	for _, n := range []*netTestNode{a, b} {
+		netTestWaitFor(t, 2*time.Minute, n.Name()+" to hold every author", func() bool {
+			sums, err := n.log.Summaries()
+			return err == nil && len(sums) >= authors
+		})
+	}
+	_, _, rounds, _ := syncCounters(a, b)
+	netTestWaitFor(t, 30*time.Second, "two more sync rounds between Alice and Bob", func() bool {
+		_, _, r, idle := syncCounters(a, b)
+		return idle && r >= rounds+4
+	})
+	hostileSyncAfter(t, a, b, fmt.Sprintf("%d authors", authors))
+}
+
+func TestCatchupNeverEndedWithSyncedIsShownAndBounded(t *testing.T) {
+	// Caught-up lines of 300 fresh authors, 10 each (checking 30,000
+	// signatures takes minutes under -race), and no SYNCED ever.
+	var msgs []any
+	for _, key := range hostileSyncKeys(t, 300) {
+		for seq := uint64(1); seq <= 10; seq++ {
+			c := netTestChat(key, seq, "hostage")
+			msgs = append(msgs, CatchupMsg{Chat: &c})
+		}
+	}
+	a, b := hostileSyncPair(t)
+	at := hostileSyncJoin(t, a, 1)
+	sent := at.sendAll(t, FrameCatchup, msgs)
+	if sent < len(msgs) {
+		t.Fatalf("Alice stopped reading after %d of %d asked-for lines", sent, len(msgs))
+	}
+	// The answer never ends, but its lines are shown once it stalls.
+	netTestWaitFor(t, time.Minute, "Alice to show the caught-up authors", func() bool {
+		return hostileSyncSystemLines(a.display, "10 missed messages from Mallory") == 300
+	})
+	if got := a.display.chatsWithPrefix("hostage"); got > 300*maxCaughtUpShown {
+		t.Errorf("Alice showed %d caught-up lines, more than %d per author", got, maxCaughtUpShown)
+	}
+	hostileSyncAfter(t, a, b, "3,000 caught-up lines never followed by SYNCED")
+}
+
+func TestHaveAndSyncedInTurnsCannotMakeANodeAskWithoutEnd(t *testing.T) {
+	a, b := hostileSyncPair(t)
+	at := hostileSyncJoin(t, a, ProtocolVersion)
+	start := time.Now()
+	before := at.rounds.Load()
+	for range 2000 {
+		if err := at.write(FrameHave, struct{}{}); err != nil {
+			break
+		}
+		if err := at.write(FrameSynced, SyncedMsg{Round: at.round.Load()}); err != nil {
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	// Let whatever Alice queued reach the attacker.
+	netTestWaitFor(t, 10*time.Second, "Alice and Bob idle", func() bool {
+		_, _, _, idle := syncCounters(a, b)
+		return idle
+	})
+	interval := a.cfg.SyncInterval
+	allowed := int64(answerBurst) + 2*int64(elapsed/interval+2)
+	if got := at.rounds.Load() - before; got > allowed {
+		t.Errorf("2000 HAVE/SYNCED pairs in %s made Alice begin %d rounds, want at most %d", elapsed.Round(time.Millisecond), got, allowed)
+	}
+	hostileSyncAfter(t, a, b, "2000 HAVE/SYNCED pairs")
+}
+
+func TestRepeatedSyncRequestsAreAnsweredAtMostOncePerInterval(t *testing.T) {
+	a, b := hostileSyncPair(t)
+	for i := range 50 {
+		a.say(t, fmt.Sprintf("history %d", i))
+	}
+	at := hostileSyncJoin(t, a, 1)
+	// Each empty request says "I hold nothing": answered, it costs Alice
+	// a walk of her whole log.
+	start := time.Now()
+	for range 200 {
+		if err := at.write(FrameSync, SyncMsg{Origins: []SyncOrigin{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Count the answers over four intervals.
+	interval := a.cfg.SyncInterval
+	window := time.NewTimer(4 * interval)
+	<-window.C
+	elapsed := time.Since(start)
+	allowed := int64(answerBurst) + int64(elapsed/interval) + 1
+	if got := at.answers.Load(); got > allowed || got == 0 {
+		t.Errorf("200 SYNC requests in %s were answered %d times, want 1 to %d", elapsed.Round(time.Millisecond), got, allowed)
+	}
+	hostileSyncAfter(t, a, b, "200 SYNC requests")
+}
