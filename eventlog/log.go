@@ -42,6 +42,10 @@ type Options struct {
 	// so refusing those numbered past the bound caps what any one author,
 	// or anyone replaying its messages, can make this node store.
 	MaxPerOrigin uint64
+	// OnCommit, if set, is called by the writer after each commit with
+	// the number of events handed in for it and how long the transaction
+	// took, fsync included; it must return quickly. Metrics hang here.
+	OnCommit func(events int, took time.Duration)
 }
 
 // Log is the node's event log and the projection folded from it.
@@ -60,6 +64,7 @@ type Log struct {
 	maxOrigin uint64
 	now       func() time.Time
 	readOnly  bool
+	onCommit  func(events int, took time.Duration)
 
 	reqs      chan *request
 	closing   chan struct{}
@@ -106,6 +111,7 @@ func Open(st *store.Store, opts Options) (*Log, error) {
 		maxAhead:  opts.MaxAhead,
 		maxOrigin: opts.MaxPerOrigin,
 		now:       opts.Now,
+		onCommit:  opts.OnCommit,
 		reqs:      make(chan *request),
 		closing:   make(chan struct{}),
 	}
@@ -203,7 +209,11 @@ func (l *Log) writer() {
 				break drain
 			}
 		}
+		start := time.Now()
 		err := l.commit(batch)
+		if l.onCommit != nil {
+			l.onCommit(n, time.Since(start))
+		}
 		for _, r := range batch {
 			if err != nil {
 				r.results, r.err = nil, err
