@@ -232,6 +232,7 @@ func (n *Node) dialDone(t *target, c *conn, err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
+	n.stats.dialFailures.Add(1)
 	n.logger.Info().Err(err).Str("addr", addr).Int("failures", failures).Time("retry", due).Msg("dial failed")
 	if !id.IsZero() {
 		// Remembered, so that after a restart a dead peer stays backed off.
