@@ -28,6 +28,8 @@ type RunCmd struct {
 	Replay     int      `help:"Chat lines of history to show at start." default:"20" placeholder:"N"`
 	MaxPeers   int      `help:"Most peers connected at once, inbound and outbound together." default:"32" placeholder:"N"`
 
+	WebFlags
+
 	NetworkKeyFile string `help:"File holding the network key (text, at least 16 bytes, mode 600): only nodes with the same key connect. P2PCHAT_NETWORK_KEY may hold the key itself instead." type:"path" placeholder:"F"`
 }
 
@@ -92,7 +94,11 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	if err != nil {
 		return err
 	}
-	log, err := eventlog.Open(st, eventlog.Options{MaxAhead: maxAhead, MaxPerOrigin: maxPerOrigin})
+	fronts, err := c.WebFlags.prepare(dir)
+	if err != nil {
+		return err
+	}
+	log, err := eventlog.Open(st, eventlog.Options{MaxAhead: maxAhead, MaxPerOrigin: maxPerOrigin, OnCommit: fronts.onCommit()})
 	if err != nil {
 		return err
 	}
@@ -138,7 +144,7 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	cfg.Name, cfg.Key, cfg.Port, cfg.ListenHost = name, key, port, c.ListenHost
 	cfg.Seeds, cfg.MaxPeers, cfg.Logger = c.Peer, c.MaxPeers, logger
 	cfg.NetworkKey = netKey
-	node, err := peering.New(cfg, log, display)
+	node, err := peering.New(cfg, log, fronts.display(display))
 	if err != nil {
 		return err
 	}
@@ -161,6 +167,11 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 		return err
 	}
 	display.ShowSystem(fmt.Sprintf("%s (%s) listening on %s, data in %s", name, node.ID().Short(), node.Addr(), dir))
+	stopFronts, err := fronts.start(ctx, chatNode{Node: node, log: log, st: st}, st, display, logger)
+	if err != nil {
+		return err
+	}
+	defer stopFronts()
 
 	nodeCtx, stopNode := context.WithCancel(ctx)
 	defer stopNode()
