@@ -43,7 +43,7 @@ type Stats struct {
 // nodeStats is the live form of Stats, updated without a lock.
 type nodeStats struct {
 	received, duplicates, caughtUp, caughtUpDuplicates, relayed, sent atomic.Uint64
-	dialFailures, penaltiesFlood, penaltiesViolation                 atomic.Uint64
+	dialFailures, penaltiesFlood, penaltiesViolation                  atomic.Uint64
 }
 
 // Stats returns the counters so far and the state of the connections now.

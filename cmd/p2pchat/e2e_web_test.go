@@ -268,4 +268,3 @@ func TestMetricsMoveDuringAThreeNodeChat(t *testing.T) {
 		n.Quit()
 	}
 }
-
