@@ -95,7 +95,7 @@ function onEvent(e) {
       break;
     case 'private':
       append($('privlines'), $('privlog'), lineEl('private', e.time, e.name, e.text));
-      if (state.tab !== 'private') { state.unread++; $('unread').textContent = String(state.unread); }
+      if (state.tab !== 'private' && !(state.me && e.name === state.me.name)) { state.unread++; $('unread').textContent = String(state.unread); }
       break;
     default:
       append($('lines'), $('log'), lineEl('system', e.time, null, '*** ' + e.text));
@@ -121,8 +121,7 @@ function peerItem(p, state_) {
   const li = el('li', p.banned ? 'banned' : '');
   const who = el('span', 'who', p.name);
   who.title = p.name + ' ' + p.id;
-  li.append(who, el('span', 'id', p.id.slice(0, 8)));
-  if (state_) li.append(el('span', 'state', state_));
+  li.append(who, el('span', 'meta', p.id.slice(0, 8) + (state_ ? ' · ' + state_ : '')));
   const b = el('button', null, 'msg');
   b.type = 'button';
   b.title = 'Private message to ' + p.name;
@@ -140,8 +139,8 @@ async function refreshPeers() {
     $('connected').replaceChildren(...r.connected.map((p) => peerItem(p, p.addr)));
     const known = r.known.filter((p) => !p.connected);
     $('known').replaceChildren(...known.map((p) => peerItem(p, p.banned ? 'banned' : (p.last_seen ? 'seen ' + clock(p.last_seen) : 'never seen'))));
-    if (!r.connected.length) $('connected').append(el('li', 'state', 'no one'));
-    if (!known.length) $('known').append(el('li', 'state', 'no one else'));
+    if (!r.connected.length) $('connected').append(el('li', 'none', 'no one'));
+    if (!known.length) $('known').append(el('li', 'none', 'no one else'));
   } catch (e) {
     $('status').textContent = e.message;
   }
