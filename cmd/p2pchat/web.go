@@ -153,6 +153,7 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, tlsConf *tls.Co
 		Handler:           h,
 		TLSConfig:         tlsConf,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
 	var wg sync.WaitGroup

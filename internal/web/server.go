@@ -155,7 +155,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, code int, msg string) {
-	h.cfg.Logger.Info().Str("method", r.Method).Str("path", r.URL.Path).Str("host", r.Host).
+	// Debug, not Info: a hostile page in the user's browser could make
+	// these as fast as it likes.
+	h.cfg.Logger.Debug().Str("method", r.Method).Str("path", r.URL.Path).Str("host", r.Host).
 		Str("origin", r.Header.Get("Origin")).Int("status", code).Msg("web request refused: " + msg)
 	writeError(w, code, msg)
 }
