@@ -272,6 +272,19 @@ func TestChatPageInARealBrowser(t *testing.T) {
 	if w := eval[int](t, bobTab, `document.documentElement.scrollWidth`); w > 390 {
 		t.Errorf("at phone width the page is %d px wide", w)
 	}
+
+	// The page outlives a restart of its node: it reconnects by itself
+	// and reads from the log what was said meanwhile.
+	dir := alice.DataDir
+	alice.Quit()
+	waitShown(t, aliceTab, "#status", "reconnecting")
+	bob.Send("while Alice was away")
+	alice = restart(t, dir, "--http", strings.TrimPrefix(ap.base, "http://"))
+	waitShown(t, aliceTab, "#status", "live")
+	waitShown(t, aliceTab, "#lines", "while Alice was away")
+	if !eval[bool](t, aliceTab, `window.notReloaded === true`) {
+		t.Error("Alice's page reloaded")
+	}
 	alice.Quit()
 	bob.Quit()
 }

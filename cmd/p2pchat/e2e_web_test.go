@@ -22,7 +22,7 @@ type page struct {
 	url   string // with the token
 }
 
-var pageLine = regexp.MustCompile(`\*\*\* web page: (http://[^/]+)/\?token=(\S+)$`)
+var pageLine = regexp.MustCompile(`\*\*\* web page: (https?://[^/]+)/\?token=(\S+)$`)
 
 // webPage waits for the node's page address.
 func webPage(t *testing.T, n *e2e.Node) page {
@@ -188,13 +188,6 @@ func TestWebAPIDrivesARealNode(t *testing.T) {
 	}
 	alice.Quit()
 	bob.Quit()
-}
-
-func TestHTTPOnAPublicAddressNeedsTLSOrConsent(t *testing.T) {
-	res := p2pchat.Run(t, "--uname", "Alice", "--port", "0", "--data-dir", newDataDir(t), "--http", "0.0.0.0:0", "--headless")
-	if res.Code != exitUsage || !strings.Contains(res.Stderr, "--http-insecure-public") {
-		t.Fatalf("--http 0.0.0.0:0: exit %d, %q; want 2 naming --http-insecure-public", res.Code, res.Stderr)
-	}
 }
 
 // metricValue reads one sample from a scrape, -1 if absent.

@@ -93,21 +93,57 @@ function onEvent(e) {
     case 'chat':
       append($('lines'), $('log'), lineEl('chat', e.time, e.name, e.text));
       break;
-    case 'private':
-      append($('privlines'), $('privlog'), lineEl('private', e.time, e.name, e.text));
+    case 'private': {
+      const li = lineEl('private', e.time, e.name, e.text);
+      if (!(state.me && e.name === state.me.name)) {
+        // Clicking the sender's name answers them.
+        const who = li.querySelector('.name');
+        who.classList.add('reply');
+        who.title = 'Reply to ' + e.name;
+        who.addEventListener('click', () => startPrivate(e.name));
+      }
+      append($('privlines'), $('privlog'), li);
       if (state.tab !== 'private' && !(state.me && e.name === state.me.name)) { state.unread++; $('unread').textContent = String(state.unread); }
       break;
+    }
     default:
       append($('lines'), $('log'), lineEl('system', e.time, null, '*** ' + e.text));
       refreshPeersSoon();
   }
 }
 
+// The browser reopens a broken stream by itself; what was said meanwhile
+// is only in the log, so the chat is read afresh from it.
 function openStream() {
   const es = new EventSource('/api/events');
-  es.onopen = () => { $('status').textContent = 'live'; };
-  es.onerror = () => { $('status').textContent = 'reconnecting…'; };
+  let broken = false;
+  es.onopen = () => {
+    $('status').textContent = 'live';
+    if (broken) { broken = false; resync(); }
+  };
+  es.onerror = () => { broken = true; $('status').textContent = 'reconnecting…'; };
   es.onmessage = (m) => onEvent(JSON.parse(m.data));
+}
+
+async function resync() {
+  state.ready = false;
+  state.oldest = 0;
+  state.more = true;
+  state.historyKeys = new Set();
+  $('lines').replaceChildren();
+  await loadOlder();
+  flushPending();
+  refreshPeersSoon();
+}
+
+// flushPending shows the live lines that arrived while the first page of
+// history loaded, but not those that page already holds.
+function flushPending() {
+  state.ready = true;
+  for (const e of state.pending.splice(0)) {
+    if (e.kind === 'chat' && state.historyKeys.has(e.time + '\n' + e.text)) continue;
+    onEvent(e);
+  }
 }
 
 // Peers.
@@ -210,12 +246,7 @@ async function start() {
   refreshPeers();
   setInterval(refreshPeers, 10000);
   await loadOlder();
-  // Live lines that arrived while the first page loaded may be in it.
-  state.ready = true;
-  for (const e of state.pending.splice(0)) {
-    if (e.kind === 'chat' && state.historyKeys.has(e.time + '\n' + e.text)) continue;
-    onEvent(e);
-  }
+  flushPending();
   $('input').focus();
 }
 
