@@ -257,6 +257,19 @@ func TestMetricsMoveDuringAThreeNodeChat(t *testing.T) {
 	t.Logf("B after the chat: received %v, duplicates %v, relayed %v, commits %v",
 		metricValue(t, after, `p2pchat_lines_received_total{path="live"}`), metricValue(t, after, `p2pchat_lines_duplicates_total{path="live"}`),
 		metricValue(t, after, "p2pchat_lines_relayed_total"), metricValue(t, after, "p2pchat_commit_batch_events_count"))
+
+	// C misses lines while it is down and catches up when it returns.
+	dir := c.DataDir
+	c.Quit()
+	for i := range 10 {
+		a.Send(fmt.Sprintf("while C was away %d", i))
+	}
+	b.WaitLine("<A> while C was away 9")
+	c = restart(t, dir, "--metrics-addr", "127.0.0.1:0")
+	c.WaitLine("<A> while C was away 9")
+	e2e.WaitFor(t, e2e.Patience, func() bool {
+		return metricValue(t, scrapeMetrics(t, c), "p2pchat_lines_caught_up_total") >= 10
+	}, "C to count the lines it caught up")
 	for _, n := range []*e2e.Node{a, b, c} {
 		n.Quit()
 	}
