@@ -28,9 +28,9 @@ type RunCmd struct {
 	Replay     int      `help:"Chat lines of history to show at start." default:"20" placeholder:"N"`
 	MaxPeers   int      `help:"Most peers connected at once, inbound and outbound together." default:"32" placeholder:"N"`
 
-	WebFlags
-
 	NetworkKeyFile string `help:"File holding the network key (text, at least 16 bytes, mode 600): only nodes with the same key connect. P2PCHAT_NETWORK_KEY may hold the key itself instead." type:"path" placeholder:"F"`
+
+	WebFlags
 }
 
 // Run opens the data directory and serves until the REPL ends or a signal
