@@ -269,6 +269,9 @@ func TestChatPageInARealBrowser(t *testing.T) {
 	screenshot(t, aliceTab, "alice-wide.png")
 	do(t, bobTab, "phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulatePortrait, chromedp.EmulateMobile))
 	screenshot(t, bobTab, "bob-phone.png")
+	do(t, bobTab, "open the private tab and the peers", chromedp.Click(`#tabs button[data-tab="private"]`), chromedp.Click("#toggle-side"))
+	waitJS(t, bobTab, "the peers panel", `getComputedStyle(document.getElementById('side')).display !== 'none'`)
+	screenshot(t, bobTab, "bob-phone-private.png")
 	if w := eval[int](t, bobTab, `document.documentElement.scrollWidth`); w > 390 {
 		t.Errorf("at phone width the page is %d px wide", w)
 	}
