@@ -58,6 +58,10 @@ type Options struct {
 	// events are kept before a running log prunes them
 	// (DefaultKeepNetworkEvents if 0, for ever if negative).
 	KeepNetworkEvents time.Duration
+	// OnCommit, if set, is called by the writer after each commit with
+	// the number of events handed in for it and how long the transaction
+	// took, fsync included; it must return quickly. Metrics hang here.
+	OnCommit func(events int, took time.Duration)
 }
 
 // Log is the node's event log and the projection folded from it.
@@ -77,6 +81,7 @@ type Log struct {
 	maxPeers  int
 	now       func() time.Time
 	readOnly  bool
+	onCommit  func(events int, took time.Duration)
 
 	summaries summaries // derived per-origin digests for catch-up
 
@@ -144,6 +149,7 @@ func Open(st *store.Store, opts Options) (*Log, error) {
 		maxOrigin: opts.MaxPerOrigin,
 		maxPeers:  opts.MaxPeers,
 		now:       opts.Now,
+		onCommit:  opts.OnCommit,
 		reqs:      make(chan *request),
 		closing:   make(chan struct{}),
 		stopped:   make(chan struct{}),
@@ -302,7 +308,11 @@ func (l *Log) writer() {
 				break drain
 			}
 		}
+		start := time.Now()
 		l.run(batch)
+		if l.onCommit != nil {
+			l.onCommit(n, time.Since(start))
+		}
 	}
 }
 

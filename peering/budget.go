@@ -253,6 +253,7 @@ func (p *penaltyBox) after(id eventlog.NodeID, due time.Time) time.Time {
 func (n *Node) penalize(id eventlog.NodeID, d time.Duration, why error) {
 	until := time.Now().Add(d)
 	n.penalties.add(id, until)
+	n.stats.countPenalty(why)
 	n.mu.Lock()
 	c := n.conns[id]
 	n.mu.Unlock()

@@ -286,6 +286,7 @@ func (n *Node) dialDone(t *target, c *conn, err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
+	n.stats.dialFailures.Add(1)
 	n.logger.Info().Err(err).Str("addr", addr).Int("failures", failures).Time("retry", due).Msg("dial failed")
 	if !id.IsZero() && n.dialFailRecords.Allow() {
 		// Remembered, so that after a restart a dead peer stays backed

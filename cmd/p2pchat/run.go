@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/p2pchat/p2pchat/eventlog"
@@ -34,6 +35,8 @@ type RunCmd struct {
 	NoMDNS bool `name:"no-mdns" help:"Neither advertise this node on the local network nor look for nodes there (multicast DNS)."`
 
 	NetworkKeyFile string `help:"File holding the network key (text, at least 16 bytes, mode 600): only nodes with the same key connect. P2PCHAT_NETWORK_KEY may hold the key itself instead." type:"path" placeholder:"F"`
+
+	WebFlags
 }
 
 // Run opens the node in the data directory and serves until the REPL ends
@@ -50,12 +53,16 @@ func (c *RunCmd) Run(ctx context.Context, g *Globals, io stdio) error {
 	if err != nil {
 		return err
 	}
-	local, err := openNode(dir, g.Uname, c.Port)
+	fronts, err := c.WebFlags.prepare(dir)
+	if err != nil {
+		return err
+	}
+	local, err := openNode(dir, g.Uname, c.Port, fronts.onCommit())
 	if err != nil {
 		return err
 	}
 	defer local.Close()
-	return c.serve(ctx, local, netKey, io)
+	return c.serve(ctx, local, fronts, netKey, io)
 }
 
 // validate refuses flag values that are wrong whatever the directory
@@ -94,8 +101,9 @@ type localNode struct {
 // openNode opens the node in dir, creating it on first start. uname names
 // a new node; an existing node keeps its name, which only /nick changes,
 // so that a restart with the command typed last time never undoes a
-// /nick. port, when not 0, moves the node to that port.
-func openNode(dir, uname string, port int) (*localNode, error) {
+// /nick. port, when not 0, moves the node to that port. onCommit, if not
+// nil, hears of every commit of the log (metrics).
+func openNode(dir, uname string, port int, onCommit func(events int, took time.Duration)) (*localNode, error) {
 	if uname != "" {
 		if err := eventlog.CheckName(uname); err != nil {
 			return nil, usageError{fmt.Sprintf("--uname: %v", err)}
@@ -109,14 +117,14 @@ func openNode(dir, uname string, port int) (*localNode, error) {
 		return nil, err
 	}
 	n := &localNode{dir: dir, st: st, port: port}
-	if err := n.load(uname); err != nil {
+	if err := n.load(uname, onCommit); err != nil {
 		st.Close()
 		return nil, err
 	}
 	return n, nil
 }
 
-func (n *localNode) load(uname string) error {
+func (n *localNode) load(uname string, onCommit func(events int, took time.Duration)) error {
 	name, err := n.st.Name()
 	if err != nil {
 		return err
@@ -142,7 +150,7 @@ func (n *localNode) load(uname string) error {
 		return err
 	}
 	n.log, err = eventlog.Open(n.st, eventlog.Options{MaxAhead: maxAhead, MaxPerOrigin: maxPerOrigin,
-		MaxPeers: peering.DefaultConfig().MaxKnownPeers})
+		MaxPeers: peering.DefaultConfig().MaxKnownPeers, OnCommit: onCommit})
 	return err
 }
 
@@ -158,7 +166,7 @@ func (n *localNode) Close() error {
 // serve runs an opened node: the console (REPL or headless), logs, the
 // control socket for the reading commands, and the network, until the
 // REPL ends or ctx does.
-func (c *RunCmd) serve(ctx context.Context, local *localNode, netKey []byte, io stdio) error {
+func (c *RunCmd) serve(ctx context.Context, local *localNode, fronts *frontEnds, netKey []byte, io stdio) error {
 	terminal := isTerminal(io.in) && isTerminal(io.out)
 	console := repl.New(io.in, io.out, repl.Options{
 		Terminal:    terminal,
@@ -194,7 +202,7 @@ func (c *RunCmd) serve(ctx context.Context, local *localNode, netKey []byte, io 
 	cfg.Seeds, cfg.MaxPeers, cfg.Logger = c.Peer, c.MaxPeers, logger
 	cfg.NetworkKey = netKey
 	cfg.LANDiscovery = !c.NoMDNS
-	node, err := peering.New(cfg, local.log, display)
+	node, err := peering.New(cfg, local.log, fronts.display(display))
 	if err != nil {
 		return err
 	}
@@ -212,6 +220,11 @@ func (c *RunCmd) serve(ctx context.Context, local *localNode, netKey []byte, io 
 		display.ShowSystem(local.note)
 	}
 	display.ShowSystem(fmt.Sprintf("%s (%s) listening on %s, data in %s", local.name, node.ID().Short(), node.Addr(), local.dir))
+	stopFronts, err := fronts.start(ctx, chatNode{Node: node, log: local.log, st: local.st}, local.st, display, logger)
+	if err != nil {
+		return err
+	}
+	defer stopFronts()
 
 	nodeCtx, stopNode := context.WithCancel(ctx)
 	defer stopNode()
