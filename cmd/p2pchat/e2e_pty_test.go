@@ -56,6 +56,7 @@ func TestTheBinaryOnATerminalChatsRenamesAndQuitsOnCtrlC(t *testing.T) {
 	t.Parallel()
 	bob := startNode(t, "Bob")
 	cmd := exec.Command(string(p2pchat), "--port", "0", "--uname", "Alice", "--data-dir", newDataDir(t), "--peer", bob.Addr())
+	cmd.Env = e2e.Env()
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 120})
 	if err != nil {
 		t.Skipf("no pty: %v", err)

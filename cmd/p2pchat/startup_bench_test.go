@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pchat/p2pchat/internal/e2e"
 	"github.com/p2pchat/p2pchat/internal/workload"
 )
 
@@ -60,11 +61,7 @@ func BenchmarkStartup1M(b *testing.B) {
 func startOnce(b *testing.B, dir string) (time.Duration, float64) {
 	b.Helper()
 	cmd := exec.Command(string(p2pchat), "--data-dir", dir, "--headless", "--log-level", "warn")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "P2PCHAT_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd.Env = e2e.Env()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)

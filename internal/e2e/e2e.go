@@ -140,7 +140,11 @@ func (b Binary) RunEnv(t testing.TB, extraEnv []string, args ...string) Result {
 // machine's network nor find the nodes of other tests. A test of LAN
 // discovery turns it on inside its own network namespaces
 // (env -u P2PCHAT_NO_MDNS).
-func env() []string {
+func env() []string { return Env() }
+
+// Env is the environment the harness gives the processes it starts, for a
+// test that starts one by other means (a pty, a benchmark).
+func Env() []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "P2PCHAT_") {
