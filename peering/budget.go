@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 	"golang.org/x/time/rate"
 )
 
@@ -95,7 +96,7 @@ func (b *connBudget) hold(now time.Time, d time.Duration, what string, grace, wi
 // allows the frame. The wait ends early if the connection closes. A
 // flooding peer is penalized and the error ends its connection.
 func (c *conn) charge(typ string, size int) error {
-	if typ == FrameCatchup {
+	if typ == wire.FrameCatchup {
 		// Charged by catchup.admit once decoded: only then is it known
 		// whether this node asked for it.
 		return nil
@@ -103,7 +104,7 @@ func (c *conn) charge(typ string, size int) error {
 	now := time.Now()
 	wait, what := reserve(c.budget.bytes, now, size), "byte"
 	switch typ {
-	case FrameChat, FrameNick, FrameSealed, FrameAck, FramePrivate, FrameSync, FramePeers, FrameHave, FrameSyncQuery, FrameSyncPrints:
+	case wire.FrameChat, wire.FrameNick, wire.FrameSealed, wire.FrameAck, wire.FramePrivate, wire.FrameSync, wire.FramePeers, wire.FrameHave, wire.FrameSyncQuery, wire.FrameSyncPrints:
 		// PEERS, SYNC and HAVE start work: a peer repeating them pays
 		// as for chat, besides what the work itself costs.
 		if d := reserve(c.budget.chat, now, 1); d >= wait {

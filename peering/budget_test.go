@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pchat/p2pchat/peering/wire"
 	"golang.org/x/time/rate"
 )
 
@@ -112,9 +113,9 @@ func budgetTestConn() *conn {
 }
 
 func TestChatBudgetChargesWhatCostsWorkOnly(t *testing.T) {
-	for _, typ := range []string{FrameChat, FrameNick, FramePrivate, FramePeers, FrameSync} {
+	for _, typ := range []string{wire.FrameChat, wire.FrameNick, wire.FramePrivate, wire.FramePeers, wire.FrameSync} {
 		c := budgetTestConn()
-		for _, free := range []string{FramePing, FramePong, FramePrivAck, "FUTURE"} {
+		for _, free := range []string{wire.FramePing, wire.FramePong, wire.FramePrivAck, "FUTURE"} {
 			for range 10 {
 				if err := c.charge(free, 10); err != nil {
 					t.Fatalf("%s was charged: %v", free, err)
@@ -187,7 +188,7 @@ func TestAFloodingPeerIsDisconnectedAndItsIDRefused(t *testing.T) {
 	if err := p.join("Mallory"); err != nil {
 		t.Fatal(err)
 	}
-	if typ, _, err := p.next(5 * time.Second); err != nil || typ != FrameJoin {
+	if typ, _, err := p.next(5 * time.Second); err != nil || typ != wire.FrameJoin {
 		t.Fatalf("first frame %q, %v; want JOIN", typ, err)
 	}
 	// Flood from a goroutine that stops when the node closes the
@@ -196,7 +197,7 @@ func TestAFloodingPeerIsDisconnectedAndItsIDRefused(t *testing.T) {
 	go func() {
 		defer close(done)
 		for seq := uint64(1); ; seq++ {
-			if p.write(FrameChat, netTestChat(key, seq, "spam")) != nil {
+			if p.write(wire.FrameChat, netTestChat(key, seq, "spam")) != nil {
 				return
 			}
 		}
@@ -213,7 +214,7 @@ func TestAFloodingPeerIsDisconnectedAndItsIDRefused(t *testing.T) {
 	// The same ID is refused before it learns anything, even from
 	// another connection.
 	again := netTestDialTLS(t, a.Addr().String(), key)
-	if typ, payload, err := again.next(5 * time.Second); err != nil || typ != FrameGoodbye || !strings.Contains(string(payload), "penalized") {
+	if typ, payload, err := again.next(5 * time.Second); err != nil || typ != wire.FrameGoodbye || !strings.Contains(string(payload), "penalized") {
 		t.Fatalf("penalized peer dialing again got %s %s, %v; want GOODBYE penalized", typ, payload, err)
 	}
 

@@ -15,15 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/p2pchat/p2pchat/eventlog"
-)
-
-// Reconciliation frames (protocol version 2). SYNCQ asks for the
-// fingerprints of the children of origin ID prefixes; SYNCFP answers one
-// SYNCQ. A version 1 peer ignores both, as unknown frame types, and is
-// never sent them.
-const (
-	FrameSyncQuery  = "SYNCQ"
-	FrameSyncPrints = "SYNCFP"
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // Bounds of reconciliation.
@@ -31,13 +23,6 @@ const (
 	// leafOrigins is how many of its own origins under one prefix a node
 	// lists in a SYNC rather than splitting the prefix further.
 	leafOrigins = 8
-	// maxPrefixDepth bounds prefixes to 16 hex nibbles (64 bits of the
-	// key): a prefix that long is a leaf whatever it holds, since nobody
-	// grinds 64-bit key prefixes.
-	maxPrefixDepth = 16
-	// maxQueryPrefixes bounds one SYNCQ, so its SYNCFP (about 450 bytes
-	// per prefix) stays far under the frame limit.
-	maxQueryPrefixes = 64
 	// maxQueriesInFlight bounds the SYNCQ frames a node sends before
 	// their answers came, and so the queries a peer may have waiting.
 	maxQueriesInFlight = 4
@@ -94,8 +79,8 @@ type catchup struct {
 	asked *askedState // what this node's SYNC in flight said it lacks
 
 	have    chan struct{}
-	prints  chan SyncPrintsMsg
-	queries chan SyncQueryMsg
+	prints  chan wire.SyncPrintsMsg
+	queries chan wire.SyncQueryMsg
 	reqs    chan *syncRequest
 	acc     *syncRequest // a SYNC request being read (read loop only)
 
@@ -119,7 +104,7 @@ type catchup struct {
 // the CATCHUP lines that fall there are free, up to free of them.
 type askedState struct {
 	scope   prefixSet
-	origins map[eventlog.NodeID]SyncOrigin
+	origins map[eventlog.NodeID]wire.SyncOrigin
 	free    int64
 }
 
@@ -142,12 +127,12 @@ func newCatchup(n *Node, c *conn, peerVersion int) *catchup {
 		c:          c,
 		reconciles: peerVersion >= 2,
 		have:       make(chan struct{}, 1),
-		prints:     make(chan SyncPrintsMsg, maxQueriesInFlight),
-		queries:    make(chan SyncQueryMsg, maxQueriesInFlight),
+		prints:     make(chan wire.SyncPrintsMsg, maxQueriesInFlight),
+		queries:    make(chan wire.SyncQueryMsg, maxQueriesInFlight),
 		reqs:       make(chan *syncRequest, 1),
 		rowsOut:    rate.NewLimiter(answerRowsPerSec, answerRowsPerSec),
-		bytesOut:   rate.NewLimiter(answerBytesPerSec, max(answerBytesPerSec/4, 2*DefaultMaxFrame, 2*n.cfg.MaxFrame)),
-		bytesIn:    rate.NewLimiter(catchupInBytesPerSec, max(catchupInBytesPerSec/4, 2*DefaultMaxFrame, 2*n.cfg.MaxFrame)),
+		bytesOut:   rate.NewLimiter(answerBytesPerSec, max(answerBytesPerSec/4, 2*wire.DefaultMaxFrame, 2*n.cfg.MaxFrame)),
+		bytesIn:    rate.NewLimiter(catchupInBytesPerSec, max(catchupInBytesPerSec/4, 2*wire.DefaultMaxFrame, 2*n.cfg.MaxFrame)),
 		answers:    rate.NewLimiter(interval, answerBurst),
 		rounds:     rate.NewLimiter(interval, answerBurst),
 	}
@@ -265,11 +250,11 @@ func (cu *catchup) beginRound() error {
 		if err != nil {
 			return err
 		}
-		a := &askedState{origins: make(map[eventlog.NodeID]SyncOrigin, listed), free: maxFreeCatchupTail}
+		a := &askedState{origins: make(map[eventlog.NodeID]wire.SyncOrigin, listed), free: maxFreeCatchupTail}
 		for _, s := range states[:listed] {
 			o := syncOrigin(s)
 			a.origins[s.Origin] = o
-			a.free += o.lacked()
+			a.free += o.Lacked()
 		}
 		cu.sendRequest(a, frames)
 		return nil
@@ -291,21 +276,21 @@ func (cu *catchup) beginRound() error {
 func (cu *catchup) sendQueries() {
 	r := cu.round
 	for r.inflight < maxQueriesInFlight && len(r.queue) > 0 {
-		k := min(len(r.queue), maxQueryPrefixes)
-		q := SyncQueryMsg{Round: r.id, Prefixes: slices.Clone(r.queue[:k])}
+		k := min(len(r.queue), wire.MaxQueryPrefixes)
+		q := wire.SyncQueryMsg{Round: r.id, Prefixes: slices.Clone(r.queue[:k])}
 		r.queue = r.queue[k:]
 		for _, p := range q.Prefixes {
 			r.asked[p] = true
 		}
 		r.inflight++
-		cu.sendRequestFrame(FrameSyncQuery, q)
+		cu.sendRequestFrame(wire.FrameSyncQuery, q)
 	}
 }
 
 // onPrintsInLoop compares the peer's fingerprints with this node's own:
 // equal children are done, differing ones are split further or, once
 // small here, become leaves of the SYNC request.
-func (cu *catchup) onPrintsInLoop(msg SyncPrintsMsg) error {
+func (cu *catchup) onPrintsInLoop(msg wire.SyncPrintsMsg) error {
 	r := cu.round
 	if cu.phase.Load() != phaseReconciling || r == nil || msg.Round != r.id {
 		return nil // the answer to a round given up on
@@ -331,8 +316,8 @@ func (cu *catchup) onPrintsInLoop(msg SyncPrintsMsg) error {
 			if node.Counts[i] == 0 || (ours.counts[i] == node.Counts[i] && ours.sums[i] == theirs) {
 				continue // the peer holds nothing here, or the same
 			}
-			child := node.Prefix + string(hexDigits[i])
-			if ours.counts[i] <= leafOrigins || len(child) >= maxPrefixDepth {
+			child := node.Prefix + string(wire.HexDigits[i])
+			if ours.counts[i] <= leafOrigins || len(child) >= wire.MaxPrefixDepth {
 				r.leaves = append(r.leaves, child)
 			} else {
 				r.queue = append(r.queue, child)
@@ -358,7 +343,7 @@ func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string) er
 	// An eighth of the budget is left for the frames' own overhead, so
 	// the peer never counts more than it accepts.
 	p := syncPacker{maxFrame: cu.n.cfg.MaxFrame, budget: maxSyncRequestBytes - maxSyncRequestBytes/8, round: cu.roundSeq}
-	a := &askedState{origins: map[eventlog.NodeID]SyncOrigin{}, free: maxFreeCatchupTail}
+	a := &askedState{origins: map[eventlog.NodeID]wire.SyncOrigin{}, free: maxFreeCatchupTail}
 	for _, leaf := range leaves {
 		lo, hi := prefixRange(snap, leaf)
 		ids := make([]eventlog.NodeID, 0, hi-lo)
@@ -370,7 +355,7 @@ func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string) er
 			return fmt.Errorf("read sync state: %w", err)
 		}
 		cost := len(leaf) + 3
-		origins := make([]SyncOrigin, len(states))
+		origins := make([]wire.SyncOrigin, len(states))
 		for i, s := range states {
 			origins[i] = syncOrigin(s)
 			oc, err := originCost(origins[i])
@@ -390,7 +375,7 @@ func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string) er
 				return err
 			}
 			a.origins[o.Origin] = o
-			a.free += o.lacked()
+			a.free += o.Lacked()
 		}
 		a.scope.add(leaf)
 	}
@@ -420,7 +405,7 @@ func (cu *catchup) sendRequest(a *askedState, frames [][]byte) {
 
 // sendRequestFrame sends a frame of the request side, counted.
 func (cu *catchup) sendRequestFrame(typ string, v any) {
-	frame, err := EncodeFrame(typ, v, cu.n.cfg.MaxFrame)
+	frame, err := wire.EncodeFrame(typ, v, cu.n.cfg.MaxFrame)
 	if err != nil {
 		cu.n.logger.Error().Err(err).Str("type", typ).Msg("encode frame")
 		return
@@ -456,8 +441,8 @@ func (cu *catchup) clearAsked() {
 // (unasked, or late: the end of a request given up on, which a version 2
 // peer tells by its round) is ignored.
 func (cu *catchup) onSynced(payload []byte) error {
-	var m SyncedMsg
-	if err := decodeStrict(payload, &m); err != nil {
+	var m wire.SyncedMsg
+	if err := wire.DecodeStrict(payload, &m); err != nil {
 		return violation(fmt.Errorf("SYNCED: %w", err))
 	}
 	if cu.reconciles && m.Round != cu.awaiting.Load() {
@@ -488,7 +473,7 @@ func (cu *catchup) admit(ctx context.Context, s eventlog.Signed, size int) error
 		cu.alive()
 		return cu.bytesIn.WaitN(ctx, min(size, cu.bytesIn.Burst()))
 	}
-	return cu.c.charge(FrameChat, size)
+	return cu.c.charge(wire.FrameChat, size)
 }
 
 func (cu *catchup) takeFree(s eventlog.Signed) bool {
@@ -499,7 +484,7 @@ func (cu *catchup) takeFree(s eventlog.Signed) bool {
 	if a == nil || a.free <= 0 || !a.scope.contains(origin) {
 		return false
 	}
-	if o, listed := a.origins[origin]; listed && !o.wants(seq) {
+	if o, listed := a.origins[origin]; listed && !o.Wants(seq) {
 		return false
 	}
 	a.free--
@@ -509,8 +494,8 @@ func (cu *catchup) takeFree(s eventlog.Signed) bool {
 // onQuery hands a peer's SYNCQ to the ask loop; more than
 // maxQueriesInFlight unanswered is a violation, since honest nodes wait.
 func (cu *catchup) onQuery(payload []byte) error {
-	var q SyncQueryMsg
-	if err := decodeStrict(payload, &q); err != nil {
+	var q wire.SyncQueryMsg
+	if err := wire.DecodeStrict(payload, &q); err != nil {
 		return violation(fmt.Errorf("SYNCQ: %w", err))
 	}
 	if err := q.Validate(); err != nil {
@@ -526,8 +511,8 @@ func (cu *catchup) onQuery(payload []byte) error {
 
 // onPrints hands the peer's SYNCFP to the ask loop.
 func (cu *catchup) onPrints(payload []byte) error {
-	var m SyncPrintsMsg
-	if err := decodeStrict(payload, &m); err != nil {
+	var m wire.SyncPrintsMsg
+	if err := wire.DecodeStrict(payload, &m); err != nil {
 		return violation(fmt.Errorf("SYNCFP: %w", err))
 	}
 	if err := m.Validate(); err != nil {
@@ -543,91 +528,25 @@ func (cu *catchup) onPrints(payload []byte) error {
 
 // answerQuery sends the fingerprints of the children of each prefix asked,
 // paying for the summary items it walks.
-func (cu *catchup) answerQuery(ctx context.Context, q SyncQueryMsg) error {
+func (cu *catchup) answerQuery(ctx context.Context, q wire.SyncQueryMsg) error {
 	snap, err := cu.n.log.Summaries()
 	if err != nil {
 		return fmt.Errorf("read summaries: %w", err)
 	}
-	out := SyncPrintsMsg{Round: q.Round, Nodes: make([]PrintNode, 0, len(q.Prefixes))}
+	out := wire.SyncPrintsMsg{Round: q.Round, Nodes: make([]wire.PrintNode, 0, len(q.Prefixes))}
 	for _, p := range q.Prefixes {
 		lo, hi := prefixRange(snap, p)
 		if err := cu.rowsOut.WaitN(ctx, min(1+(hi-lo)/16, cu.rowsOut.Burst())); err != nil {
 			return errConnClosing
 		}
 		cp := childPrints(snap[lo:hi], p)
-		node := PrintNode{Prefix: p, Counts: cp.counts[:], Sums: make([]byte, 0, 256)}
+		node := wire.PrintNode{Prefix: p, Counts: cp.counts[:], Sums: make([]byte, 0, 256)}
 		for _, s := range cp.sums {
 			node.Sums = append(node.Sums, s[:]...)
 		}
 		out.Nodes = append(out.Nodes, node)
 	}
-	cu.sendRequestFrame(FrameSyncPrints, out)
-	return nil
-}
-
-// SyncQueryMsg asks for the fingerprints of the children of each prefix.
-type SyncQueryMsg struct {
-	Round    uint64   `json:"round"`
-	Prefixes []string `json:"prefixes"`
-}
-
-// Validate checks the bounds of a SYNCQ.
-func (q SyncQueryMsg) Validate() error {
-	if len(q.Prefixes) == 0 || len(q.Prefixes) > maxQueryPrefixes {
-		return fmt.Errorf("SYNCQ asks for %d prefixes, want 1 to %d", len(q.Prefixes), maxQueryPrefixes)
-	}
-	for _, p := range q.Prefixes {
-		if err := checkPrefix(p); err != nil {
-			return fmt.Errorf("SYNCQ: %w", err)
-		}
-		if len(p) >= maxPrefixDepth {
-			return fmt.Errorf("SYNCQ: prefix %q has no children to compare", p)
-		}
-	}
-	return nil
-}
-
-// SyncPrintsMsg answers a SYNCQ of the same round.
-type SyncPrintsMsg struct {
-	Round uint64      `json:"round"`
-	Nodes []PrintNode `json:"nodes"`
-}
-
-// PrintNode holds, for the 16 children of Prefix (Prefix plus one hex
-// nibble), how many origins the sender holds under each and the sum
-// modulo 2^128 of their digests, 16 bytes little-endian per child.
-type PrintNode struct {
-	Prefix string   `json:"p"`
-	Counts []uint32 `json:"n"`
-	Sums   []byte   `json:"s"`
-}
-
-// Validate checks the bounds of a SYNCFP.
-func (m SyncPrintsMsg) Validate() error {
-	if len(m.Nodes) > maxQueryPrefixes {
-		return fmt.Errorf("SYNCFP holds %d prefixes, the limit is %d", len(m.Nodes), maxQueryPrefixes)
-	}
-	for _, n := range m.Nodes {
-		if err := checkPrefix(n.Prefix); err != nil {
-			return fmt.Errorf("SYNCFP: %w", err)
-		}
-		if len(n.Counts) != 16 || len(n.Sums) != 16*16 {
-			return fmt.Errorf("SYNCFP: prefix %q has %d counts and %d sum bytes, want 16 and 256", n.Prefix, len(n.Counts), len(n.Sums))
-		}
-	}
-	return nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// checkPrefix accepts up to maxPrefixDepth lowercase hex nibbles.
-func checkPrefix(p string) error {
-	if len(p) > maxPrefixDepth {
-		return fmt.Errorf("prefix %.20q is longer than %d nibbles", p, maxPrefixDepth)
-	}
-	if strings.Trim(p, hexDigits) != "" {
-		return fmt.Errorf("prefix %q is not lowercase hex", p)
-	}
+	cu.sendRequestFrame(wire.FrameSyncPrints, out)
 	return nil
 }
 
@@ -643,7 +562,7 @@ func nibble(id eventlog.NodeID, i int) byte {
 // comparePrefix orders id's first len(p) nibbles against p.
 func comparePrefix(id eventlog.NodeID, p string) int {
 	for i := 0; i < len(p); i++ {
-		a, b := nibble(id, i), byte(strings.IndexByte(hexDigits, p[i]))
+		a, b := nibble(id, i), byte(strings.IndexByte(wire.HexDigits, p[i]))
 		if a != b {
 			if a < b {
 				return -1
@@ -711,7 +630,7 @@ func putLeUint64(b []byte, v uint64) {
 // The empty set, like the set holding "", covers every origin.
 type prefixSet struct {
 	set  map[string]bool
-	lens [maxPrefixDepth + 1]bool
+	lens [wire.MaxPrefixDepth + 1]bool
 }
 
 func (s *prefixSet) add(p string) {
@@ -728,7 +647,7 @@ func (s *prefixSet) contains(id eventlog.NodeID) bool {
 	if s.all() {
 		return true
 	}
-	full := hex.EncodeToString(id[:maxPrefixDepth/2])
+	full := hex.EncodeToString(id[:wire.MaxPrefixDepth/2])
 	for l, used := range s.lens {
 		if used && s.set[full[:l]] {
 			return true

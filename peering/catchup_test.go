@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
+	"github.com/p2pchat/p2pchat/peering/wire/wiretest"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -32,7 +34,7 @@ func TestSyncFramesStayUnderTheFrameLimitWhateverTheirRanges(t *testing.T) {
 		for i := range states {
 			states[i] = gappedState(i)
 		}
-		frames, listed, err := syncFrames(states, DefaultMaxFrame)
+		frames, listed, err := syncFrames(states, wire.DefaultMaxFrame)
 		if err != nil {
 			t.Fatalf("%d gapped origins: %v", n, err)
 		}
@@ -41,14 +43,14 @@ func TestSyncFramesStayUnderTheFrameLimitWhateverTheirRanges(t *testing.T) {
 		}
 		seen := 0
 		for _, f := range frames {
-			if len(f) > DefaultMaxFrame {
+			if len(f) > wire.DefaultMaxFrame {
 				t.Errorf("%d gapped origins: a frame of %d bytes", n, len(f))
 			}
-			_, payload, err := NewFrameReader(bytes.NewReader(f), 0).Next()
+			_, payload, err := wire.NewFrameReader(bytes.NewReader(f), 0).Next()
 			if err != nil {
 				t.Fatal(err)
 			}
-			var msg SyncMsg
+			var msg wire.SyncMsg
 			if err := json.Unmarshal(payload, &msg); err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +71,7 @@ func TestAWholeLogSyncNeverListsMoreOriginsThanAPeerAccepts(t *testing.T) {
 		states[i].Origin[0], states[i].Origin[1], states[i].Origin[2] = byte(i>>16), byte(i>>8), byte(i)
 		states[i].Watermark, states[i].Max = 1, 1
 	}
-	_, listed, err := syncFrames(states, DefaultMaxFrame)
+	_, listed, err := syncFrames(states, wire.DefaultMaxFrame)
 	if err != nil || listed != maxSyncOrigins {
 		t.Fatalf("listed %d, %v; want %d", listed, err, maxSyncOrigins)
 	}
@@ -83,15 +85,15 @@ func catchupTestConn() *conn {
 	c.ingestRoom = semaphore.NewWeighted(int64(c.n.cfg.IngestQueueBytes))
 	c.done = context.Background()
 	c.n.caught = newCatchupView()
-	c.cu = newCatchup(c.n, c, ProtocolVersion)
+	c.cu = newCatchup(c.n, c, wire.ProtocolVersion)
 	return c
 }
 
 func TestCatchupIsFreeOnlyForWhatThisNodeSaidItLacks(t *testing.T) {
 	c := catchupTestConn()
 	cu := c.cu
-	held := SyncOrigin{Origin: wireTestID(1), Watermark: 2, Max: 9, Missing: []eventlog.Range{{From: 4, To: 5}}}
-	a := &askedState{origins: map[eventlog.NodeID]SyncOrigin{held.Origin: held}, free: held.lacked() + 1}
+	held := wire.SyncOrigin{Origin: wiretest.ID(1), Watermark: 2, Max: 9, Missing: []eventlog.Range{{From: 4, To: 5}}}
+	a := &askedState{origins: map[eventlog.NodeID]wire.SyncOrigin{held.Origin: held}, free: held.Lacked() + 1}
 	a.scope.add(hexPrefixOf(held.Origin, 2))
 	cu.phase.Store(phaseAwaiting)
 	cu.mu.Lock()
@@ -123,7 +125,7 @@ func TestCatchupOutsideTheScopeOrAfterSyncedIsCharged(t *testing.T) {
 		line  eventlog.Signed
 	}{
 		{"outside the scope", func(cu *catchup) {
-			a := &askedState{origins: map[eventlog.NodeID]SyncOrigin{}, free: 10}
+			a := &askedState{origins: map[eventlog.NodeID]wire.SyncOrigin{}, free: 10}
 			a.scope.add("0")
 			cu.mu.Lock()
 			cu.asked = a
@@ -133,7 +135,7 @@ func TestCatchupOutsideTheScopeOrAfterSyncedIsCharged(t *testing.T) {
 		{"nothing asked", func(*catchup) {}, eventlog.Chat{Origin: eventlog.NodeID{0x00}, OriginSeq: 1}},
 		{"after SYNCED", func(cu *catchup) {
 			cu.mu.Lock()
-			cu.asked = &askedState{origins: map[eventlog.NodeID]SyncOrigin{}, free: 10}
+			cu.asked = &askedState{origins: map[eventlog.NodeID]wire.SyncOrigin{}, free: 10}
 			cu.mu.Unlock()
 			cu.phase.Store(phaseAwaiting)
 			if err := cu.onSynced([]byte(`{"sent":0}`)); err != nil {
@@ -187,7 +189,7 @@ func TestALateSyncedDoesNotEndANewerRequest(t *testing.T) {
 func hexPrefixOf(id eventlog.NodeID, n int) string {
 	var b []byte
 	for i := range n {
-		b = append(b, hexDigits[nibble(id, i)])
+		b = append(b, wire.HexDigits[nibble(id, i)])
 	}
 	return string(b)
 }
@@ -213,15 +215,15 @@ func TestFingerprintsDifferOnlyOnThePathToWhatDiffers(t *testing.T) {
 	theirsStates := slices.Clone(states)
 	theirsStates[1234] = changed
 	theirs := summariesOf(theirsStates)
-	path := hexPrefixOf(changed.Origin, maxPrefixDepth)
+	path := hexPrefixOf(changed.Origin, wire.MaxPrefixDepth)
 	for depth := 0; depth < 3; depth++ {
 		p := path[:depth]
 		a, b := childPrints(ours, p), childPrints(theirs, p)
 		for i := range 16 {
 			differs := a.sums[i] != b.sums[i]
-			want := hexDigits[i] == path[depth]
+			want := wire.HexDigits[i] == path[depth]
 			if differs != want || a.counts[i] != b.counts[i] {
-				t.Errorf("prefix %q child %c: differs=%v, want %v", p, hexDigits[i], differs, want)
+				t.Errorf("prefix %q child %c: differs=%v, want %v", p, wire.HexDigits[i], differs, want)
 			}
 		}
 	}
@@ -263,18 +265,18 @@ func TestSyncQueriesAndPrintsRefuseNonsense(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"no prefixes", SyncQueryMsg{}.Validate()},
-		{"upper case", SyncQueryMsg{Prefixes: []string{"AB"}}.Validate()},
-		{"too deep", SyncQueryMsg{Prefixes: []string{long[:maxPrefixDepth]}}.Validate()},
-		{"too many", SyncQueryMsg{Prefixes: make([]string, maxQueryPrefixes+1)}.Validate()},
-		{"short sums", SyncPrintsMsg{Nodes: []PrintNode{{Counts: make([]uint32, 16), Sums: make([]byte, 100)}}}.Validate()},
-		{"scope not hex", SyncMsg{Scope: []string{"xyz"}}.Validate()},
+		{"no prefixes", wire.SyncQueryMsg{}.Validate()},
+		{"upper case", wire.SyncQueryMsg{Prefixes: []string{"AB"}}.Validate()},
+		{"too deep", wire.SyncQueryMsg{Prefixes: []string{long[:wire.MaxPrefixDepth]}}.Validate()},
+		{"too many", wire.SyncQueryMsg{Prefixes: make([]string, wire.MaxQueryPrefixes+1)}.Validate()},
+		{"short sums", wire.SyncPrintsMsg{Nodes: []wire.PrintNode{{Counts: make([]uint32, 16), Sums: make([]byte, 100)}}}.Validate()},
+		{"scope not hex", wire.SyncMsg{Scope: []string{"xyz"}}.Validate()},
 	} {
 		if tc.err == nil {
 			t.Errorf("%s: accepted", tc.name)
 		}
 	}
-	if err := (SyncQueryMsg{Prefixes: []string{"", "0a"}}).Validate(); err != nil {
+	if err := (wire.SyncQueryMsg{Prefixes: []string{"", "0a"}}).Validate(); err != nil {
 		t.Errorf("a plain query refused: %v", err)
 	}
 }
@@ -302,10 +304,10 @@ func TestTheLargestScopedSyncIsOneThePeerAccepts(t *testing.T) {
 	}
 	var leaves []string
 	for i := range 256 {
-		leaves = append(leaves, string([]byte{hexDigits[i/16], hexDigits[i%16]}))
+		leaves = append(leaves, string([]byte{wire.HexDigits[i/16], wire.HexDigits[i%16]}))
 	}
 	c := &conn{n: alice.Node, sendq: make(chan []byte, 1000), closing: make(chan struct{})}
-	c.cu = newCatchup(alice.Node, c, ProtocolVersion)
+	c.cu = newCatchup(alice.Node, c, wire.ProtocolVersion)
 	if err := c.cu.sendScoped(snap, leaves); err != nil {
 		t.Fatal(err)
 	}
@@ -313,10 +315,10 @@ func TestTheLargestScopedSyncIsOneThePeerAccepts(t *testing.T) {
 	total, frames := 0, len(c.sendq)
 	for range frames {
 		f := <-c.sendq
-		if len(f) > DefaultMaxFrame {
+		if len(f) > wire.DefaultMaxFrame {
 			t.Fatalf("a SYNC frame of %d bytes", len(f))
 		}
-		_, payload, err := NewFrameReader(bytes.NewReader(f), 0).Next()
+		_, payload, err := wire.NewFrameReader(bytes.NewReader(f), 0).Next()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -347,16 +349,16 @@ func TestAnOldPeersRequestPastTheBoundIsAnsweredUpToWhereItWasRead(t *testing.T)
 	c.cu = newCatchup(alice.Node, c, 1)
 	// The peer lists origins in ID order: 20,000 that Alice has never
 	// heard of, all below low, then one more, which she does not read.
-	var listed []SyncOrigin
+	var listed []wire.SyncOrigin
 	for i := range maxSyncOrigins {
 		var id eventlog.NodeID
 		id[1], id[2] = byte(i>>8), byte(i)
-		listed = append(listed, SyncOrigin{Origin: id, Watermark: 1, Max: 1})
+		listed = append(listed, wire.SyncOrigin{Origin: id, Watermark: 1, Max: 1})
 	}
-	listed = append(listed, SyncOrigin{Origin: eventlog.NodeID{0x50}, Watermark: 1, Max: 1})
-	for start := 0; start < len(listed); start += maxSyncOriginsPerFrame {
-		end := min(start+maxSyncOriginsPerFrame, len(listed))
-		payload, err := json.Marshal(SyncMsg{Origins: listed[start:end], More: end < len(listed)})
+	listed = append(listed, wire.SyncOrigin{Origin: eventlog.NodeID{0x50}, Watermark: 1, Max: 1})
+	for start := 0; start < len(listed); start += wire.MaxSyncOriginsPerFrame {
+		end := min(start+wire.MaxSyncOriginsPerFrame, len(listed))
+		payload, err := json.Marshal(wire.SyncMsg{Origins: listed[start:end], More: end < len(listed)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -373,12 +375,12 @@ func TestAnOldPeersRequestPastTheBoundIsAnsweredUpToWhereItWasRead(t *testing.T)
 	}
 	var got []eventlog.NodeID
 	for len(c.catchq) > 0 {
-		typ, payload, err := NewFrameReader(bytes.NewReader(<-c.catchq), 0).Next()
+		typ, payload, err := wire.NewFrameReader(bytes.NewReader(<-c.catchq), 0).Next()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if typ == FrameCatchup {
-			var m CatchupMsg
+		if typ == wire.FrameCatchup {
+			var m wire.CatchupMsg
 			if err := json.Unmarshal(payload, &m); err != nil {
 				t.Fatal(err)
 			}
@@ -395,9 +397,9 @@ func TestAnOldPeersRequestPastTheBoundIsAnsweredUpToWhereItWasRead(t *testing.T)
 // accepted must be within the bounds the ask and answer loops rely on.
 func FuzzCatchupFrames(f *testing.F) {
 	for _, v := range []any{
-		SyncMsg{Scope: []string{"", "0a"}, Origins: []SyncOrigin{{Origin: wireTestID(1), Watermark: 1, Max: 3, Missing: []eventlog.Range{{From: 2, To: 2}}}}},
-		SyncQueryMsg{Round: 1, Prefixes: []string{"", "f"}},
-		SyncPrintsMsg{Round: 1, Nodes: []PrintNode{{Prefix: "a", Counts: make([]uint32, 16), Sums: make([]byte, 256)}}},
+		wire.SyncMsg{Scope: []string{"", "0a"}, Origins: []wire.SyncOrigin{{Origin: wiretest.ID(1), Watermark: 1, Max: 3, Missing: []eventlog.Range{{From: 2, To: 2}}}}},
+		wire.SyncQueryMsg{Round: 1, Prefixes: []string{"", "f"}},
+		wire.SyncPrintsMsg{Round: 1, Nodes: []wire.PrintNode{{Prefix: "a", Counts: make([]uint32, 16), Sums: make([]byte, 256)}}},
 	} {
 		payload, err := json.Marshal(v)
 		if err != nil {
@@ -416,7 +418,7 @@ func FuzzCatchupFrames(f *testing.F) {
 			if cu.onSync(payload) == nil && cu.acc == nil {
 				req := <-cu.reqs
 				for p := range req.scope.set {
-					if checkPrefix(p) != nil {
+					if wire.CheckPrefix(p) != nil {
 						t.Fatalf("accepted scope %q", p)
 					}
 				}
@@ -424,7 +426,7 @@ func FuzzCatchupFrames(f *testing.F) {
 		case 1:
 			if cu.onQuery(payload) == nil {
 				q := <-cu.queries
-				if len(q.Prefixes) == 0 || len(q.Prefixes) > maxQueryPrefixes {
+				if len(q.Prefixes) == 0 || len(q.Prefixes) > wire.MaxQueryPrefixes {
 					t.Fatalf("accepted a SYNCQ of %d prefixes", len(q.Prefixes))
 				}
 				for _, p := range q.Prefixes {
@@ -435,7 +437,7 @@ func FuzzCatchupFrames(f *testing.F) {
 			if cu.onPrints(payload) == nil {
 				m := <-cu.prints
 				for _, n := range m.Nodes {
-					if len(n.Counts) != 16 || len(n.Sums) != 256 || len(n.Prefix) > maxPrefixDepth {
+					if len(n.Counts) != 16 || len(n.Sums) != 256 || len(n.Prefix) > wire.MaxPrefixDepth {
 						t.Fatalf("accepted a SYNCFP node %+v", n)
 					}
 				}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 	"github.com/rs/zerolog"
 )
 
@@ -141,7 +142,7 @@ type Config struct {
 // DefaultConfig returns the limits of the design contract.
 func DefaultConfig() Config {
 	return Config{
-		MaxFrame:           DefaultMaxFrame,
+		MaxFrame:           wire.DefaultMaxFrame,
 		MaxPeers:           32,
 		MaxConns:           128,
 		MaxConnsPerIP:      64,

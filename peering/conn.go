@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/semaphore"
 )
@@ -37,7 +38,7 @@ var (
 type conn struct {
 	n       *Node
 	tc      *tls.Conn
-	fr      *FrameReader
+	fr      *wire.FrameReader
 	id      eventlog.NodeID
 	name    string
 	addrs   []string // where the peer listens, best first
@@ -89,7 +90,7 @@ type conn struct {
 // joinEvent is the peer's introduction as the log records it, under the
 // name given (c.name, read under n.mu once c is registered).
 func (c *conn) joinEvent(name string) eventlog.Join {
-	return eventlog.Join{ID: c.id, Name: name, Addrs: c.addrs, Version: ProtocolVersion}
+	return eventlog.Join{ID: c.id, Name: name, Addrs: c.addrs, Version: wire.ProtocolVersion}
 }
 
 func (c *conn) listenAddr() string {
@@ -122,13 +123,13 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 	if err != nil {
 		return nil, err
 	}
-	fr := NewFrameReader(tc, n.cfg.MaxFrame)
+	fr := wire.NewFrameReader(tc, n.cfg.MaxFrame)
 	if err := n.beforeJoin(tc, fr, id); err != nil {
 		return nil, err
 	}
 	ours := n.joinMsg()
 	ours.Full = t == nil && n.full()
-	join, err := EncodeFrame(FrameJoin, ours, n.cfg.MaxFrame)
+	join, err := wire.EncodeFrame(wire.FrameJoin, ours, n.cfg.MaxFrame)
 	if err != nil {
 		return nil, err
 	}
@@ -139,11 +140,11 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 	if err != nil {
 		return nil, fmt.Errorf("read JOIN from %s: %w", id.Short(), err)
 	}
-	if typ != FrameJoin {
+	if typ != wire.FrameJoin {
 		return nil, notJoin(id, typ, payload)
 	}
-	var msg JoinMsg
-	if err := decodeStrict(payload, &msg); err != nil {
+	var msg wire.JoinMsg
+	if err := wire.DecodeStrict(payload, &msg); err != nil {
 		return nil, fmt.Errorf("JOIN from %s: %w", id.Short(), err)
 	}
 	if err := msg.Validate(maxAddrsPerPeer); err != nil {
@@ -195,7 +196,7 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 // peerAddrs is where the peer can be dialed: for an outbound connection
 // the address that worked, for an inbound one the address it came from
 // with the port it says it listens on; then whatever it announced.
-func peerAddrs(raw net.Conn, msg JoinMsg, t *target) []string {
+func peerAddrs(raw net.Conn, msg wire.JoinMsg, t *target) []string {
 	var first string
 	if t != nil {
 		first = raw.RemoteAddr().String()
@@ -242,7 +243,7 @@ func (n *Node) admitPeer(ctx context.Context, c *conn, t *target) bool {
 			err := violation(errors.New("JOIN marked full on a connection it opened"))
 			n.limitedLog("peer "+c.id.String(), warnLevel).Err(err).Str("peer", c.id.Short()).Msg("dropping peer")
 			n.punish(c.id, err)
-			c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errPenalized.Error()})
+			c.writeNow(wire.FrameGoodbye, wire.GoodbyeMsg{Reason: errPenalized.Error()})
 			return false
 		}
 		n.referral(ctx, c, t)
@@ -250,7 +251,7 @@ func (n *Node) admitPeer(ctx context.Context, c *conn, t *target) bool {
 	}
 	if n.isBanned(c.id) {
 		n.logger.Info().Str("peer", c.id.Short()).Msg("refused banned peer")
-		c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errBanned.Error()})
+		c.writeNow(wire.FrameGoodbye, wire.GoodbyeMsg{Reason: errBanned.Error()})
 		if t != nil {
 			n.dialDone(t, c, errBanned)
 		}
@@ -258,7 +259,7 @@ func (n *Node) admitPeer(ctx context.Context, c *conn, t *target) bool {
 	}
 	if c.inbound && !n.admitNewID(c.id) {
 		n.limitedLog("new peers", zerolog.InfoLevel).Str("peer", c.id.Short()).Msg("refused peer: too many new node IDs at once")
-		c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errBusy.Error()})
+		c.writeNow(wire.FrameGoodbye, wire.GoodbyeMsg{Reason: errBusy.Error()})
 		return false
 	}
 	status, old := n.register(c)
@@ -272,11 +273,11 @@ func (n *Node) admitPeer(ctx context.Context, c *conn, t *target) bool {
 		if frame, err := n.peersFrame(); err == nil {
 			c.writeFrameNow(frame)
 		}
-		c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errFull.Error()})
+		c.writeNow(wire.FrameGoodbye, wire.GoodbyeMsg{Reason: errFull.Error()})
 		n.logger.Info().Str("peer", c.id.Short()).Msg("refused peer: full")
 		return false
 	case registerDuplicate:
-		c.writeNow(FrameGoodbye, GoodbyeMsg{Reason: errDuplicate.Error()})
+		c.writeNow(wire.FrameGoodbye, wire.GoodbyeMsg{Reason: errDuplicate.Error()})
 		return false
 	}
 	if old != nil {
@@ -522,7 +523,7 @@ func (c *conn) send(frame []byte) {
 }
 
 func (c *conn) sendMsg(typ string, v any) {
-	frame, err := EncodeFrame(typ, v, c.n.cfg.MaxFrame)
+	frame, err := wire.EncodeFrame(typ, v, c.n.cfg.MaxFrame)
 	if err != nil {
 		c.n.logger.Error().Err(err).Str("type", typ).Msg("encode frame")
 		return
@@ -544,7 +545,7 @@ func (c *conn) sendBulk(frame []byte) bool {
 // writeNow writes one frame directly, for connections refused before their
 // write loop starts.
 func (c *conn) writeNow(typ string, v any) {
-	frame, err := EncodeFrame(typ, v, c.n.cfg.MaxFrame)
+	frame, err := wire.EncodeFrame(typ, v, c.n.cfg.MaxFrame)
 	if err != nil {
 		return
 	}
@@ -627,7 +628,7 @@ func (c *conn) writeLoop() {
 				return
 			}
 		case <-ping.C:
-			frame, _ := EncodeFrame(FramePing, PingMsg{Nonce: uint64(time.Now().UnixNano())}, 0)
+			frame, _ := wire.EncodeFrame(wire.FramePing, wire.PingMsg{Nonce: uint64(time.Now().UnixNano())}, 0)
 			if !write(frame) || !flush() {
 				return
 			}
@@ -656,7 +657,7 @@ func (c *conn) farewell(bw *bufio.Writer) {
 		}
 	}
 	if reason := goodbyeReason(c.closeErr); reason != "" {
-		frame, _ := EncodeFrame(FrameGoodbye, GoodbyeMsg{Reason: reason}, 0)
+		frame, _ := wire.EncodeFrame(wire.FrameGoodbye, wire.GoodbyeMsg{Reason: reason}, 0)
 		_, _ = bw.Write(frame)
 	}
 	_ = bw.Flush()
@@ -686,7 +687,7 @@ func (c *conn) readLoop(ctx context.Context) error {
 				return c.closeErr
 			default:
 			}
-			if errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrMalformedFrame) {
+			if errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrMalformedFrame) {
 				err = violation(err)
 				c.n.punish(c.id, err)
 			}
@@ -713,43 +714,43 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		return err
 	}
 	switch typ {
-	case FrameChat, FrameNick, FrameCatchup, FrameSealed, FrameAck:
-		body, err := decodeSigned(typ, payload)
+	case wire.FrameChat, wire.FrameNick, wire.FrameCatchup, wire.FrameSealed, wire.FrameAck:
+		body, err := wire.DecodeSigned(typ, payload)
 		if err != nil {
 			return violation(err)
 		}
-		m := inbound{body: body, live: typ != FrameCatchup, size: len(payload)}
+		m := inbound{body: body, live: typ != wire.FrameCatchup, size: len(payload)}
 		if !m.live {
 			if err := c.cu.admit(ctx, body, len(payload)); err != nil {
 				return err
 			}
 		}
 		return c.push(m)
-	case FrameSynced:
+	case wire.FrameSynced:
 		return c.cu.onSynced(payload)
-	case FrameSync:
+	case wire.FrameSync:
 		return c.cu.onSync(payload)
-	case FrameSyncQuery:
+	case wire.FrameSyncQuery:
 		return c.cu.onQuery(payload)
-	case FrameSyncPrints:
+	case wire.FrameSyncPrints:
 		return c.cu.onPrints(payload)
-	case FrameHave:
+	case wire.FrameHave:
 		c.cu.onHave()
-	case FramePeers:
+	case wire.FramePeers:
 		return c.n.onPeers(ctx, c, payload)
-	case FrameReach:
+	case wire.FrameReach:
 		return c.n.onReach(c, payload)
-	case FramePunch:
+	case wire.FramePunch:
 		return c.n.onPunch(ctx, c, payload)
-	case FramePing:
-		var ping PingMsg
-		if err := decodeStrict(payload, &ping); err != nil {
+	case wire.FramePing:
+		var ping wire.PingMsg
+		if err := wire.DecodeStrict(payload, &ping); err != nil {
 			return violation(fmt.Errorf("PING: %w", err))
 		}
-		c.sendMsg(FramePong, ping)
-	case FrameGoodbye:
+		c.sendMsg(wire.FramePong, ping)
+	case wire.FrameGoodbye:
 		return goodbyeFrom(payload)
-	case FrameJoin:
+	case wire.FrameJoin:
 		return violation(errors.New("second JOIN"))
 	}
 	// PONG only proves liveness (the read deadline moved); unknown types
@@ -773,19 +774,19 @@ func (n *Node) referral(ctx context.Context, c *conn, t *target) {
 	for ctx.Err() == nil {
 		typ, payload, rerr := c.fr.Next()
 		if rerr != nil {
-			if errors.Is(rerr, ErrFrameTooLarge) || errors.Is(rerr, ErrMalformedFrame) {
+			if errors.Is(rerr, wire.ErrFrameTooLarge) || errors.Is(rerr, wire.ErrMalformedFrame) {
 				err = violation(rerr)
 			}
 			break
 		}
-		if typ == FrameGoodbye {
+		if typ == wire.FrameGoodbye {
 			break
 		}
 		if cerr := c.charge(typ, len(typ)+len(payload)+2); cerr != nil {
 			err = cerr
 			break
 		}
-		if typ == FramePeers {
+		if typ == wire.FramePeers {
 			if perr := n.onPeers(ctx, c, payload); perr != nil {
 				err = perr
 			}

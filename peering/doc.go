@@ -1,6 +1,8 @@
 // Package peering owns the network: the TLS transport that binds each
-// connection to a node ID, the wire frames, the set of connections, the
-// dialer with its per-peer backoff, and moving chat lines between peers.
+// connection to a node ID, the set of connections, the dialer with its
+// per-peer backoff, and moving chat lines between peers. The wire format
+// itself (frames, payloads, strict decoding) is package peering/wire,
+// which holds no state; LAN discovery is package peering/lan.
 //
 // Identity. Both ends of a connection present a self-signed certificate
 // for their ed25519 key; TLS 1.3 proves possession, and the key is the node
@@ -42,7 +44,7 @@
 // (punch.go).
 //
 // Chat. A line is appended to the log before it is shown or sent. A
-// received CHAT is decoded strictly (strict.go: unknown fields, duplicate
+// received CHAT is decoded strictly (package wire: unknown fields, duplicate
 // keys and trailing data are violations), verified, appended once per
 // (origin, origin seq), shown, and relayed to every other peer in the
 // canonical encoding of what was verified, never the bytes received, so

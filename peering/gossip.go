@@ -1,6 +1,9 @@
 package peering
 
-import "github.com/p2pchat/p2pchat/eventlog"
+import (
+	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
+)
 
 // passOn forwards to the other peers the entries of a PEERS that were news
 // to this node. Each node forwards an entry only the first time it learns
@@ -16,17 +19,17 @@ import "github.com/p2pchat/p2pchat/eventlog"
 // the bound the news stays in the peer table, which every new connection
 // is sent, but is not forwarded.
 func (n *Node) passOn(from *conn, news []eventlog.PeerInfo) {
-	msg := PeersMsg{Peers: make([]PeerEntry, 0, len(news))}
+	msg := wire.PeersMsg{Peers: make([]wire.PeerEntry, 0, len(news))}
 	for _, p := range news {
 		if !n.passOnLimit.Allow() {
 			break
 		}
-		msg.Peers = append(msg.Peers, PeerEntry{ID: p.ID, Name: p.Name, Addrs: n.reach.visible(p.Addrs)})
+		msg.Peers = append(msg.Peers, wire.PeerEntry{ID: p.ID, Name: p.Name, Addrs: n.reach.visible(p.Addrs)})
 	}
 	if len(msg.Peers) == 0 {
 		return
 	}
-	frame, err := EncodeFrame(FramePeers, msg, n.cfg.MaxFrame)
+	frame, err := wire.EncodeFrame(wire.FramePeers, msg, n.cfg.MaxFrame)
 	if err != nil {
 		n.logger.Error().Err(err).Msg("encode PEERS")
 		return

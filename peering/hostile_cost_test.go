@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // The attacks here speak the protocol correctly with fresh ed25519 keys,
@@ -85,17 +86,17 @@ type costTestAttacker struct {
 
 // costTestJoin connects to victim as a fresh key, sends join and reads the
 // victim's JOIN.
-func costTestJoin(t *testing.T, victim *netTestNode, key ed25519.PrivateKey, join JoinMsg) *costTestAttacker {
+func costTestJoin(t *testing.T, victim *netTestNode, key ed25519.PrivateKey, join wire.JoinMsg) *costTestAttacker {
 	t.Helper()
 	p := netTestDialTLS(t, victim.Addr().String(), key)
-	join.Version, join.ID = ProtocolVersion, p.id
+	join.Version, join.ID = wire.ProtocolVersion, p.id
 	if join.Name == "" {
 		join.Name = "Mallory"
 	}
 	if join.Port == 0 {
 		join.Port = 9
 	}
-	if err := p.write(FrameJoin, join); err != nil {
+	if err := p.write(wire.FrameJoin, join); err != nil {
 		t.Fatal(err)
 	}
 	a := &costTestAttacker{netTestPeer: p, done: make(chan struct{})}
@@ -108,14 +109,14 @@ func costTestJoin(t *testing.T, victim *netTestNode, key ed25519.PrivateKey, joi
 				return
 			}
 			switch typ {
-			case FrameChat:
+			case wire.FrameChat:
 				a.chats.Add(1)
 				if n := int64(len(typ) + len(payload) + 2); n > a.maxChat.Load() {
 					a.maxChat.Store(n)
 				}
-			case FramePong:
+			case wire.FramePong:
 				a.pongs.Add(1)
-			case FrameGoodbye:
+			case wire.FrameGoodbye:
 				a.goodbyeMu.Lock()
 				a.goodbye = string(payload)
 				a.goodbyeMu.Unlock()
@@ -147,7 +148,7 @@ func (a *costTestAttacker) closed(t *testing.T, timeout time.Duration) string {
 // (its PONG to a PING comes after them) or has closed the connection.
 func (a *costTestAttacker) handled(timeout time.Duration) error {
 	want := a.pongs.Load() + 1
-	if a.write(FramePing, PingMsg{Nonce: uint64(want)}) != nil {
+	if a.write(wire.FramePing, wire.PingMsg{Nonce: uint64(want)}) != nil {
 		return nil
 	}
 	deadline := time.After(timeout)
@@ -211,15 +212,15 @@ func costTestRows(t *testing.T, n *netTestNode) int {
 func TestPaddedLinesAreRefusedAndPaddingNeverTravels(t *testing.T) {
 	a, b := costTestPair(t, nil)
 	watcherKey, _ := netTestNewKey(t)
-	watcher := costTestJoin(t, a, watcherKey, JoinMsg{Name: "Walter"})
+	watcher := costTestJoin(t, a, watcherKey, wire.JoinMsg{Name: "Walter"})
 
 	// Five validly signed lines, each padded with an unsigned field of
 	// 60 KB: the first ends the connection.
 	key, _ := netTestNewKey(t)
-	m := costTestJoin(t, a, key, JoinMsg{})
+	m := costTestJoin(t, a, key, wire.JoinMsg{})
 	for i := range 5 {
 		chat := netTestChat(key, uint64(i+1), fmt.Sprintf("padded %d", i))
-		frame, err := EncodeFrame(FrameChat, chat, 0)
+		frame, err := wire.EncodeFrame(wire.FrameChat, chat, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,10 +240,10 @@ func TestPaddedLinesAreRefusedAndPaddingNeverTravels(t *testing.T) {
 	// Whitespace and escapes are valid JSON and pass, but what goes on
 	// is the canonical line: 250 bytes, not 60 KB.
 	key2, _ := netTestNewKey(t)
-	m2 := costTestJoin(t, a, key2, JoinMsg{})
+	m2 := costTestJoin(t, a, key2, wire.JoinMsg{})
 	for i := range 5 {
 		chat := netTestChat(key2, uint64(i+1), fmt.Sprintf("spaced %d", i))
-		frame, err := EncodeFrame(FrameChat, chat, 0)
+		frame, err := wire.EncodeFrame(wire.FrameChat, chat, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,17 +267,17 @@ func TestAnInboundJoinMarkedFullIsAViolationAndItsPeersAreNeverRead(t *testing.T
 	// 100 keys, each JOIN{"full":true} then 10 PEERS of 600 new IDs
 	// (700 would not fit in a frame without addresses shorter than ours).
 	fake := costTestFakeIDs(t, 600)
-	entries := make([]PeerEntry, len(fake))
+	entries := make([]wire.PeerEntry, len(fake))
 	for i, id := range fake {
-		entries[i] = PeerEntry{ID: id, Name: "x", Addrs: []string{}}
+		entries[i] = wire.PeerEntry{ID: id, Name: "x", Addrs: []string{}}
 	}
-	peersFrame, err := EncodeFrame(FramePeers, PeersMsg{Peers: entries}, 0)
+	peersFrame, err := wire.EncodeFrame(wire.FramePeers, wire.PeersMsg{Peers: entries}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for k := range 100 {
 		key, _ := netTestNewKey(t)
-		m := costTestJoin(t, a, key, JoinMsg{Full: true})
+		m := costTestJoin(t, a, key, wire.JoinMsg{Full: true})
 		for range 10 {
 			if m.writeRaw(string(peersFrame)) != nil {
 				break
@@ -314,15 +315,15 @@ func TestAFloodOfFakePeerIDsDoesNotStopTheNodeFromDialingAGenuineNewPeer(t *test
 	perKey := DefaultConfig().NewPeerBurst
 	for first := 0; first < fakes; first += perKey {
 		key, _ := netTestNewKey(t)
-		m := costTestJoin(t, a, key, JoinMsg{})
+		m := costTestJoin(t, a, key, wire.JoinMsg{})
 		chunk := ids[first:min(first+perKey, fakes)]
 		for len(chunk) > 0 {
 			n := min(len(chunk), 500)
-			entries := make([]PeerEntry, n)
+			entries := make([]wire.PeerEntry, n)
 			for i, id := range chunk[:n] {
-				entries[i] = PeerEntry{ID: id, Name: "fake", Addrs: []string{fmt.Sprintf("127.0.0.1:%d", 1+i%2)}}
+				entries[i] = wire.PeerEntry{ID: id, Name: "fake", Addrs: []string{fmt.Sprintf("127.0.0.1:%d", 1+i%2)}}
 			}
-			if err := m.write(FramePeers, PeersMsg{Peers: entries}); err != nil {
+			if err := m.write(wire.FramePeers, wire.PeersMsg{Peers: entries}); err != nil {
 				t.Fatal(err)
 			}
 			chunk = chunk[n:]
@@ -361,8 +362,8 @@ func TestFreshKeysThatDialInAreLetInOnlyAtTheNewIDRate(t *testing.T) {
 	busy := 0
 	for range 3 * burst {
 		key, _ := netTestNewKey(t)
-		m := costTestJoin(t, a, key, JoinMsg{})
-		if err := m.write(FrameGoodbye, GoodbyeMsg{Reason: "bye"}); err != nil {
+		m := costTestJoin(t, a, key, wire.JoinMsg{})
+		if err := m.write(wire.FrameGoodbye, wire.GoodbyeMsg{Reason: "bye"}); err != nil {
 			t.Fatal(err)
 		}
 		if bye := m.closed(t, 5*time.Second); strings.Contains(bye, "busy") {
@@ -385,11 +386,11 @@ func TestAFloodOfFreshAuthorsIsPacedThenPenalized(t *testing.T) {
 		cfg.FloodGrace = time.Second
 	})
 	key, _ := netTestNewKey(t)
-	m := costTestJoin(t, a, key, JoinMsg{})
+	m := costTestJoin(t, a, key, wire.JoinMsg{})
 	sent := 0
 	for i := range 3000 {
 		author, _ := netTestNewKey(t)
-		if m.write(FrameChat, netTestChat(author, 1, fmt.Sprintf("author %d", i))) != nil {
+		if m.write(wire.FrameChat, netTestChat(author, 1, fmt.Sprintf("author %d", i))) != nil {
 			break
 		}
 		sent++
@@ -414,7 +415,7 @@ func TestAReplacedConnectionsDisconnectIsNeverWrittenAfterItsSuccessorsConnect(t
 	// connection is served: whichever of two connections has the lower
 	// tie value stays, so some replace their predecessor.
 	for range 20 {
-		if err := costTestJoin(t, a, key, JoinMsg{}).handled(5 * time.Second); err != nil {
+		if err := costTestJoin(t, a, key, wire.JoinMsg{}).handled(5 * time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -463,14 +464,14 @@ func TestPeersListsPayForTheirEntriesFromTheGossipBudget(t *testing.T) {
 		cfg.GossipRate, cfg.GossipBurst = 100, 2000
 		cfg.FloodGrace = 500 * time.Millisecond
 	})
-	entries := make([]PeerEntry, 600)
+	entries := make([]wire.PeerEntry, 600)
 	for i, id := range costTestFakeIDs(t, len(entries)) {
-		entries[i] = PeerEntry{ID: id, Name: "x", Addrs: []string{}}
+		entries[i] = wire.PeerEntry{ID: id, Name: "x", Addrs: []string{}}
 	}
 	key, _ := netTestNewKey(t)
-	m := costTestJoin(t, a, key, JoinMsg{})
+	m := costTestJoin(t, a, key, wire.JoinMsg{})
 	for range 10 {
-		if m.write(FramePeers, PeersMsg{Peers: entries}) != nil {
+		if m.write(wire.FramePeers, wire.PeersMsg{Peers: entries}) != nil {
 			break
 		}
 	}
@@ -537,11 +538,11 @@ func TestShutdownDoesNotWaitForAFullPeerThatNeverSendsItsPeers(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		fr := NewFrameReader(c, 0)
-		if typ, _, err := fr.Next(); err != nil || typ != FrameJoin {
+		fr := wire.NewFrameReader(c, 0)
+		if typ, _, err := fr.Next(); err != nil || typ != wire.FrameJoin {
 			return
 		}
-		frame, err := EncodeFrame(FrameJoin, JoinMsg{Version: ProtocolVersion, ID: id, Name: "Fuller", Port: 9, Full: true}, 0)
+		frame, err := wire.EncodeFrame(wire.FrameJoin, wire.JoinMsg{Version: wire.ProtocolVersion, ID: id, Name: "Fuller", Port: 9, Full: true}, 0)
 		if err != nil {
 			return
 		}
@@ -584,16 +585,16 @@ func TestPeersFloodsFromManyKeysKeepTheTableBoundedAndThePairChatting(t *testing
 	const keys, frames, perFrame = 100, 10, 600
 	rowsBefore := costTestRows(t, a)
 	attackers := make([]*costTestAttacker, keys)
-	frameSets := make([][]PeersMsg, keys)
+	frameSets := make([][]wire.PeersMsg, keys)
 	for k := range attackers {
 		key, _ := netTestNewKey(t)
-		attackers[k] = costTestJoin(t, a, key, JoinMsg{})
+		attackers[k] = costTestJoin(t, a, key, wire.JoinMsg{})
 		for range frames {
-			entries := make([]PeerEntry, perFrame)
+			entries := make([]wire.PeerEntry, perFrame)
 			for i, id := range costTestFakeIDs(t, perFrame) {
-				entries[i] = PeerEntry{ID: id, Name: "x", Addrs: []string{}}
+				entries[i] = wire.PeerEntry{ID: id, Name: "x", Addrs: []string{}}
 			}
-			frameSets[k] = append(frameSets[k], PeersMsg{Peers: entries})
+			frameSets[k] = append(frameSets[k], wire.PeersMsg{Peers: entries})
 		}
 	}
 	// All at once, as many keys would: each connection waits for its own
@@ -602,7 +603,7 @@ func TestPeersFloodsFromManyKeysKeepTheTableBoundedAndThePairChatting(t *testing
 	for k, m := range attackers {
 		go func() {
 			for _, msg := range frameSets[k] {
-				if m.write(FramePeers, msg) != nil {
+				if m.write(wire.FramePeers, msg) != nil {
 					break // refused as full: the node has only 32 places
 				}
 			}

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // Attacks on catch-up by a peer that speaks the protocol correctly with
@@ -86,7 +88,7 @@ func hostileSyncJoin(t *testing.T, target *netTestNode, version int) *hostileSyn
 	t.Helper()
 	key, _ := netTestNewKey(t)
 	p := netTestDialTLS(t, target.Addr().String(), key)
-	if err := p.write(FrameJoin, JoinMsg{Version: version, ID: p.id, Name: "Mallory", Port: 9}); err != nil {
+	if err := p.write(wire.FrameJoin, wire.JoinMsg{Version: version, ID: p.id, Name: "Mallory", Port: 9}); err != nil {
 		t.Fatal(err)
 	}
 	at := &hostileSyncAttacker{netTestPeer: p, done: make(chan struct{})}
@@ -98,15 +100,15 @@ func hostileSyncJoin(t *testing.T, target *netTestNode, version int) *hostileSyn
 				return
 			}
 			switch typ {
-			case FrameSync:
-				var msg SyncMsg
+			case wire.FrameSync:
+				var msg wire.SyncMsg
 				if json.Unmarshal(payload, &msg) == nil && !msg.More {
 					at.round.Store(msg.Round)
 					at.rounds.Add(1)
 				}
-			case FrameSyncQuery:
+			case wire.FrameSyncQuery:
 				at.rounds.Add(1)
-			case FrameSynced:
+			case wire.FrameSynced:
 				at.answers.Add(1)
 			}
 		}
@@ -149,7 +151,7 @@ func (at *hostileSyncAttacker) sendAll(t *testing.T, typ string, msgs []any) int
 	t.Helper()
 	_ = at.tc.SetWriteDeadline(time.Now().Add(3 * time.Minute))
 	for i, m := range msgs {
-		frame, err := EncodeFrame(typ, m, 0)
+		frame, err := wire.EncodeFrame(typ, m, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +165,7 @@ func (at *hostileSyncAttacker) sendAll(t *testing.T, typ string, msgs []any) int
 
 func TestGappedAuthorsDoNotCutCatchUp(t *testing.T) {
 	a, b := hostileSyncPair(t)
-	at := hostileSyncJoin(t, a, ProtocolVersion)
+	at := hostileSyncJoin(t, a, wire.ProtocolVersion)
 	// 300 fresh authors, each with lines 2, 4, …, 64: 32 holes apiece,
 	// about 750 bytes each in a SYNC, 9,600 lines, within a chat burst.
 	var msgs []any
@@ -172,7 +174,7 @@ func TestGappedAuthorsDoNotCutCatchUp(t *testing.T) {
 			msgs = append(msgs, netTestChat(key, seq, "gapped"))
 		}
 	}
-	at.sendAll(t, FrameChat, msgs)
+	at.sendAll(t, wire.FrameChat, msgs)
 	netTestWaitFor(t, 60*time.Second, "Bob to hold the gapped authors", func() bool {
 		sums, err := b.log.Summaries()
 		return err == nil && len(sums) >= 300
@@ -212,15 +214,15 @@ func TestMoreThanTwentyThousandAuthorsStillSync(t *testing.T) {
 			for i := w; i < authors; i += workers {
 				_, key, _ := ed25519.GenerateKey(nil)
 				c := netTestChat(key, 1, "one of many")
-				msgs[i] = CatchupMsg{Chat: &c}
+				msgs[i] = wire.CatchupMsg{Chat: &c}
 			}
 		}()
 	}
 	wg.Wait()
 	a, b := hostileSyncPair(t)
 	at := hostileSyncJoin(t, a, 1)
-	at.sendAll(t, FrameCatchup, msgs)
-	if err := at.write(FrameSynced, SyncedMsg{Sent: authors}); err != nil {
+	at.sendAll(t, wire.FrameCatchup, msgs)
+	if err := at.write(wire.FrameSynced, wire.SyncedMsg{Sent: authors}); err != nil {
 		t.Logf("SYNCED: %v", err)
 	}
 	for _, n := range []*netTestNode{a, b} {
@@ -244,12 +246,12 @@ func TestCatchupNeverEndedWithSyncedIsShownAndBounded(t *testing.T) {
 	for _, key := range hostileSyncKeys(t, 300) {
 		for seq := uint64(1); seq <= 10; seq++ {
 			c := netTestChat(key, seq, "hostage")
-			msgs = append(msgs, CatchupMsg{Chat: &c})
+			msgs = append(msgs, wire.CatchupMsg{Chat: &c})
 		}
 	}
 	a, b := hostileSyncPair(t)
 	at := hostileSyncJoin(t, a, 1)
-	sent := at.sendAll(t, FrameCatchup, msgs)
+	sent := at.sendAll(t, wire.FrameCatchup, msgs)
 	if sent < len(msgs) {
 		t.Fatalf("Alice stopped reading after %d of %d asked-for lines", sent, len(msgs))
 	}
@@ -265,14 +267,14 @@ func TestCatchupNeverEndedWithSyncedIsShownAndBounded(t *testing.T) {
 
 func TestHaveAndSyncedInTurnsCannotMakeANodeAskWithoutEnd(t *testing.T) {
 	a, b := hostileSyncPair(t)
-	at := hostileSyncJoin(t, a, ProtocolVersion)
+	at := hostileSyncJoin(t, a, wire.ProtocolVersion)
 	start := time.Now()
 	before := at.rounds.Load()
 	for range 2000 {
-		if err := at.write(FrameHave, struct{}{}); err != nil {
+		if err := at.write(wire.FrameHave, struct{}{}); err != nil {
 			break
 		}
-		if err := at.write(FrameSynced, SyncedMsg{Round: at.round.Load()}); err != nil {
+		if err := at.write(wire.FrameSynced, wire.SyncedMsg{Round: at.round.Load()}); err != nil {
 			break
 		}
 	}
@@ -300,7 +302,7 @@ func TestRepeatedSyncRequestsAreAnsweredAtMostOncePerInterval(t *testing.T) {
 	// a walk of her whole log.
 	start := time.Now()
 	for range 200 {
-		if err := at.write(FrameSync, SyncMsg{Origins: []SyncOrigin{}}); err != nil {
+		if err := at.write(wire.FrameSync, wire.SyncMsg{Origins: []wire.SyncOrigin{}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // hostileTestOpen counts the node's TCP connections of any state.
@@ -111,7 +113,7 @@ func TestGarbageFromStrangersDoesNotStopDelivery(t *testing.T) {
 		}},
 		{"an oversized line before TLS", func(t *testing.T) net.Conn {
 			c := hostileTestDial(t, a)
-			_, _ = c.Write(bytes.Repeat([]byte{'A'}, 2*DefaultMaxFrame))
+			_, _ = c.Write(bytes.Repeat([]byte{'A'}, 2*wire.DefaultMaxFrame))
 			return c
 		}},
 		{"a plaintext CHAT frame", func(t *testing.T) net.Conn {
@@ -121,7 +123,7 @@ func TestGarbageFromStrangersDoesNotStopDelivery(t *testing.T) {
 		}},
 		{"a CHAT frame before JOIN", func(t *testing.T) net.Conn {
 			p := netTestDialTLS(t, a.Addr().String(), key)
-			if err := p.write(FrameChat, netTestChat(key, 1, "who needs a JOIN")); err != nil {
+			if err := p.write(wire.FrameChat, netTestChat(key, 1, "who needs a JOIN")); err != nil {
 				t.Fatal(err)
 			}
 			return p.tc
@@ -131,7 +133,7 @@ func TestGarbageFromStrangersDoesNotStopDelivery(t *testing.T) {
 			if err := p.join("Mallory"); err != nil {
 				t.Fatal(err)
 			}
-			big := "CHAT|" + strings.Repeat("x", DefaultMaxFrame) + "\n"
+			big := "CHAT|" + strings.Repeat("x", wire.DefaultMaxFrame) + "\n"
 			_ = p.tc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 			_, _ = io.WriteString(p.tc, big)
 			return p.tc
@@ -143,7 +145,7 @@ func TestGarbageFromStrangersDoesNotStopDelivery(t *testing.T) {
 			}
 			forged := netTestChat(key, 2, "signed by someone else")
 			forged.Text = "words put in Mallory's mouth"
-			_ = p.write(FrameChat, forged)
+			_ = p.write(wire.FrameChat, forged)
 			return p.tc
 		}},
 	}

@@ -3,7 +3,6 @@ package peering
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // inbound is one signed message (or the end of a catch-up answer) on its
@@ -42,50 +42,6 @@ func (c *conn) push(m inbound) error {
 	case <-c.closing:
 		return c.closeErr
 	}
-}
-
-// decodeSigned parses a CHAT, NICK, SEALED, ACK or CATCHUP payload.
-func decodeSigned(typ string, payload []byte) (eventlog.Signed, error) {
-	switch typ {
-	case FrameChat:
-		var m ChatMsg
-		if err := decodeStrict(payload, &m); err != nil {
-			return nil, fmt.Errorf("CHAT: %w", err)
-		}
-		return m.Event(), nil
-	case FrameNick:
-		var m NickMsg
-		if err := decodeStrict(payload, &m); err != nil {
-			return nil, fmt.Errorf("NICK: %w", err)
-		}
-		return m.Event(), nil
-	case FrameSealed, FrameAck:
-		return decodePrivate(typ, payload)
-	case FrameCatchup:
-		var m CatchupMsg
-		if err := decodeStrict(payload, &m); err != nil {
-			return nil, fmt.Errorf("CATCHUP: %w", err)
-		}
-		set := 0
-		for _, present := range []bool{m.Chat != nil, m.Nick != nil, m.Sealed != nil, m.Ack != nil} {
-			if present {
-				set++
-			}
-		}
-		switch {
-		case set != 1:
-		case m.Chat != nil:
-			return m.Chat.Event(), nil
-		case m.Nick != nil:
-			return m.Nick.Event(), nil
-		case m.Sealed != nil:
-			return m.Sealed.Event(), nil
-		case m.Ack != nil:
-			return m.Ack.Event(), nil
-		}
-		return nil, errors.New("CATCHUP: want exactly one of chat, nick, sealed and ack")
-	}
-	return nil, fmt.Errorf("%s is not a signed message", typ)
 }
 
 // ingestLoop appends what the read loop decoded, in batches: whatever is
@@ -208,28 +164,13 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 		n.show(res.Body)
 		// What goes on is the canonical encoding of what was verified,
 		// never the bytes received: padding a peer added dies here.
-		frame, err := signedFrame(res.Body, n.cfg.MaxFrame)
+		frame, err := wire.SignedFrame(res.Body, n.cfg.MaxFrame)
 		if err != nil {
 			return err
 		}
 		n.stats.relayed.Add(uint64(n.broadcast(frame, from)))
 	}
 	return nil
-}
-
-// signedFrame is the CHAT, NICK, SEALED or ACK frame that carries body.
-func signedFrame(body eventlog.Body, maxFrame int) ([]byte, error) {
-	switch b := body.(type) {
-	case eventlog.Chat:
-		return EncodeFrame(FrameChat, ChatFromEvent(b), maxFrame)
-	case eventlog.Nick:
-		return EncodeFrame(FrameNick, NickFromEvent(b), maxFrame)
-	case eventlog.Sealed:
-		return EncodeFrame(FrameSealed, SealedFromEvent(b), maxFrame)
-	case eventlog.Ack:
-		return EncodeFrame(FrameAck, AckFromEvent(b), maxFrame)
-	}
-	return nil, fmt.Errorf("%T is not a signed message", body)
 }
 
 // minParallelVerify is the smallest batch whose signatures are checked on
@@ -474,7 +415,7 @@ func (n *Node) showBatch(b viewBatch) {
 		n.renamed(nick)
 	}
 	v.showMu.Unlock()
-	if frame, err := EncodeFrame(FrameHave, struct{}{}, n.cfg.MaxFrame); err == nil {
+	if frame, err := wire.EncodeFrame(wire.FrameHave, struct{}{}, n.cfg.MaxFrame); err == nil {
 		n.broadcast(frame, nil)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // Private networks. A node configured with a network key speaks to no one
@@ -35,10 +36,6 @@ import (
 // requires a key. Without a key the network stays open: such a node never
 // sends AUTH and accepts any peer that sends JOIN.
 
-// FrameAuth carries the network-key proof; only nodes with a network key
-// send it, as their first frame.
-const FrameAuth = "AUTH"
-
 // MinNetworkKey is the shortest network key accepted, in bytes.
 const MinNetworkKey = 16
 
@@ -48,11 +45,6 @@ const networkKeyLabel = "p2pchat network key"
 // goodbyeKeyMismatch is the GOODBYE reason a keyed node gives a peer that
 // failed the proof.
 const goodbyeKeyMismatch = "network key mismatch"
-
-// AuthMsg is the payload of AUTH: the hex HMAC proof described above.
-type AuthMsg struct {
-	Proof string `json:"proof"`
-}
 
 // Why a handshake on a private network fails.
 var (
@@ -87,7 +79,7 @@ func networkProof(key []byte, cs tls.ConnectionState, id eventlog.NodeID) ([]byt
 // deadline. It refuses a penalized or banned peer, and on a private network
 // exchanges AUTH and refuses a peer without a valid proof; in both cases
 // the peer is told why in a GOODBYE and learns nothing else.
-func (n *Node) beforeJoin(tc *tls.Conn, fr *FrameReader, id eventlog.NodeID) error {
+func (n *Node) beforeJoin(tc *tls.Conn, fr *wire.FrameReader, id eventlog.NodeID) error {
 	if until, ok := n.penalties.active(id, time.Now()); ok {
 		writeGoodbye(tc, errPenalized.Error())
 		return fmt.Errorf("refused %s: %w until %s", id.Short(), errPenalized, until.Format(time.TimeOnly))
@@ -108,7 +100,7 @@ func (n *Node) beforeJoin(tc *tls.Conn, fr *FrameReader, id eventlog.NodeID) err
 	if err != nil {
 		return err
 	}
-	frame, err := EncodeFrame(FrameAuth, AuthMsg{Proof: hex.EncodeToString(own)}, n.cfg.MaxFrame)
+	frame, err := wire.EncodeFrame(wire.FrameAuth, wire.AuthMsg{Proof: hex.EncodeToString(own)}, n.cfg.MaxFrame)
 	if err != nil {
 		return err
 	}
@@ -124,14 +116,14 @@ func (n *Node) beforeJoin(tc *tls.Conn, fr *FrameReader, id eventlog.NodeID) err
 		return fmt.Errorf("%s: %w", id.Short(), why)
 	}
 	switch typ {
-	case FrameAuth:
-	case FrameGoodbye:
+	case wire.FrameAuth:
+	case wire.FrameGoodbye:
 		return fmt.Errorf("%s: %w", id.Short(), goodbyeFrom(payload))
 	default:
 		return refuse(errNoNetworkKey)
 	}
-	var msg AuthMsg
-	if err := decodeStrict(payload, &msg); err != nil {
+	var msg wire.AuthMsg
+	if err := wire.DecodeStrict(payload, &msg); err != nil {
 		return refuse(fmt.Errorf("%w: AUTH: %v", errWrongNetworkKey, err))
 	}
 	got, err := hex.DecodeString(msg.Proof)
@@ -151,9 +143,9 @@ func (n *Node) beforeJoin(tc *tls.Conn, fr *FrameReader, id eventlog.NodeID) err
 // notJoin explains a first frame other than JOIN from the peer id.
 func notJoin(id eventlog.NodeID, typ string, payload []byte) error {
 	switch typ {
-	case FrameAuth:
+	case wire.FrameAuth:
 		return fmt.Errorf("%s: %w", id.Short(), errPeerNeedsKey)
-	case FrameGoodbye:
+	case wire.FrameGoodbye:
 		return fmt.Errorf("%s: %w", id.Short(), goodbyeFrom(payload))
 	}
 	return fmt.Errorf("first frame from %s is %s, want JOIN", id.Short(), typ)
@@ -168,8 +160,8 @@ const maxGoodbyeReason = 128
 // terminal escapes) are dropped and its length is bounded, so that it can
 // neither forge lines in the log and its readers nor grow the log.
 func goodbyeFrom(payload []byte) error {
-	var bye GoodbyeMsg
-	if err := decodeStrict(payload, &bye); err != nil {
+	var bye wire.GoodbyeMsg
+	if err := wire.DecodeStrict(payload, &bye); err != nil {
 		bye.Reason = "malformed GOODBYE"
 	}
 	reason := strings.Map(func(r rune) rune {
@@ -187,7 +179,7 @@ func goodbyeFrom(payload []byte) error {
 // writeGoodbye tells a peer refused during the handshake why, on the
 // handshake's deadline; whether it arrives does not matter.
 func writeGoodbye(tc *tls.Conn, reason string) {
-	frame, err := EncodeFrame(FrameGoodbye, GoodbyeMsg{Reason: reason}, 0)
+	frame, err := wire.EncodeFrame(wire.FrameGoodbye, wire.GoodbyeMsg{Reason: reason}, 0)
 	if err == nil {
 		_, _ = tc.Write(frame)
 	}

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/p2pchat/p2pchat/peering/wire"
+	"github.com/p2pchat/p2pchat/peering/wire/wiretest"
 )
 
 var (
@@ -96,7 +99,7 @@ func TestNodesWithoutTheNetworkKeyNeverJoinAKeyedNetwork(t *testing.T) {
 }
 
 func TestNetworkKeyProofIsBoundToTheConnectionAndTheSender(t *testing.T) {
-	srvKey, clientKey := wireTestKey(1), wireTestKey(2)
+	srvKey, clientKey := wiretest.Key(1), wiretest.Key(2)
 	server := ServerConfig(tlsTestCert(t, srvKey))
 	client := tlsTestClientWith(tlsTestCert(t, clientKey))
 	id := tlsTestID(t, clientKey)
@@ -146,7 +149,7 @@ func TestNetworkKeyMustHaveSixteenBytes(t *testing.T) {
 		}
 	}
 	cfg := DefaultConfig()
-	cfg.Name, cfg.Key, cfg.NetworkKey = "Alice", wireTestKey(1), []byte("short")
+	cfg.Name, cfg.Key, cfg.NetworkKey = "Alice", wiretest.Key(1), []byte("short")
 	if _, err := New(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "at least 16") {
 		t.Errorf("New with a 5-byte network key: %v", err)
 	}
@@ -167,7 +170,7 @@ func TestKeyedNodeSendsNothingButAuthToAPeerWithoutProof(t *testing.T) {
 		}
 		got = append(got, typ+"|"+string(payload))
 	}
-	if len(got) != 2 || !strings.HasPrefix(got[0], FrameAuth+"|") || got[1] != `GOODBYE|{"reason":"network key mismatch"}` {
+	if len(got) != 2 || !strings.HasPrefix(got[0], wire.FrameAuth+"|") || got[1] != `GOODBYE|{"reason":"network key mismatch"}` {
 		t.Fatalf("a peer without the key got %q, want AUTH then GOODBYE", got)
 	}
 	if strings.Contains(strings.Join(got, ""), "Alice") {

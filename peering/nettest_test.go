@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 	"github.com/p2pchat/p2pchat/store"
 	"github.com/rs/zerolog"
 )
@@ -240,7 +241,7 @@ type netTestPeer struct {
 	key ed25519.PrivateKey
 	id  eventlog.NodeID
 	tc  *tls.Conn
-	fr  *FrameReader
+	fr  *wire.FrameReader
 }
 
 // netTestNewKey returns a fresh identity.
@@ -278,12 +279,12 @@ func netTestDialTLS(t *testing.T, addr string, key ed25519.PrivateKey) *netTestP
 		t.Fatal(err)
 	}
 	tc := c.(*tls.Conn)
-	return &netTestPeer{key: key, id: id, tc: tc, fr: NewFrameReader(tc, 0)}
+	return &netTestPeer{key: key, id: id, tc: tc, fr: wire.NewFrameReader(tc, 0)}
 }
 
 // write sends one frame, within a deadline.
 func (p *netTestPeer) write(typ string, v any) error {
-	frame, err := EncodeFrame(typ, v, 0)
+	frame, err := wire.EncodeFrame(typ, v, 0)
 	if err != nil {
 		return err
 	}
@@ -294,7 +295,7 @@ func (p *netTestPeer) write(typ string, v any) error {
 
 // join sends a JOIN as name, as an honest node would.
 func (p *netTestPeer) join(name string) error {
-	return p.write(FrameJoin, JoinMsg{Version: ProtocolVersion, ID: p.id, Name: name, Port: 9})
+	return p.write(wire.FrameJoin, wire.JoinMsg{Version: wire.ProtocolVersion, ID: p.id, Name: name, Port: 9})
 }
 
 // next reads the next frame within timeout.
@@ -313,8 +314,8 @@ func (p *netTestPeer) goodbye(t *testing.T, timeout time.Duration) string {
 		if err != nil {
 			t.Fatalf("connection ended without GOODBYE: %v", err)
 		}
-		if typ == FrameGoodbye {
-			var bye GoodbyeMsg
+		if typ == wire.FrameGoodbye {
+			var bye wire.GoodbyeMsg
 			if err := json.Unmarshal(payload, &bye); err != nil {
 				t.Fatal(err)
 			}
@@ -324,10 +325,10 @@ func (p *netTestPeer) goodbye(t *testing.T, timeout time.Duration) string {
 }
 
 // netTestChat returns a CHAT payload signed by key.
-func netTestChat(key ed25519.PrivateKey, seq uint64, text string) ChatMsg {
+func netTestChat(key ed25519.PrivateKey, seq uint64, text string) wire.ChatMsg {
 	c := eventlog.Chat{OriginSeq: seq, OriginTime: time.Now(), Name: "Mallory", Text: text}
 	c.Sign(key)
-	return ChatFromEvent(c)
+	return wire.ChatFromEvent(c)
 }
 
 // netTestLines returns n distinct lines for pasting.

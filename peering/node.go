@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 )
@@ -388,8 +389,8 @@ func (n *Node) peersFrame() ([]byte, error) {
 		return nil, err
 	}
 	for {
-		frame, err := EncodeFrame(FramePeers, msg, n.cfg.MaxFrame)
-		if !errors.Is(err, ErrFrameTooLarge) || len(msg.Peers) == 0 {
+		frame, err := wire.EncodeFrame(wire.FramePeers, msg, n.cfg.MaxFrame)
+		if !errors.Is(err, wire.ErrFrameTooLarge) || len(msg.Peers) == 0 {
 			if err == nil {
 				n.peersCache.frame, n.peersCache.made, n.peersCache.gen = frame, time.Now(), gen
 			}
@@ -411,10 +412,10 @@ const peersFrameAge = time.Second
 // peersMsg lists what this node knows that others could dial: connected
 // peers first, then the rest of the table, never banned ones, at most the
 // protocol's limit.
-func (n *Node) peersMsg() (PeersMsg, error) {
+func (n *Node) peersMsg() (wire.PeersMsg, error) {
 	table, err := n.log.Peers()
 	if err != nil {
-		return PeersMsg{}, err
+		return wire.PeersMsg{}, err
 	}
 	n.mu.Lock()
 	connected := make(map[eventlog.NodeID]bool, len(n.conns))
@@ -423,7 +424,7 @@ func (n *Node) peersMsg() (PeersMsg, error) {
 	}
 	n.mu.Unlock()
 	now := time.Now()
-	msg := PeersMsg{Peers: []PeerEntry{}}
+	msg := wire.PeersMsg{Peers: []wire.PeerEntry{}}
 	for _, pass := range []bool{true, false} {
 		for _, p := range table {
 			if connected[p.ID] != pass || len(p.Addrs) == 0 || p.BannedAt(now) || n.stale(p, now) || len(msg.Peers) == maxPeersEntries {
@@ -434,15 +435,15 @@ func (n *Node) peersMsg() (PeersMsg, error) {
 			}
 			// A peer whose addresses cannot be dialed is still named,
 			// so that others can address private messages to it.
-			msg.Peers = append(msg.Peers, PeerEntry{ID: p.ID, Name: p.Name, Addrs: n.reach.visible(p.Addrs)})
+			msg.Peers = append(msg.Peers, wire.PeerEntry{ID: p.ID, Name: p.Name, Addrs: n.reach.visible(p.Addrs)})
 		}
 	}
 	return msg, nil
 }
 
 // joinMsg is how this node introduces itself.
-func (n *Node) joinMsg() JoinMsg {
-	msg := JoinMsg{Version: ProtocolVersion, ID: n.self, Name: n.Name(), Port: n.Port()}
+func (n *Node) joinMsg() wire.JoinMsg {
+	msg := wire.JoinMsg{Version: wire.ProtocolVersion, ID: n.self, Name: n.Name(), Port: n.Port()}
 	if ip := net.ParseIP(n.cfg.ListenHost); ip != nil && !ip.IsUnspecified() {
 		msg.Addrs = []string{net.JoinHostPort(n.cfg.ListenHost, strconv.Itoa(n.Port()))}
 	}

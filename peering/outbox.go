@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // outboxSize bounds the own lines waiting to be stored; past it Say waits,
@@ -101,7 +102,7 @@ func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
 		case eventlog.Sealed:
 			n.sent(b)
 		}
-		frame, err := signedFrame(res.Body, n.cfg.MaxFrame)
+		frame, err := wire.SignedFrame(res.Body, n.cfg.MaxFrame)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // privateLines returns what d showed as private messages.
@@ -91,13 +92,13 @@ func malloryJoins(t *testing.T, n *netTestNode) (*netTestPeer, ed25519.PrivateKe
 	if err := p.join("Mallory"); err != nil {
 		t.Fatal(err)
 	}
-	if typ, _, err := p.next(5 * time.Second); err != nil || typ != FrameJoin {
+	if typ, _, err := p.next(5 * time.Second); err != nil || typ != wire.FrameJoin {
 		t.Fatalf("first frame %q, %v; want JOIN", typ, err)
 	}
 	return p, key
 }
 
-func sealedBy(t *testing.T, key ed25519.PrivateKey, to eventlog.NodeID, seq uint64, text string, spoil func(*eventlog.Sealed)) SealedMsg {
+func sealedBy(t *testing.T, key ed25519.PrivateKey, to eventlog.NodeID, seq uint64, text string, spoil func(*eventlog.Sealed)) wire.SealedMsg {
 	t.Helper()
 	s, err := eventlog.NewSealed(key, to, "Mallory", text)
 	if err != nil {
@@ -108,7 +109,7 @@ func sealedBy(t *testing.T, key ed25519.PrivateKey, to eventlog.NodeID, seq uint
 	}
 	s.OriginSeq, s.OriginTime = seq, time.Now()
 	s.Sign(key)
-	return SealedFromEvent(s)
+	return wire.SealedFromEvent(s)
 }
 
 func TestUnreadablePrivateMessagesAreNeverShown(t *testing.T) {
@@ -119,7 +120,7 @@ func TestUnreadablePrivateMessagesAreNeverShown(t *testing.T) {
 
 	// Each is signed by Mallory, so Bob stores and relays it in her
 	// sequence, but none opens for Bob.
-	spoiled := []SealedMsg{
+	spoiled := []wire.SealedMsg{
 		// Alice's box to Bob, lifted into Mallory's message.
 		sealedBy(t, mallory, bob.ID(), 1, "decoy", func(s *eventlog.Sealed) {
 			alices, err := eventlog.NewSealed(aliceKey, bob.ID(), "Alice", "lifted")
@@ -134,11 +135,11 @@ func TestUnreadablePrivateMessagesAreNeverShown(t *testing.T) {
 		sealedBy(t, mallory, carol, 3, "for carol", func(s *eventlog.Sealed) { s.To = bob.ID() }),
 	}
 	for _, m := range spoiled {
-		if err := p.write(FrameSealed, m); err != nil {
+		if err := p.write(wire.FrameSealed, m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := p.write(FrameSealed, sealedBy(t, mallory, bob.ID(), 4, "readable", nil)); err != nil {
+	if err := p.write(wire.FrameSealed, sealedBy(t, mallory, bob.ID(), 4, "readable", nil)); err != nil {
 		t.Fatal(err)
 	}
 	netTestWaitFor(t, 10*time.Second, "Bob shows the readable message", func() bool {
@@ -155,7 +156,7 @@ func TestUnreadablePrivateMessagesAreNeverShown(t *testing.T) {
 	// and the connection that brought it ends.
 	forged := sealedBy(t, mallory, bob.ID(), 1, "from alice, honest", nil)
 	copy(forged.Origin[:], aliceKey.Public().(ed25519.PublicKey))
-	if err := p.write(FrameSealed, forged); err != nil {
+	if err := p.write(wire.FrameSealed, forged); err != nil {
 		t.Fatal(err)
 	}
 	netTestWaitFor(t, 10*time.Second, "Bob drops the forger", func() bool {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // Punching through NAT, the idea of libp2p's DCUtR. Two nodes that cannot
@@ -26,20 +27,6 @@ import (
 // When the routers do not keep ports, or answer with resets, the punch
 // fails within the handshake timeout; the node says so, and everything
 // still travels through the peers it has.
-
-// FramePunch asks a node to connect to another at once.
-const FramePunch = "PUNCH"
-
-// PunchMsg is the payload of PUNCH.
-type PunchMsg struct {
-	// ID is the node to connect to.
-	ID eventlog.NodeID `json:"id"`
-	// Name is that node's name, to show.
-	Name string `json:"name"`
-	// Addr is where that node's connections come from, with its
-	// listening port.
-	Addr string `json:"addr"`
-}
 
 const (
 	// maxPunchIntros bounds the introductions a coordinator sends on one
@@ -79,8 +66,8 @@ func (n *Node) introduce(c *conn) {
 		if !c.takeIntro() || !o.takeIntro() {
 			continue
 		}
-		o.sendMsg(FramePunch, PunchMsg{ID: c.id, Name: names[c], Addr: c.addrs[0]})
-		c.sendMsg(FramePunch, PunchMsg{ID: o.id, Name: names[o], Addr: o.addrs[0]})
+		o.sendMsg(wire.FramePunch, wire.PunchMsg{ID: c.id, Name: names[c], Addr: c.addrs[0]})
+		c.sendMsg(wire.FramePunch, wire.PunchMsg{ID: o.id, Name: names[o], Addr: o.addrs[0]})
 		n.logger.Info().Str("a", c.id.Short()).Str("b", o.id.Short()).Msg("introduced two peers behind NAT")
 	}
 }
@@ -90,8 +77,8 @@ func (c *conn) takeIntro() bool { return c.intros.Add(1) <= maxPunchIntros }
 
 // onPunch starts a punch that c's peer asked for.
 func (n *Node) onPunch(ctx context.Context, c *conn, payload []byte) error {
-	var msg PunchMsg
-	if err := decodeStrict(payload, &msg); err != nil {
+	var msg wire.PunchMsg
+	if err := wire.DecodeStrict(payload, &msg); err != nil {
 		return violation(fmt.Errorf("PUNCH: %w", err))
 	}
 	if msg.ID.IsZero() {
@@ -136,7 +123,7 @@ func (n *Node) onPunch(ctx context.Context, c *conn, payload []byte) error {
 // punch connects to msg's node from the listening port and, if that
 // works, serves the connection, as the TLS client if this node has the
 // lower ID.
-func (n *Node) punch(ctx context.Context, msg PunchMsg) {
+func (n *Node) punch(ctx context.Context, msg wire.PunchMsg) {
 	defer n.wg.Done()
 	defer n.release("")
 	raw, err := n.dialFromListenPort(ctx, msg.Addr)

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 func TestAPeerCannotMakeTheNodePunchWithoutBound(t *testing.T) {
@@ -49,12 +51,12 @@ func TestAPeerCannotMakeTheNodePunchWithoutBound(t *testing.T) {
 	const asked = 50
 	for range asked {
 		_, id := netTestNewKey(t)
-		if err := mallory.write(FramePunch, PunchMsg{ID: id, Name: "Someone", Addr: sink.Addr().String()}); err != nil {
+		if err := mallory.write(wire.FramePunch, wire.PunchMsg{ID: id, Name: "Someone", Addr: sink.Addr().String()}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A PING answered after the PUNCH frames shows they were all read.
-	if err := mallory.write(FramePing, PingMsg{Nonce: 7}); err != nil {
+	if err := mallory.write(wire.FramePing, wire.PingMsg{Nonce: 7}); err != nil {
 		t.Fatal(err)
 	}
 	for {
@@ -62,7 +64,7 @@ func TestAPeerCannotMakeTheNodePunchWithoutBound(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the victim dropped a peer for PUNCH frames: %v", err)
 		}
-		if typ == FramePong {
+		if typ == wire.FramePong {
 			break
 		}
 	}
@@ -84,7 +86,7 @@ func TestAMalformedPunchEndsTheConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, id := netTestNewKey(t)
-	if err := mallory.write(FramePunch, PunchMsg{ID: id, Name: "Someone", Addr: "not an address"}); err != nil {
+	if err := mallory.write(wire.FramePunch, wire.PunchMsg{ID: id, Name: "Someone", Addr: "not an address"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := hostileTestClosed(mallory.tc, 5*time.Second); err != nil {

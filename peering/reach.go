@@ -7,6 +7,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // Reachability. A node behind NAT or a firewall can dial out but cannot be
@@ -25,19 +27,6 @@ import (
 // Only the observed IP is ever dialed back, never an address the peer
 // names, so a peer cannot aim the dial-back at a third party; and each
 // address is dialed back at most once per reachTTL, whatever the peer does.
-
-// FrameReach tells a peer the address its connection came from and whether
-// a dial back to it worked.
-const FrameReach = "REACH"
-
-// ReachMsg is the payload of REACH.
-type ReachMsg struct {
-	// Addr is the peer's observed IP with the port its JOIN named.
-	Addr string `json:"addr"`
-	// Reachable says whether a dial back to Addr completed a handshake
-	// with the peer's key.
-	Reachable bool `json:"reachable"`
-}
 
 // reachTTL is how long a dial-back result stands.
 const reachTTL = 30 * time.Minute
@@ -161,7 +150,7 @@ func (n *Node) dialBack(ctx context.Context, c *conn, name string) {
 	reachable := err == nil
 	n.reach.finish(addr, reachable, time.Now())
 	n.logger.Info().Str("peer", c.id.Short()).Str("addr", addr).Bool("reachable", reachable).AnErr("why", err).Msg("dial-back")
-	c.sendMsg(FrameReach, ReachMsg{Addr: addr, Reachable: reachable})
+	c.sendMsg(wire.FrameReach, wire.ReachMsg{Addr: addr, Reachable: reachable})
 	if reachable {
 		n.announce(c, name)
 	} else {
@@ -199,8 +188,8 @@ func (n *Node) probe(ctx context.Context, addr string, c *conn) error {
 // when it changes. A peer can lie here, but only about what is shown:
 // nothing else depends on it.
 func (n *Node) onReach(c *conn, payload []byte) error {
-	var msg ReachMsg
-	if err := decodeStrict(payload, &msg); err != nil {
+	var msg wire.ReachMsg
+	if err := wire.DecodeStrict(payload, &msg); err != nil {
 		return violation(fmt.Errorf("REACH: %w", err))
 	}
 	if err := CheckAddr(msg.Addr); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // onPeers handles a PEERS frame: record what is new and dial whom this
@@ -16,8 +17,8 @@ import (
 // past it are neither recorded nor dialed, so one peer cannot flood the
 // table or the dialer with names nobody else vouches for.
 func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
-	var msg PeersMsg
-	if err := decodeStrict(payload, &msg); err != nil {
+	var msg wire.PeersMsg
+	if err := wire.DecodeStrict(payload, &msg); err != nil {
 		return violation(fmt.Errorf("PEERS: %w", err))
 	}
 	if err := msg.Validate(maxPeersEntries, maxAddrsPerPeer); err != nil {
@@ -39,7 +40,7 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 		return fmt.Errorf("read peer table: %w", err)
 	}
 	var news []eventlog.PeerInfo
-	learned := make([]PeerEntry, 0, len(msg.Peers))
+	learned := make([]wire.PeerEntry, 0, len(msg.Peers))
 	room := n.cfg.MaxKnownPeers - rows
 	now := time.Now()
 	for _, e := range msg.Peers {
@@ -88,7 +89,7 @@ func (n *Node) announce(c *conn, name string) {
 // be dialed is named with none, so that others can still name it (to
 // send it a private message) without dialing it.
 func (n *Node) announceAt(c *conn, name string, addrs []string) {
-	frame, err := EncodeFrame(FramePeers, PeersMsg{Peers: []PeerEntry{{ID: c.id, Name: name, Addrs: addrs}}}, n.cfg.MaxFrame)
+	frame, err := wire.EncodeFrame(wire.FramePeers, wire.PeersMsg{Peers: []wire.PeerEntry{{ID: c.id, Name: name, Addrs: addrs}}}, n.cfg.MaxFrame)
 	if err != nil {
 		n.logger.Error().Err(err).Msg("encode PEERS")
 		return

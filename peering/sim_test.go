@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 	"github.com/p2pchat/p2pchat/store"
 	"github.com/rs/zerolog"
 )
@@ -735,8 +736,8 @@ func (s *sim) wireFigures() wireFigures {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		var msg PeersMsg
-		payload := strings.TrimSuffix(strings.TrimPrefix(string(frame), FramePeers+"|"), "\n")
+		var msg wire.PeersMsg
+		payload := strings.TrimSuffix(strings.TrimPrefix(string(frame), wire.FramePeers+"|"), "\n")
 		if err := json.Unmarshal([]byte(payload), &msg); err != nil {
 			s.t.Fatalf("%s: PEERS frame: %v", sn.name, err)
 		}
@@ -746,7 +747,7 @@ func (s *sim) wireFigures() wireFigures {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		frames, _, err := syncFrames(states, DefaultMaxFrame)
+		frames, _, err := syncFrames(states, wire.DefaultMaxFrame)
 		if err != nil {
 			s.t.Fatal(err)
 		}
@@ -874,8 +875,8 @@ func TestANodeDoesNotAskForCatchUpAgainWhileAnAnswerIsStillComing(t *testing.T) 
 			if err != nil {
 				return
 			}
-			var msg SyncMsg
-			if typ == FrameSync && json.Unmarshal(payload, &msg) == nil && !msg.More {
+			var msg wire.SyncMsg
+			if typ == wire.FrameSync && json.Unmarshal(payload, &msg) == nil && !msg.More {
 				round.Store(msg.Round)
 				requests <- struct{}{}
 			}
@@ -904,7 +905,7 @@ func TestANodeDoesNotAskForCatchUpAgainWhileAnAnswerIsStillComing(t *testing.T) 
 	if got := syncs(20 * interval); got != 1 {
 		t.Fatalf("%d SYNC requests while the first was unanswered, want 1", got)
 	}
-	if err := peer.write(FrameSynced, SyncedMsg{Round: round.Load()}); err != nil {
+	if err := peer.write(wire.FrameSynced, wire.SyncedMsg{Round: round.Load()}); err != nil {
 		t.Fatal(err)
 	}
 	// Answered, the node asks again at its next interval.

@@ -8,108 +8,28 @@ import (
 	"fmt"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // The catch-up frames. The model is in doc.go and catchup.go; this file
 // holds the SYNC request, how it is packed into frames, read back and
 // answered.
 
-// Frame types of catch-up.
-const (
-	FrameSync    = "SYNC"
-	FrameCatchup = "CATCHUP"
-	FrameSynced  = "SYNCED"
-	// FrameHave tells peers that catch-up brought this node lines it did
-	// not have, so they ask it now instead of at their next interval:
-	// caught-up lines are not relayed live, and this is how they still
-	// cross a partial mesh quickly.
-	FrameHave = "HAVE"
-)
-
 // Bounds of a SYNC request. A version 1 peer accepts at most
-// maxSyncOriginsPerFrame origins per frame and maxSyncOrigins per request
+// wire.MaxSyncOriginsPerFrame origins per frame and maxSyncOrigins per request
 // (and penalizes more), so this node never sends it more; from a version 2
 // peer a request is bounded in bytes, maxSyncRequestBytes, which the
 // reconciliation keeps every honest request under whatever the number of
 // authors.
 const (
-	maxSyncOriginsPerFrame = 300
-	maxSyncOrigins         = 20000
-	maxSyncRanges          = 32
-	maxSyncRequestBytes    = 1 << 20
-	catchupPage            = 256
+	maxSyncOrigins      = 20000
+	maxSyncRequestBytes = 1 << 20
+	catchupPage         = 256
 )
 
-// SyncMsg is one frame of a SYNC request; More says another follows.
-type SyncMsg struct {
-	Origins []SyncOrigin `json:"origins"`
-	More    bool         `json:"more,omitempty"`
-	// Scope, from version 2 on, lists the origin ID prefixes (lowercase
-	// hex nibbles) the request covers: the answer holds only origins
-	// inside them, and an origin inside them that the request does not
-	// list is one the sender holds nothing of. A request none of whose
-	// frames has a scope covers every origin, as in version 1.
-	Scope []string `json:"scope,omitempty"`
-	// Round, from version 2 on, numbers the sender's requests on this
-	// connection; the SYNCED that ends the answer repeats it, so a late
-	// answer to a request given up on cannot end a newer one.
-	Round uint64 `json:"round,omitempty"`
-}
-
-// SyncOrigin is what the sender holds of one origin. An origin it does not
-// list, it holds nothing of.
-type SyncOrigin struct {
-	Origin    eventlog.NodeID  `json:"origin"`
-	Watermark uint64           `json:"watermark"`
-	Max       uint64           `json:"max"`
-	Missing   []eventlog.Range `json:"missing,omitempty"`
-}
-
-// CatchupMsg carries one stored message in answer to SYNC: exactly one of
-// its fields is set.
-type CatchupMsg struct {
-	Chat   *ChatMsg   `json:"chat,omitempty"`
-	Nick   *NickMsg   `json:"nick,omitempty"`
-	Sealed *SealedMsg `json:"sealed,omitempty"`
-	Ack    *AckMsg    `json:"ack,omitempty"`
-}
-
-// SyncedMsg ends the answer to a SYNC request: the lines sent, and the
-// request's Round.
-type SyncedMsg struct {
-	Sent  int    `json:"sent"`
-	Round uint64 `json:"round,omitempty"`
-}
-
-// Validate checks the bounds of one SYNC frame.
-func (m SyncMsg) Validate() error {
-	if len(m.Origins) > maxSyncOriginsPerFrame {
-		return fmt.Errorf("SYNC lists %d origins, the limit is %d", len(m.Origins), maxSyncOriginsPerFrame)
-	}
-	for _, p := range m.Scope {
-		if err := checkPrefix(p); err != nil {
-			return fmt.Errorf("SYNC scope: %w", err)
-		}
-	}
-	for _, o := range m.Origins {
-		if len(o.Missing) > maxSyncRanges {
-			return fmt.Errorf("SYNC lists %d missing ranges for %s, the limit is %d", len(o.Missing), o.Origin.Short(), maxSyncRanges)
-		}
-		for _, r := range o.Missing {
-			if r.From == 0 || r.From > r.To || r.From <= o.Watermark || r.To > o.Max {
-				return fmt.Errorf("SYNC range %d-%d of %s is out of order", r.From, r.To, o.Origin.Short())
-			}
-		}
-		if o.Max < o.Watermark {
-			return fmt.Errorf("SYNC max %d of %s is below its watermark %d", o.Max, o.Origin.Short(), o.Watermark)
-		}
-	}
-	return nil
-}
-
 // syncOrigin is the wire form of what the log holds of one origin.
-func syncOrigin(s eventlog.OriginState) SyncOrigin {
-	return SyncOrigin{Origin: s.Origin, Watermark: s.Watermark, Max: s.Max, Missing: s.Missing}
+func syncOrigin(s eventlog.OriginState) wire.SyncOrigin {
+	return wire.SyncOrigin{Origin: s.Origin, Watermark: s.Watermark, Max: s.Max, Missing: s.Missing}
 }
 
 // syncPacker packs a SYNC request into frames by their encoded size, so
@@ -122,7 +42,7 @@ type syncPacker struct {
 	round    uint64
 	listed   int
 	frames   [][]byte
-	cur      SyncMsg
+	cur      wire.SyncMsg
 	curBytes int
 }
 
@@ -131,14 +51,14 @@ type syncPacker struct {
 const syncFrameOverhead = 64
 
 // originCost is what one origin adds to a SYNC frame.
-func originCost(o SyncOrigin) (int, error) {
+func originCost(o wire.SyncOrigin) (int, error) {
 	enc, err := json.Marshal(o)
 	return len(enc) + 1, err
 }
 
 // add places one origin and reports false, placing nothing, once the
 // request's budget is spent.
-func (p *syncPacker) add(o SyncOrigin) (bool, error) {
+func (p *syncPacker) add(o wire.SyncOrigin) (bool, error) {
 	cost, err := originCost(o)
 	if err != nil {
 		return false, err
@@ -146,7 +66,7 @@ func (p *syncPacker) add(o SyncOrigin) (bool, error) {
 	if (p.maxTotal > 0 && p.listed >= p.maxTotal) || (p.budget > 0 && cost > p.budget) {
 		return false, nil
 	}
-	if len(p.cur.Origins) == maxSyncOriginsPerFrame || p.curBytes+cost+syncFrameOverhead > p.maxFrame {
+	if len(p.cur.Origins) == wire.MaxSyncOriginsPerFrame || p.curBytes+cost+syncFrameOverhead > p.maxFrame {
 		if err := p.flush(true); err != nil {
 			return false, err
 		}
@@ -182,14 +102,14 @@ func (p *syncPacker) addScope(prefix string) (bool, error) {
 func (p *syncPacker) flush(more bool) error {
 	p.cur.More, p.cur.Round = more, p.round
 	if p.cur.Origins == nil {
-		p.cur.Origins = []SyncOrigin{}
+		p.cur.Origins = []wire.SyncOrigin{}
 	}
-	frame, err := EncodeFrame(FrameSync, p.cur, p.maxFrame)
+	frame, err := wire.EncodeFrame(wire.FrameSync, p.cur, p.maxFrame)
 	if err != nil {
 		return err
 	}
 	p.frames = append(p.frames, frame)
-	p.cur, p.curBytes = SyncMsg{}, 0
+	p.cur, p.curBytes = wire.SyncMsg{}, 0
 	return nil
 }
 
@@ -203,7 +123,7 @@ func (p *syncPacker) done() ([][]byte, error) {
 
 // syncFrames packs a whole-log SYNC request, as a version 1 peer expects
 // it: at most maxSyncOrigins origins, in frames of at most
-// maxSyncOriginsPerFrame origins and maxFrame bytes. It also returns how
+// wire.MaxSyncOriginsPerFrame origins and maxFrame bytes. It also returns how
 // many origins it listed; past that the peer will send everything of the
 // origins left out, which costs duplicates but loses nothing.
 func syncFrames(states []eventlog.OriginState, maxFrame int) ([][]byte, int, error) {
@@ -223,38 +143,6 @@ func syncFrames(states []eventlog.OriginState, maxFrame int) ([][]byte, int, err
 	return frames, listed, err
 }
 
-// wants reports whether a peer in state s lacks origin seq seq.
-func (s SyncOrigin) wants(seq uint64) bool {
-	if seq > max(s.Max, s.Watermark) {
-		return true
-	}
-	for _, r := range s.Missing {
-		if seq >= r.From && seq <= r.To {
-			return true
-		}
-	}
-	return false
-}
-
-// firstWanted is the lowest origin seq a peer in state s may lack.
-func (s SyncOrigin) firstWanted() uint64 {
-	if len(s.Missing) > 0 {
-		return s.Missing[0].From
-	}
-	return max(s.Max, s.Watermark) + 1
-}
-
-// lacked is the number of origin seqs a peer in state s says it lacks
-// below its highest: the holes, which are all an answer can be checked
-// against.
-func (s SyncOrigin) lacked() int64 {
-	var n int64
-	for _, r := range s.Missing {
-		n += int64(r.To - r.From + 1)
-	}
-	return n
-}
-
 // maxSyncRequestBytesV1 bounds what this node reads of a version 1
 // peer's request, which lists every origin the peer holds; past it, or
 // past maxSyncOrigins, the rest is ignored rather than held.
@@ -264,7 +152,7 @@ const maxSyncRequestBytesV1 = 4 << 20
 // of the origins it lists, within its scope.
 type syncRequest struct {
 	scope   prefixSet // empty: every origin
-	origins map[eventlog.NodeID]SyncOrigin
+	origins map[eventlog.NodeID]wire.SyncOrigin
 	bytes   int
 	round   uint64
 	// capped is set when a version 1 request ran past this node's bounds;
@@ -280,15 +168,15 @@ type syncRequest struct {
 // to the answer loop. Only the read loop calls it; it never waits for the
 // answer loop, which may itself be waiting for this peer to read.
 func (cu *catchup) onSync(payload []byte) error {
-	var msg SyncMsg
-	if err := decodeStrict(payload, &msg); err != nil {
+	var msg wire.SyncMsg
+	if err := wire.DecodeStrict(payload, &msg); err != nil {
 		return violation(fmt.Errorf("SYNC: %w", err))
 	}
 	if err := msg.Validate(); err != nil {
 		return violation(err)
 	}
 	if cu.acc == nil {
-		cu.acc = &syncRequest{origins: map[eventlog.NodeID]SyncOrigin{}}
+		cu.acc = &syncRequest{origins: map[eventlog.NodeID]wire.SyncOrigin{}}
 	}
 	req := cu.acc
 	req.bytes += len(payload)
@@ -347,10 +235,10 @@ func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
 		if !listed && req.capped && bytes.Compare(s.Origin[:], req.capFrom[:]) >= 0 {
 			return true // past what was read of the request: unknown
 		}
-		if s.Max < theirs.firstWanted() {
+		if s.Max < theirs.FirstWanted() {
 			return true // nothing of this origin that the peer lacks
 		}
-		after := theirs.firstWanted() - 1
+		after := theirs.FirstWanted() - 1
 		for {
 			events, err := n.log.ByOrigin(s.Origin, after, catchupPage)
 			if err != nil {
@@ -362,32 +250,32 @@ func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
 				return false
 			}
 			for _, e := range events {
-				var msg CatchupMsg
+				var msg wire.CatchupMsg
 				switch b := e.Body.(type) {
 				case eventlog.Chat:
 					after = b.OriginSeq
-					m := ChatFromEvent(b)
+					m := wire.ChatFromEvent(b)
 					msg.Chat = &m
 				case eventlog.Nick:
 					after = b.OriginSeq
-					m := NickFromEvent(b)
+					m := wire.NickFromEvent(b)
 					msg.Nick = &m
 				case eventlog.Sealed:
 					after = b.OriginSeq
-					m := SealedFromEvent(b)
+					m := wire.SealedFromEvent(b)
 					msg.Sealed = &m
 				case eventlog.Ack:
 					after = b.OriginSeq
-					m := AckFromEvent(b)
+					m := wire.AckFromEvent(b)
 					msg.Ack = &m
 				default:
 					walkErr = fmt.Errorf("origin index points at a %s event", e.Body.Type())
 					return false
 				}
-				if !theirs.wants(after) {
+				if !theirs.Wants(after) {
 					continue
 				}
-				frame, err := EncodeFrame(FrameCatchup, msg, n.cfg.MaxFrame)
+				frame, err := wire.EncodeFrame(wire.FrameCatchup, msg, n.cfg.MaxFrame)
 				if err != nil {
 					walkErr = err
 					return false
@@ -407,7 +295,7 @@ func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
 	if walkErr != nil {
 		return walkErr
 	}
-	frame, err := EncodeFrame(FrameSynced, SyncedMsg{Sent: sent, Round: req.round}, n.cfg.MaxFrame)
+	frame, err := wire.EncodeFrame(wire.FrameSynced, wire.SyncedMsg{Sent: sent, Round: req.round}, n.cfg.MaxFrame)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // syncScaleAuthors is how many authors TestSyncCostGrowsWithTheDifference
@@ -79,13 +80,13 @@ func syncScaleAppend(t *testing.T, l *eventlog.Log, bodies []eventlog.Body) {
 // and its largest frame, which the frame limit refused past 64 KiB.
 func mainSyncBytes(t *testing.T, states []eventlog.OriginState) (total, largest int) {
 	t.Helper()
-	for start := 0; start == 0 || start < len(states); start += maxSyncOriginsPerFrame {
-		end := min(start+maxSyncOriginsPerFrame, len(states))
-		msg := SyncMsg{More: end < len(states)}
+	for start := 0; start == 0 || start < len(states); start += wire.MaxSyncOriginsPerFrame {
+		end := min(start+wire.MaxSyncOriginsPerFrame, len(states))
+		msg := wire.SyncMsg{More: end < len(states)}
 		for _, s := range states[start:end] {
 			msg.Origins = append(msg.Origins, syncOrigin(s))
 		}
-		frame, err := EncodeFrame(FrameSync, msg, 1<<30)
+		frame, err := wire.EncodeFrame(wire.FrameSync, msg, 1<<30)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +184,7 @@ func TestSyncCostGrowsWithTheDifference(t *testing.T) {
 	t.Logf("%d authors (%d with 32 holes), %d lines each side: signed in %s, stored in %s; summaries derived in %s",
 		authors, gapped, len(common), signed.Round(time.Millisecond), stored.Round(time.Millisecond), derive.Round(time.Millisecond))
 	t.Logf("previous protocol: a SYNC request is %d bytes (largest frame %d, limit %d), %d bytes per connection per interval (one each way)",
-		oldBytes, oldLargest, DefaultMaxFrame, 2*oldBytes)
+		oldBytes, oldLargest, wire.DefaultMaxFrame, 2*oldBytes)
 
 	if err := b.Connect(context.Background(), a.Addr().String()); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire/wiretest"
 	"go.uber.org/goleak"
 )
 
@@ -105,7 +106,7 @@ func tlsTestID(t *testing.T, key ed25519.PrivateKey) eventlog.NodeID {
 
 func TestHandshakeShowsEachSideTheOthersKey(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	serverKey, clientKey := wireTestKey(1), wireTestKey(2)
+	serverKey, clientKey := wiretest.Key(1), wiretest.Key(2)
 	srv, cli := tlsTestHandshake(t,
 		ServerConfig(tlsTestCert(t, serverKey)), ClientConfig(tlsTestCert(t, clientKey)))
 	if srv.err != nil || cli.err != nil {
@@ -140,7 +141,7 @@ func TestServerRefusesClientsWithoutAnEd25519Certificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	own := tlsTestCert(t, wireTestKey(2))
+	own := tlsTestCert(t, wiretest.Key(2))
 	twice := tls.Certificate{Certificate: [][]byte{own.Certificate[0], own.Certificate[0]}, PrivateKey: own.PrivateKey}
 
 	tests := []struct {
@@ -156,7 +157,7 @@ func TestServerRefusesClientsWithoutAnEd25519Certificate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, _ := tlsTestHandshake(t, ServerConfig(tlsTestCert(t, wireTestKey(1))), tt.client)
+			srv, _ := tlsTestHandshake(t, ServerConfig(tlsTestCert(t, wiretest.Key(1))), tt.client)
 			if srv.err == nil || !strings.Contains(srv.err.Error(), tt.err) {
 				t.Fatalf("server handshake error = %v, want one about %q", srv.err, tt.err)
 			}
@@ -171,7 +172,7 @@ func TestClientRefusesServersWithoutAnEd25519CertificateOrTLS13(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tls12 := ServerConfig(tlsTestCert(t, wireTestKey(1)))
+	tls12 := ServerConfig(tlsTestCert(t, wiretest.Key(1)))
 	tls12.MinVersion, tls12.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
 
 	tests := []struct {
@@ -186,14 +187,14 @@ func TestClientRefusesServersWithoutAnEd25519CertificateOrTLS13(t *testing.T) {
 		}, err: "key type ECDSA"},
 		{name: "TLS 1.2 only", server: tls12, err: "version"},
 		{name: "other protocol", server: &tls.Config{
-			Certificates: []tls.Certificate{tlsTestCert(t, wireTestKey(1))},
+			Certificates: []tls.Certificate{tlsTestCert(t, wiretest.Key(1))},
 			ClientAuth:   tls.RequireAnyClientCert,
 			NextProtos:   []string{"p2pchat/2"},
 		}, err: "protocol"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, cli := tlsTestHandshake(t, tt.server, ClientConfig(tlsTestCert(t, wireTestKey(2))))
+			_, cli := tlsTestHandshake(t, tt.server, ClientConfig(tlsTestCert(t, wiretest.Key(2))))
 			if cli.err == nil || !strings.Contains(cli.err.Error(), tt.err) {
 				t.Fatalf("client handshake error = %v, want one about %q", cli.err, tt.err)
 			}
@@ -217,7 +218,7 @@ func TestPeerIDNeedsACompleteHandshake(t *testing.T) {
 }
 
 func TestNewCertificateCarriesTheKeyForTenYears(t *testing.T) {
-	key := wireTestKey(1)
+	key := wiretest.Key(1)
 	before := time.Now()
 	cert := tlsTestCert(t, key)
 	leaf, err := x509.ParseCertificate(cert.Certificate[0])

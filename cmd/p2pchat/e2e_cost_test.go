@@ -15,6 +15,7 @@ import (
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/internal/e2e"
 	"github.com/p2pchat/p2pchat/peering"
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // costRSSBound is the victim's resident memory bound under the attacks
@@ -62,7 +63,7 @@ func costAttacker(t *testing.T, addr string) (*tls.Conn, ed25519.PrivateKey) {
 	if err := tc.Handshake(); err != nil {
 		t.Fatalf("TLS handshake with %s: %v", addr, err)
 	}
-	if _, err := tc.Write(hostileFrame(t, peering.FrameJoin, peering.JoinMsg{Version: peering.ProtocolVersion, ID: id, Name: "Mallory", Port: 9})); err != nil {
+	if _, err := tc.Write(hostileFrame(t, wire.FrameJoin, wire.JoinMsg{Version: wire.ProtocolVersion, ID: id, Name: "Mallory", Port: 9})); err != nil {
 		t.Fatal(err)
 	}
 	return tc, key
@@ -73,7 +74,7 @@ func costLine(t *testing.T, key ed25519.PrivateKey, seq uint64, text string) []b
 	t.Helper()
 	c := eventlog.Chat{OriginSeq: seq, OriginTime: time.Now(), Name: "Mallory", Text: text}
 	c.Sign(key)
-	return hostileFrame(t, peering.FrameChat, peering.ChatFromEvent(c))
+	return hostileFrame(t, wire.FrameChat, wire.ChatFromEvent(c))
 }
 
 func TestARealNodeUnderFreshAuthorsAndPaddedLinesStaysSmallAndChatting(t *testing.T) {

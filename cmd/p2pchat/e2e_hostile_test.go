@@ -20,6 +20,7 @@ import (
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/internal/e2e"
 	"github.com/p2pchat/p2pchat/peering"
+	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // Hostile peers and crashes, against real processes: garbage on the
@@ -86,7 +87,7 @@ func hostileTLS(t *testing.T, addr string) (*tls.Conn, eventlog.NodeID) {
 // hostileFrame encodes one frame, failing the test on error.
 func hostileFrame(t *testing.T, typ string, v any) []byte {
 	t.Helper()
-	frame, err := peering.EncodeFrame(typ, v, 0)
+	frame, err := wire.EncodeFrame(typ, v, 0)
 	if err != nil {
 		t.Fatalf("encode %s: %v", typ, err)
 	}
@@ -123,10 +124,10 @@ func TestANodeFedGarbageAndIdleConnectionsKeepsDeliveringChat(t *testing.T) {
 	}
 	oversized := append(append([]byte("CHAT|"), bytes.Repeat([]byte("x"), 100<<10)...), '\n')
 	plainChats := bytes.Repeat([]byte("CHAT|{}\n"), 1000)
-	forged := hostileFrame(t, peering.FrameChat, peering.ChatMsg{
+	forged := hostileFrame(t, wire.FrameChat, wire.ChatMsg{
 		Origin: bobID, Seq: 1 << 40, Time: time.Now().UnixNano(), Name: "Bob", Text: "forged by Mallory", Sig: make([]byte, ed25519.SignatureSize),
 	})
-	lyingJoin := hostileFrame(t, peering.FrameJoin, peering.JoinMsg{Version: peering.ProtocolVersion, ID: bobID, Name: "Bob", Port: closedPort})
+	lyingJoin := hostileFrame(t, wire.FrameJoin, wire.JoinMsg{Version: wire.ProtocolVersion, ID: bobID, Name: "Bob", Port: closedPort})
 
 	// Each attack is one connection, and the node must end each.
 	type attack struct {
@@ -145,7 +146,7 @@ func TestANodeFedGarbageAndIdleConnectionsKeepsDeliveringChat(t *testing.T) {
 	afterJoin := func(payload []byte) func(t *testing.T) net.Conn {
 		return func(t *testing.T) net.Conn {
 			tc, id := hostileTLS(t, addr)
-			join := hostileFrame(t, peering.FrameJoin, peering.JoinMsg{Version: peering.ProtocolVersion, ID: id, Name: "Mallory", Port: closedPort})
+			join := hostileFrame(t, wire.FrameJoin, wire.JoinMsg{Version: wire.ProtocolVersion, ID: id, Name: "Mallory", Port: closedPort})
 			_, _ = tc.Write(append(join, payload...))
 			return tc
 		}

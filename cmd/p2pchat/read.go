@@ -15,7 +15,7 @@ import (
 
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/internal/control"
-	"github.com/p2pchat/p2pchat/peering"
+	"github.com/p2pchat/p2pchat/peering/wire"
 	"github.com/p2pchat/p2pchat/repl"
 	"github.com/p2pchat/p2pchat/store"
 )
@@ -205,7 +205,7 @@ func versionLine() string {
 			}
 		}
 	}
-	return fmt.Sprintf("p2pchat %s%s (protocol %d, schema %d)", version, revision, peering.ProtocolVersion, eventlog.SchemaVersion)
+	return fmt.Sprintf("p2pchat %s%s (protocol %d, schema %d)", version, revision, wire.ProtocolVersion, eventlog.SchemaVersion)
 }
 
 // lineWriter buffers command output; the reading commands can print a

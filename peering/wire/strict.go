@@ -1,4 +1,4 @@
-package peering
+package wire
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 // and keeps the last of two equal keys, matching names without regard to
 // case. A peer could then pad a signed line with an unsigned field of
 // 60 KB, or send one line that two decoders read differently. Every frame
-// payload is therefore decoded by decodeStrict: unknown fields, duplicate
+// payload is therefore decoded by DecodeStrict: unknown fields, duplicate
 // keys (compared as encoding/json matches them) and anything after the
 // value are refused. What is relayed is never the received payload but
 // the canonical encoding of what was verified (see ingest), so whitespace
@@ -23,9 +23,9 @@ import (
 // this protocol version; errors wrap it with the detail.
 var ErrStrictDecode = errors.New("payload is not in the frame's form")
 
-// decodeStrict decodes payload into v, refusing unknown fields, duplicate
+// DecodeStrict decodes payload into v, refusing unknown fields, duplicate
 // keys and trailing data.
-func decodeStrict(payload []byte, v any) error {
+func DecodeStrict(payload []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

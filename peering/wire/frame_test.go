@@ -1,4 +1,4 @@
-package peering
+package wire_test
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/p2pchat/p2pchat/peering/wire"
+	"github.com/p2pchat/p2pchat/peering/wire/wiretest"
 	"pgregory.net/rapid"
 )
 
@@ -19,23 +21,23 @@ func TestFrameReaderSplitsEachLineIntoTypeAndPayload(t *testing.T) {
 		payload string
 		err     error
 	}{
-		{name: "known type", line: "CHAT|{\"text\":\"hi\"}\n", typ: FrameChat, payload: `{"text":"hi"}`},
+		{name: "known type", line: "CHAT|{\"text\":\"hi\"}\n", typ: wire.FrameChat, payload: `{"text":"hi"}`},
 		{name: "unknown type is passed on", line: "FUTURE_THING|[1]\n", typ: "FUTURE_THING", payload: "[1]"},
 		{name: "type of 16 characters", line: "ABCDEFGHIJKLMNOP|{}\n", typ: "ABCDEFGHIJKLMNOP", payload: "{}"},
-		{name: "payload may hold '|'", line: "GOODBYE|{\"reason\":\"a|b\"}\n", typ: FrameGoodbye, payload: `{"reason":"a|b"}`},
-		{name: "empty payload is left to the decoder", line: "PING|\n", typ: FramePing, payload: ""},
-		{name: "type of 17 characters", line: "ABCDEFGHIJKLMNOPQ|{}\n", err: ErrMalformedFrame},
-		{name: "empty type", line: "|{}\n", err: ErrMalformedFrame},
-		{name: "lower-case type", line: "chat|{}\n", err: ErrMalformedFrame},
-		{name: "digit in type", line: "CHAT2|{}\n", err: ErrMalformedFrame},
-		{name: "space before '|'", line: "CHAT |{}\n", err: ErrMalformedFrame},
-		{name: "no '|'", line: "CHAT{}\n", err: ErrMalformedFrame},
-		{name: "no '|' in a long line", line: strings.Repeat("A", 40) + "\n", err: ErrMalformedFrame},
-		{name: "empty line", line: "\n", err: ErrMalformedFrame},
+		{name: "payload may hold '|'", line: "GOODBYE|{\"reason\":\"a|b\"}\n", typ: wire.FrameGoodbye, payload: `{"reason":"a|b"}`},
+		{name: "empty payload is left to the decoder", line: "PING|\n", typ: wire.FramePing, payload: ""},
+		{name: "type of 17 characters", line: "ABCDEFGHIJKLMNOPQ|{}\n", err: wire.ErrMalformedFrame},
+		{name: "empty type", line: "|{}\n", err: wire.ErrMalformedFrame},
+		{name: "lower-case type", line: "chat|{}\n", err: wire.ErrMalformedFrame},
+		{name: "digit in type", line: "CHAT2|{}\n", err: wire.ErrMalformedFrame},
+		{name: "space before '|'", line: "CHAT |{}\n", err: wire.ErrMalformedFrame},
+		{name: "no '|'", line: "CHAT{}\n", err: wire.ErrMalformedFrame},
+		{name: "no '|' in a long line", line: strings.Repeat("A", 40) + "\n", err: wire.ErrMalformedFrame},
+		{name: "empty line", line: "\n", err: wire.ErrMalformedFrame},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			typ, payload, err := NewFrameReader(strings.NewReader(tt.line), 0).Next()
+			typ, payload, err := wire.NewFrameReader(strings.NewReader(tt.line), 0).Next()
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("Next() error = %v, want %v", err, tt.err)
@@ -53,8 +55,8 @@ func TestFrameReaderSplitsEachLineIntoTypeAndPayload(t *testing.T) {
 }
 
 func TestFrameReaderReturnsFramesInOrderThenEOF(t *testing.T) {
-	fr := NewFrameReader(strings.NewReader("PING|{\"nonce\":1}\nPONG|{\"nonce\":1}\nGOODBYE|{}\n"), 0)
-	for _, want := range []string{FramePing, FramePong, FrameGoodbye} {
+	fr := wire.NewFrameReader(strings.NewReader("PING|{\"nonce\":1}\nPONG|{\"nonce\":1}\nGOODBYE|{}\n"), 0)
+	for _, want := range []string{wire.FramePing, wire.FramePong, wire.FrameGoodbye} {
 		typ, _, err := fr.Next()
 		if err != nil || typ != want {
 			t.Fatalf("Next() = %q, %v; want %q", typ, err, want)
@@ -66,7 +68,7 @@ func TestFrameReaderReturnsFramesInOrderThenEOF(t *testing.T) {
 }
 
 func TestFrameReaderReportsAStreamCutInsideAFrame(t *testing.T) {
-	fr := NewFrameReader(strings.NewReader("PING|{}\nCHAT|{\"te"), 0)
+	fr := wire.NewFrameReader(strings.NewReader("PING|{}\nCHAT|{\"te"), 0)
 	if _, _, err := fr.Next(); err != nil {
 		t.Fatalf("first Next() = %v", err)
 	}
@@ -76,32 +78,32 @@ func TestFrameReaderReportsAStreamCutInsideAFrame(t *testing.T) {
 }
 
 func TestFrameReaderGoesOnAfterAMalformedLine(t *testing.T) {
-	fr := NewFrameReader(strings.NewReader("nonsense\nPING|{}\n"), 0)
-	if _, _, err := fr.Next(); !errors.Is(err, ErrMalformedFrame) {
-		t.Fatalf("Next() = %v, want ErrMalformedFrame", err)
+	fr := wire.NewFrameReader(strings.NewReader("nonsense\nPING|{}\n"), 0)
+	if _, _, err := fr.Next(); !errors.Is(err, wire.ErrMalformedFrame) {
+		t.Fatalf("Next() = %v, want wire.ErrMalformedFrame", err)
 	}
-	if typ, _, err := fr.Next(); err != nil || typ != FramePing {
+	if typ, _, err := fr.Next(); err != nil || typ != wire.FramePing {
 		t.Fatalf("Next() after the bad line = %q, %v; want PING", typ, err)
 	}
 }
 
 func TestFrameReaderAcceptsAFrameOfExactlyTheLimit(t *testing.T) {
-	for _, limit := range []int{8, 16, 17, 256, DefaultMaxFrame} {
+	for _, limit := range []int{8, 16, 17, 256, wire.DefaultMaxFrame} {
 		line := "PING|" + strings.Repeat("x", limit-len("PING|\n")) + "\n"
-		typ, payload, err := NewFrameReader(strings.NewReader(line), limit).Next()
-		if err != nil || typ != FramePing || len(payload) != limit-6 {
+		typ, payload, err := wire.NewFrameReader(strings.NewReader(line), limit).Next()
+		if err != nil || typ != wire.FramePing || len(payload) != limit-6 {
 			t.Fatalf("limit %d: Next() = %q, %d bytes, %v", limit, typ, len(payload), err)
 		}
 	}
 }
 
 func TestFrameReaderRefusesAFrameOneByteOverTheLimitForGood(t *testing.T) {
-	for _, limit := range []int{8, 16, 17, 256, DefaultMaxFrame} {
+	for _, limit := range []int{8, 16, 17, 256, wire.DefaultMaxFrame} {
 		line := "PING|" + strings.Repeat("x", limit+1-len("PING|\n")) + "\nPING|{}\n"
-		fr := NewFrameReader(strings.NewReader(line), limit)
+		fr := wire.NewFrameReader(strings.NewReader(line), limit)
 		for range 2 {
-			if _, _, err := fr.Next(); !errors.Is(err, ErrFrameTooLarge) {
-				t.Fatalf("limit %d: Next() = %v, want ErrFrameTooLarge", limit, err)
+			if _, _, err := fr.Next(); !errors.Is(err, wire.ErrFrameTooLarge) {
+				t.Fatalf("limit %d: Next() = %v, want wire.ErrFrameTooLarge", limit, err)
 			}
 		}
 	}
@@ -120,8 +122,8 @@ func (r *frameTestEndlessReader) Read(p []byte) (int, error) {
 
 func TestFrameReaderStopsReadingAtTheLimit(t *testing.T) {
 	src := &frameTestEndlessReader{}
-	if _, _, err := NewFrameReader(src, 256).Next(); !errors.Is(err, ErrFrameTooLarge) {
-		t.Fatalf("Next() = %v, want ErrFrameTooLarge", err)
+	if _, _, err := wire.NewFrameReader(src, 256).Next(); !errors.Is(err, wire.ErrFrameTooLarge) {
+		t.Fatalf("Next() = %v, want wire.ErrFrameTooLarge", err)
 	}
 	if src.read > 256 {
 		t.Fatalf("read %d bytes for a limit of 256", src.read)
@@ -134,7 +136,7 @@ func (r frameTestFailingReader) Read([]byte) (int, error) { return 0, r.err }
 
 func TestFrameReaderPassesOnReadErrors(t *testing.T) {
 	boom := errors.New("connection reset")
-	fr := NewFrameReader(frameTestFailingReader{boom}, 0)
+	fr := wire.NewFrameReader(frameTestFailingReader{boom}, 0)
 	for range 2 {
 		if _, _, err := fr.Next(); !errors.Is(err, boom) {
 			t.Fatalf("Next() = %v, want it to wrap %v", err, boom)
@@ -145,7 +147,7 @@ func TestFrameReaderPassesOnReadErrors(t *testing.T) {
 func TestFrameReaderReadsKnownFramesWithoutAllocating(t *testing.T) {
 	const frames = 200
 	stream := bytes.Repeat([]byte("CHAT|{\"text\":\"hello\"}\n"), frames+1)
-	fr := NewFrameReader(bytes.NewReader(stream), 0)
+	fr := wire.NewFrameReader(bytes.NewReader(stream), 0)
 	allocs := testing.AllocsPerRun(frames, func() {
 		if _, _, err := fr.Next(); err != nil {
 			t.Fatal(err)
@@ -157,19 +159,19 @@ func TestFrameReaderReadsKnownFramesWithoutAllocating(t *testing.T) {
 }
 
 func TestAppendFrameWritesTypePipeJSONNewline(t *testing.T) {
-	got, err := AppendFrame([]byte("PONG|{}\n"), FrameGoodbye, GoodbyeMsg{Reason: "<full> & done"}, 0)
+	got, err := wire.AppendFrame([]byte("PONG|{}\n"), wire.FrameGoodbye, wire.GoodbyeMsg{Reason: "<full> & done"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// HTML characters stay as they are: frames go to terminals, not browsers.
 	want := "PONG|{}\nGOODBYE|{\"reason\":\"<full> & done\"}\n"
 	if string(got) != want {
-		t.Fatalf("AppendFrame() = %q, want %q", got, want)
+		t.Fatalf("wire.AppendFrame() = %q, want %q", got, want)
 	}
 }
 
 func TestAppendFrameEscapesNewlinesInStrings(t *testing.T) {
-	got, err := EncodeFrame(FrameGoodbye, GoodbyeMsg{Reason: "a\nb\rc"}, 0)
+	got, err := wire.EncodeFrame(wire.FrameGoodbye, wire.GoodbyeMsg{Reason: "a\nb\rc"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,22 +188,22 @@ func TestAppendFrameRefusesBadInput(t *testing.T) {
 		max  int
 		err  error
 	}{
-		{name: "lower-case type", typ: "ping", v: PingMsg{}, err: ErrMalformedFrame},
-		{name: "empty type", typ: "", v: PingMsg{}, err: ErrMalformedFrame},
-		{name: "type with '|'", typ: "PI|NG", v: PingMsg{}, err: ErrMalformedFrame},
-		{name: "frame over the limit", typ: FrameGoodbye, v: GoodbyeMsg{Reason: strings.Repeat("x", 100)}, max: 64, err: ErrFrameTooLarge},
-		{name: "frame over the default limit", typ: FrameGoodbye, v: GoodbyeMsg{Reason: strings.Repeat("x", DefaultMaxFrame)}, err: ErrFrameTooLarge},
-		{name: "value JSON cannot encode", typ: FramePing, v: make(chan int)},
+		{name: "lower-case type", typ: "ping", v: wire.PingMsg{}, err: wire.ErrMalformedFrame},
+		{name: "empty type", typ: "", v: wire.PingMsg{}, err: wire.ErrMalformedFrame},
+		{name: "type with '|'", typ: "PI|NG", v: wire.PingMsg{}, err: wire.ErrMalformedFrame},
+		{name: "frame over the limit", typ: wire.FrameGoodbye, v: wire.GoodbyeMsg{Reason: strings.Repeat("x", 100)}, max: 64, err: wire.ErrFrameTooLarge},
+		{name: "frame over the default limit", typ: wire.FrameGoodbye, v: wire.GoodbyeMsg{Reason: strings.Repeat("x", wire.DefaultMaxFrame)}, err: wire.ErrFrameTooLarge},
+		{name: "value JSON cannot encode", typ: wire.FramePing, v: make(chan int)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dst := []byte("kept")
-			got, err := AppendFrame(dst, tt.typ, tt.v, tt.max)
+			got, err := wire.AppendFrame(dst, tt.typ, tt.v, tt.max)
 			if err == nil || (tt.err != nil && !errors.Is(err, tt.err)) {
-				t.Fatalf("AppendFrame() error = %v, want %v", err, tt.err)
+				t.Fatalf("wire.AppendFrame() error = %v, want %v", err, tt.err)
 			}
 			if string(got) != "kept" {
-				t.Fatalf("AppendFrame() changed dst to %q", got)
+				t.Fatalf("wire.AppendFrame() changed dst to %q", got)
 			}
 		})
 	}
@@ -210,40 +212,40 @@ func TestAppendFrameRefusesBadInput(t *testing.T) {
 func TestAppendFrameAndFrameReaderAgreeOnTheLimit(t *testing.T) {
 	const limit = 100
 	overhead := len(`GOODBYE|{"reason":""}` + "\n")
-	fits := GoodbyeMsg{Reason: strings.Repeat("x", limit-overhead)}
-	frame, err := EncodeFrame(FrameGoodbye, fits, limit)
+	fits := wire.GoodbyeMsg{Reason: strings.Repeat("x", limit-overhead)}
+	frame, err := wire.EncodeFrame(wire.FrameGoodbye, fits, limit)
 	if err != nil || len(frame) != limit {
-		t.Fatalf("EncodeFrame() = %d bytes, %v; want exactly %d", len(frame), err, limit)
+		t.Fatalf("wire.EncodeFrame() = %d bytes, %v; want exactly %d", len(frame), err, limit)
 	}
-	if _, _, err := NewFrameReader(bytes.NewReader(frame), limit).Next(); err != nil {
+	if _, _, err := wire.NewFrameReader(bytes.NewReader(frame), limit).Next(); err != nil {
 		t.Fatalf("Next() = %v", err)
 	}
-	tooLong := GoodbyeMsg{Reason: fits.Reason + "x"}
-	if _, err := EncodeFrame(FrameGoodbye, tooLong, limit); !errors.Is(err, ErrFrameTooLarge) {
-		t.Fatalf("EncodeFrame() one byte over = %v, want ErrFrameTooLarge", err)
+	tooLong := wire.GoodbyeMsg{Reason: fits.Reason + "x"}
+	if _, err := wire.EncodeFrame(wire.FrameGoodbye, tooLong, limit); !errors.Is(err, wire.ErrFrameTooLarge) {
+		t.Fatalf("wire.EncodeFrame() one byte over = %v, want wire.ErrFrameTooLarge", err)
 	}
 }
 
 func TestAnyFrameReadsBackAsWritten(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		typ := rapid.StringMatching(`[A-Z_]{1,16}`).Draw(t, "typ")
-		msgs := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) GoodbyeMsg {
-			return GoodbyeMsg{Reason: rapid.String().Draw(t, "reason")}
+		msgs := rapid.SliceOfN(rapid.Custom(func(t *rapid.T) wire.GoodbyeMsg {
+			return wire.GoodbyeMsg{Reason: rapid.String().Draw(t, "reason")}
 		}), 1, 5).Draw(t, "msgs")
 		var stream []byte
 		for _, m := range msgs {
 			var err error
-			if stream, err = AppendFrame(stream, typ, m, 0); err != nil {
-				t.Fatalf("AppendFrame() = %v", err)
+			if stream, err = wire.AppendFrame(stream, typ, m, 0); err != nil {
+				t.Fatalf("wire.AppendFrame() = %v", err)
 			}
 		}
-		fr := NewFrameReader(bytes.NewReader(stream), 0)
+		fr := wire.NewFrameReader(bytes.NewReader(stream), 0)
 		for _, want := range msgs {
 			gotTyp, payload, err := fr.Next()
 			if err != nil || gotTyp != typ {
 				t.Fatalf("Next() = %q, %v; want %q", gotTyp, err, typ)
 			}
-			var got GoodbyeMsg
+			var got wire.GoodbyeMsg
 			if err := json.Unmarshal(payload, &got); err != nil {
 				t.Fatalf("payload %q: %v", payload, err)
 			}
@@ -258,13 +260,13 @@ func TestAnyFrameReadsBackAsWritten(t *testing.T) {
 }
 
 func BenchmarkAppendFrameChat(b *testing.B) {
-	c := wireTestChat(b, strings.Repeat("hello world ", 8))
-	msg := ChatFromEvent(c)
+	c := wiretest.Chat(b, strings.Repeat("hello world ", 8))
+	msg := wire.ChatFromEvent(c)
 	var buf []byte
 	b.ReportAllocs()
 	for b.Loop() {
 		var err error
-		if buf, err = AppendFrame(buf[:0], FrameChat, &msg, 0); err != nil {
+		if buf, err = wire.AppendFrame(buf[:0], wire.FrameChat, &msg, 0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -272,19 +274,19 @@ func BenchmarkAppendFrameChat(b *testing.B) {
 }
 
 func BenchmarkFrameReaderNext(b *testing.B) {
-	frame, err := EncodeFrame(FrameChat, ChatFromEvent(wireTestChat(b, strings.Repeat("hello world ", 8))), 0)
+	frame, err := wire.EncodeFrame(wire.FrameChat, wire.ChatFromEvent(wiretest.Chat(b, strings.Repeat("hello world ", 8))), 0)
 	if err != nil {
 		b.Fatal(err)
 	}
 	stream := bytes.Repeat(frame, 1024)
 	r := bytes.NewReader(stream)
-	fr := NewFrameReader(r, 0)
+	fr := wire.NewFrameReader(r, 0)
 	b.SetBytes(int64(len(frame)))
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := fr.Next(); err == io.EOF {
 			r.Reset(stream)
-			fr = NewFrameReader(r, 0)
+			fr = wire.NewFrameReader(r, 0)
 		} else if err != nil {
 			b.Fatal(err)
 		}
