@@ -306,6 +306,9 @@ func TestBadCommandsAreRefusedWithASystemLineAndSendNothing(t *testing.T) {
 			if extra := slices.DeleteFunc(bob.Lines()[bobFrom:], func(l string) bool { return l == got }); len(extra) > 0 {
 				t.Errorf("Bob printed more than Alice's next line after %q: %q", tt.line, extra)
 			}
+			// Alice's own echo of the line comes on its own time: wait
+			// for it, or the next command's output would include it.
+			alice.WaitLine(chatLine("Alice", text))
 		})
 	}
 	if users := bob.WaitUsers(alice); !listsName(users, "Alice") {
