@@ -463,12 +463,18 @@ func TestTheCaughtUpViewIsShownOnceItReachesItsBound(t *testing.T) {
 			t.Fatalf("the view holds %d bytes, bound %d", held, maxCaughtUpBytes)
 		}
 	}
-	shown := hostileSyncSystemLines(n.display, "1 missed message from")
+	shown := hostileSyncAuthorsShown(n.display, "1 missed message from")
 	if shown == 0 || shown == authors {
 		t.Errorf("%d of %d authors shown while a peer still owed its answer: want the view shown at its bound, and the rest held", shown, authors)
 	}
 	n.caughtUp(stranger)
-	if got := hostileSyncSystemLines(n.display, "1 missed message from"); got != authors {
+	if got := hostileSyncAuthorsShown(n.display, "1 missed message from"); got != authors {
 		t.Errorf("%d authors shown in all, want %d", got, authors)
+	}
+	// Authors cost nothing: each block names at most a few, and counts
+	// the rest in one line.
+	blocks := hostileSyncSystemLines(n.display, "more authors; /history has them all")
+	if named := hostileSyncSystemLines(n.display, "1 missed message from"); named > (blocks+1)*maxCaughtUpAuthorsShown {
+		t.Errorf("%d authors named in %d blocks, more than %d a block", named, blocks+1, maxCaughtUpAuthorsShown)
 	}
 }

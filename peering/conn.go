@@ -735,7 +735,15 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 	case wire.FrameSyncPrints:
 		return c.cu.onPrints(payload)
 	case wire.FrameHave:
+		if err := wire.DecodeStrict(payload, &struct{}{}); err != nil {
+			return violation(fmt.Errorf("HAVE: %w", err))
+		}
 		c.cu.onHave()
+	case wire.FramePong:
+		var pong wire.PingMsg
+		if err := wire.DecodeStrict(payload, &pong); err != nil {
+			return violation(fmt.Errorf("PONG: %w", err))
+		}
 	case wire.FramePeers:
 		return c.n.onPeers(ctx, c, payload)
 	case wire.FrameReach:
@@ -753,8 +761,8 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 	case wire.FrameJoin:
 		return violation(errors.New("second JOIN"))
 	}
-	// PONG only proves liveness (the read deadline moved); unknown types
-	// are ignored so that later protocol versions can add frames.
+	// Unknown types are ignored so that later protocol versions can add
+	// frames.
 	return nil
 }
 

@@ -29,6 +29,10 @@ const maxIngestBatch = 512
 // /history has the rest.
 const maxCaughtUpShown = 100
 
+// maxCaughtUpAuthorsShown bounds the authors whose caught-up lines are
+// shown as blocks of their own, and the renames shown, per block.
+const maxCaughtUpAuthorsShown = 20
+
 // push hands a message to the ingest loop. The queue is bounded: when the
 // log cannot keep up, the read loop waits here, stops reading, and TCP
 // slows the sender down. Nothing is dropped.
@@ -394,7 +398,16 @@ func (n *Node) showBatch(b viewBatch) {
 	}
 	v := n.caught
 	v.showMu.Lock()
-	for _, origin := range b.order {
+	shown, rest := b.order, 0
+	if len(shown) > maxCaughtUpAuthorsShown {
+		// Authors cost a peer nothing: a block per author would let
+		// one fill the screen. The rest are counted in one line.
+		shown = shown[:maxCaughtUpAuthorsShown]
+		for _, origin := range b.order[maxCaughtUpAuthorsShown:] {
+			rest += b.counts[origin]
+		}
+	}
+	for _, origin := range shown {
 		lines, count := b.lines[origin], b.counts[origin]
 		// Two peers' answers may interleave: show each author in order.
 		slices.SortFunc(lines, func(a, b eventlog.Chat) int { return cmp.Compare(a.OriginSeq, b.OriginSeq) })
@@ -411,7 +424,14 @@ func (n *Node) showBatch(b viewBatch) {
 			n.display.ShowChat(c.OriginTime, n.label(c.Origin, c.Name), c.Text)
 		}
 	}
-	for _, nick := range b.nicks {
+	if rest > 0 {
+		n.display.ShowSystem(fmt.Sprintf("and %d missed messages from %d more authors; /history has them all", rest, len(b.order)-len(shown)))
+	}
+	nicks := b.nicks
+	if len(nicks) > maxCaughtUpAuthorsShown {
+		nicks = nicks[len(nicks)-maxCaughtUpAuthorsShown:]
+	}
+	for _, nick := range nicks {
 		n.renamed(nick)
 	}
 	v.showMu.Unlock()

@@ -34,14 +34,14 @@ const (
 	maxPunchIntros = 8
 	// maxPunches bounds the punches under way at once.
 	maxPunches = 4
-	// punchCooldown spaces punches towards one node.
+	// punchCooldown spaces punches towards one address.
 	punchCooldown = time.Minute
 )
 
 // punchState is a node's bookkeeping of punches.
 type punchState struct {
-	inFlight int                           // under n.mu
-	last     map[eventlog.NodeID]time.Time // under n.mu: last punch towards each node
+	inFlight int                  // under n.mu
+	last     map[string]time.Time // under n.mu: last punch towards each address
 }
 
 // introduce tells c's peer, whose dial-back just failed, about every other
@@ -90,25 +90,29 @@ func (n *Node) onPunch(ctx context.Context, c *conn, payload []byte) error {
 	if err := CheckAddr(msg.Addr); err != nil {
 		return violation(fmt.Errorf("PUNCH: %w", err))
 	}
-	if !canPunch || !c.takeIntro() || msg.ID == n.self || msg.ID == c.id {
+	// Only a peer this node dialed coordinates its punches (it is the one
+	// that dialed this node back and failed), and only while peers say
+	// this node cannot be dialed: anyone else's PUNCH is ignored.
+	_, reachable := n.Reach()
+	if !canPunch || c.inbound || reachable || !c.reached.Load() || !c.takeIntro() || msg.ID == n.self || msg.ID == c.id {
 		return nil
 	}
 	now := time.Now()
 	n.mu.Lock()
 	if n.punches.last == nil {
-		n.punches.last = map[eventlog.NodeID]time.Time{}
+		n.punches.last = map[string]time.Time{}
 	}
 	busy := n.conns[msg.ID] != nil || n.bannedLocked(msg.ID) ||
-		n.punches.inFlight >= maxPunches || now.Sub(n.punches.last[msg.ID]) < punchCooldown ||
+		n.punches.inFlight >= maxPunches || now.Sub(n.punches.last[msg.Addr]) < punchCooldown ||
 		len(n.conns)+n.dialing >= n.cfg.MaxPeers || n.open >= n.cfg.MaxConns
 	if !busy {
-		for id, at := range n.punches.last {
+		for addr, at := range n.punches.last {
 			if now.Sub(at) >= punchCooldown {
-				delete(n.punches.last, id)
+				delete(n.punches.last, addr)
 			}
 		}
 		n.punches.inFlight++
-		n.punches.last[msg.ID] = now
+		n.punches.last[msg.Addr] = now
 		n.open++ // released when the punch's connection ends
 	}
 	n.mu.Unlock()

@@ -142,6 +142,12 @@ func (n *Node) dialBack(ctx context.Context, c *conn, name string) {
 		}
 		return
 	}
+	// The probe ends with the node or the connection, whichever goes
+	// first: a peer that left is neither probed on nor announced.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(c.done, cancel)
+	defer stop()
 	err := n.probe(ctx, addr, c)
 	if ctx.Err() != nil {
 		n.reach.forget(addr) // no result: try again next time
@@ -150,6 +156,9 @@ func (n *Node) dialBack(ctx context.Context, c *conn, name string) {
 	reachable := err == nil
 	n.reach.finish(addr, reachable, time.Now())
 	n.logger.Info().Str("peer", c.id.Short()).Str("addr", addr).Bool("reachable", reachable).AnErr("why", err).Msg("dial-back")
+	if c.done.Err() != nil {
+		return // the result stands for the address; the peer has left
+	}
 	c.sendMsg(wire.FrameReach, wire.ReachMsg{Addr: addr, Reachable: reachable})
 	if reachable {
 		n.announce(c, name)
