@@ -16,8 +16,9 @@ import (
 // how many there are, like nats-server's max_pending:
 //
 //   - bytes: every frame's length, at Config.ByteRate after Config.ByteBurst;
-//   - chat: live CHAT, NICK and PRIVATE frames (and PEERS, SYNC and HAVE,
-//     which each start work) at Config.ChatRate after Config.ChatBurst;
+//   - chat: live signed messages (CHAT, NICK, SEALED, ACK), and PEERS,
+//     SYNC, SYNCQ, SYNCFP and HAVE, which each start work, at
+//     Config.ChatRate after Config.ChatBurst;
 //   - gossip: units of work at Config.GossipRate after Config.GossipBurst,
 //     a slow budget of its own so that chat never waits for gossip: a PEERS
 //     frame costs one unit per entry decoded and per table row it reads;

@@ -9,7 +9,8 @@ import (
 // delivery with duplicates: each node hears a line from about as many
 // peers as it has, and these counters make that price measurable.
 type Stats struct {
-	// Received is the live CHAT and NICK frames that arrived.
+	// Received is the live signed messages (CHAT, NICK, SEALED, ACK)
+	// that arrived.
 	Received uint64
 	// Duplicates is how many of those the log already held; they were
 	// dropped, neither shown nor relayed.

@@ -214,6 +214,11 @@ func TestSyncCostGrowsWithTheDifference(t *testing.T) {
 		return idle
 	})
 	t.Logf("catch-up of the difference: %s, %d request bytes, %d answer bytes, %d rounds", caughtUp.Round(time.Millisecond), req0, ans0, rounds0)
+	// The counters follow the commit that made the lines visible.
+	netTestWaitFor(t, time.Minute, "Bob's counters to take in the caught-up lines", func() bool {
+		st := b.Stats()
+		return st.CaughtUp-st.CaughtUpDuplicates >= 100
+	})
 	// A hole list cut at 32 ranges ends with a range to the origin's
 	// highest seq, so each origin listed may bring one copy of a line
 	// held already; no more.

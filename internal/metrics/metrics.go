@@ -96,7 +96,7 @@ var (
 	descDialing = prometheus.NewDesc("p2pchat_dials_in_progress",
 		"Dials under way.", nil, nil)
 	descReceived = prometheus.NewDesc("p2pchat_lines_received_total",
-		"Signed messages (chat lines and renames) that arrived, live or in answer to catch-up.", []string{"path"}, nil)
+		"Signed messages (chat lines, renames, private messages and their acknowledgements) that arrived, live or in answer to catch-up.", []string{"path"}, nil)
 	descDuplicates = prometheus.NewDesc("p2pchat_lines_duplicates_total",
 		"Arrived messages dropped because the log held them already.", []string{"path"}, nil)
 	descRelayed = prometheus.NewDesc("p2pchat_lines_relayed_total",

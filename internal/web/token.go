@@ -13,10 +13,10 @@ import (
 // TokenFile is the file in the data directory that holds the page's token.
 const TokenFile = "http_token"
 
-// LoadToken returns the token kept in dir, making it on first use: 32
-// random bytes as hex, in a file of mode 0600. A token file that group or
-// others may read is refused, since anyone who reads it can act as the
-// node's owner.
+// LoadToken returns the token kept in dir, making it on first use: two
+// rand.Text strings, 256 random bits in base32, in a file of mode 0600. A
+// token file that group or others may read is refused, since anyone who
+// reads it can act as the node's owner.
 func LoadToken(dir string) (string, error) {
 	path := filepath.Join(dir, TokenFile)
 	b, err := os.ReadFile(path)
