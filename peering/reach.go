@@ -215,12 +215,26 @@ func (n *Node) onReach(c *conn, payload []byte) error {
 	if !changed {
 		return nil
 	}
-	if msg.Reachable {
-		n.display.ShowSystem(fmt.Sprintf("peers see you at %s and can dial you there", msg.Addr))
-	} else {
-		n.display.ShowSystem(fmt.Sprintf("peers see you at %s but cannot dial you there (NAT or firewall): you take part through the peers you dial", msg.Addr))
-	}
+	n.display.ShowSystem(reachLine(msg.Addr, msg.Reachable))
 	return nil
+}
+
+// reachLine says how peers see this node.
+func reachLine(addr string, reachable bool) string {
+	if reachable {
+		return fmt.Sprintf("peers see you at %s and can dial you there", addr)
+	}
+	return fmt.Sprintf("peers see you at %s but cannot dial you there (NAT or firewall): you take part through the peers you dial", addr)
+}
+
+// ReachLine says how this node's peers last said they see it, for /l; ""
+// until a peer has said.
+func (n *Node) ReachLine() string {
+	addr, reachable := n.Reach()
+	if addr == "" {
+		return ""
+	}
+	return reachLine(addr, reachable)
 }
 
 // Reach is how this node's peers last said they see it: the address, and

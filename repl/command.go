@@ -80,7 +80,7 @@ type spec struct {
 }
 
 var specs = []spec{
-	{name: "l", kind: List, usage: "/l", help: "list the other connected users"},
+	{name: "l", kind: List, usage: "/l", help: "list the other connected users, and how peers see you"},
 	{name: "p", kind: Payload, usage: "/p", help: "show the PEERS payload this node would send now (JSON)"},
 	{name: "msg", kind: Msg, usage: "/msg NAME text", help: "send a private message to NAME", takesName: true},
 	{name: "me", kind: Me, usage: "/me action", help: `send "* action" to everyone`},

@@ -139,6 +139,7 @@ type fullNode struct {
 	history []HistoryLine
 	bans    []BanEntry
 	peers   []KnownPeer
+	reach   string
 }
 
 func (n *fullNode) Msg(_ context.Context, name, text string) error {
@@ -157,5 +158,9 @@ func (n *fullNode) Connect(_ context.Context, addr string) error {
 }
 func (n *fullNode) KnownPeers() ([]KnownPeer, error) { return n.peers, n.record("peers") }
 func (n *fullNode) Names() []string                  { return n.names }
+func (n *fullNode) ReachLine() string {
+	n.record("reach")
+	return n.reach
+}
 
 var errBoom = errors.New("boom")

@@ -118,6 +118,12 @@ type Completer interface {
 	Names() []string
 }
 
+// Reacher is a Node that knows how its peers see it: the address they see
+// it at and whether they can dial it, as a line for /l ("" while unknown).
+type Reacher interface {
+	ReachLine() string
+}
+
 // Options configure a REPL.
 type Options struct {
 	// Terminal selects line editing. The caller decides, typically with
@@ -289,6 +295,11 @@ func (r *REPL) execute(ctx context.Context, node Node, line string) (quit bool) 
 		d.Printf("%s", HelpText())
 	case List:
 		r.showUsers(node.Users())
+		if rn, ok := node.(Reacher); ok {
+			if line := rn.ReachLine(); line != "" {
+				d.ShowSystem(line)
+			}
+		}
 	case Payload:
 		b, err := node.PeersPayload()
 		if err != nil {

@@ -190,6 +190,12 @@ func TestRunOptionalCommands(t *testing.T) {
 			}},
 			wantOut: []string{hms + " <Bob> hi", hms + " [private] <Carol> psst", hms + " [private to Carol] <Me> psst back"},
 		},
+		{name: "list before peers said how they see this node", input: "/l", wantCall: "reach", wantOut: []string{"*** no one else is connected"}},
+		{
+			name: "list says how peers see this node", input: "/l", wantCall: "reach",
+			node:    &fullNode{reach: "peers see you at 198.51.100.4:7000 but cannot dial you there"},
+			wantOut: []string{"*** no one else is connected", "*** peers see you at 198.51.100.4:7000 but cannot dial you there"},
+		},
 		{name: "no peers", input: "/peers", wantCall: "peers", wantOut: []string{"*** no known peers"}},
 		{
 			name: "peers", input: "/peers", wantCall: "peers",

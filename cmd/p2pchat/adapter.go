@@ -76,4 +76,5 @@ var _ interface {
 	repl.Connector
 	repl.Directory
 	repl.Completer
+	repl.Reacher
 } = chatNode{}

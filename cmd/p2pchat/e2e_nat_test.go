@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +127,9 @@ func TestNodesBehindNATTakePartAndTheirAddressesAreNotHandedOut(t *testing.T) {
 	kofiSeen := lab.routerAddr(1) + ":" + netnsPort
 	kofi.WaitLine("*** peers see you at " + kofiSeen + " but cannot dial you there")
 
+	if l := hana.Command("/l"); !slices.Contains(l, "*** peers see you at "+hanaSeen+" but cannot dial you there (NAT or firewall): you take part through the peers you dial") {
+		t.Errorf("Hana's /l does not say how peers see her: %q", l)
+	}
 	hana.Send("hello from behind one NAT")
 	kofi.WaitLine(chatLine("Hana", "hello from behind one NAT"))
 	kofi.Send("and from behind another")
