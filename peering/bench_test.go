@@ -482,38 +482,3 @@ func benchCopyStore(b *testing.B, from string) string {
 	}
 	return dir
 }
-
-// BenchmarkVerifyBatch checks the signatures of a full ingest batch, the
-// CPU most of a received message costs, beside checking them one by one
-// on one core. The two take turns, so that a change of load on a shared
-// machine hits both alike.
-func BenchmarkVerifyBatch(b *testing.B) {
-	_, key, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	batch := make([]inbound, maxIngestBatch)
-	for i := range batch {
-		batch[i] = inbound{body: netTestChat(key, uint64(i+1), workload.Text(i)).Event(), live: true}
-	}
-	var spread, oneCore time.Duration
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		if err := verifyBatch(batch); err != nil {
-			b.Fatal(err)
-		}
-		spread += time.Since(start)
-		b.StopTimer()
-		start = time.Now()
-		if err := verifyAll(batch); err != nil {
-			b.Fatal(err)
-		}
-		oneCore += time.Since(start)
-		b.StartTimer()
-	}
-	msgs := float64(b.N * len(batch))
-	b.ReportMetric(msgs/spread.Seconds(), "msgs/s")
-	b.ReportMetric(msgs/oneCore.Seconds(), "one_core_msgs/s")
-	b.ReportMetric(oneCore.Seconds()/spread.Seconds(), "x_one_core")
-}

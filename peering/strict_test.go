@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/p2pchat/p2pchat/eventlog"
 )
 
 func TestStrictDecodingRefusesWhatAPlainDecoderWouldAccept(t *testing.T) {
@@ -76,7 +78,7 @@ func TestARelayedLineIsTheCanonicalEncodingNotTheBytesReceived(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := verifySigned(body); err != nil {
+	if err := eventlog.VerifySigned(body); err != nil {
 		t.Fatal(err)
 	}
 	relayed, err := signedFrame(body, 0)
