@@ -1,10 +1,13 @@
 package peering
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
 )
@@ -62,6 +65,106 @@ func TestVerifyBatchRefusesOnlyTheBadSignatures(t *testing.T) {
 				}
 				if want := fmt.Sprintf("seq %d:", bad+1); !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not name %q", err, want)
+				}
+			})
+		}
+	}
+}
+
+// A bad line at the end of a burst of good ones, live or in a catch-up
+// answer, is refused alone: the node stores every good line before it,
+// also those checked in the same batch, never stores or shows the bad
+// one, and drops the peer that sent a forged, altered or reordered line,
+// as before signatures were checked in batches. (What a dropped peer sent
+// after the bad line is never read, as before.) A fork (the author's own second line under a number
+// already used) is validly signed: the first one stays, the fork is
+// neither stored nor shown, and the relaying peer is not to blame.
+func TestABadLineAfterGoodOnesIsRefusedAloneLiveAndInCatchUp(t *testing.T) {
+	const lines = 300
+	const badText = "the bad line"
+	carolKey, carol := netTestNewKey(t)
+	good := make([]ChatMsg, lines)
+	for i := range good {
+		good[i] = netTestChat(carolKey, uint64(i+1), fmt.Sprintf("carol's line %d", i+1))
+	}
+	kinds := []struct {
+		name  string
+		bad   func(mallory ed25519.PrivateKey) ChatMsg
+		drops bool
+	}{
+		{"forged", func(mallory ed25519.PrivateKey) ChatMsg {
+			m := netTestChat(mallory, lines+1, badText)
+			m.Origin = carol
+			return m
+		}, true},
+		{"altered", func(ed25519.PrivateKey) ChatMsg {
+			m := netTestChat(carolKey, lines+1, "carol's own words")
+			m.Text = badText
+			return m
+		}, true},
+		{"reordered", func(ed25519.PrivateKey) ChatMsg {
+			m := good[9]
+			m.Seq, m.Text = lines+1, badText
+			m.Sig = netTestChat(carolKey, 10, badText).Sig
+			return m
+		}, true},
+		{"forked", func(ed25519.PrivateKey) ChatMsg { return netTestChat(carolKey, 100, badText) }, false},
+	}
+	for _, frame := range []string{FrameChat, FrameCatchup} {
+		for _, kind := range kinds {
+			t.Run(frame+"/"+kind.name, func(t *testing.T) {
+				a := netTestStart(t, "Alice", nil)
+				malloryKey, _ := netTestNewKey(t)
+				p := netTestDialTLS(t, a.Addr().String(), malloryKey)
+				if err := p.join("Mallory"); err != nil {
+					t.Fatal(err)
+				}
+				var burst []byte
+				for _, m := range append(slices.Clone(good), kind.bad(malloryKey)) {
+					var payload any = m
+					if frame == FrameCatchup {
+						payload = CatchupMsg{Chat: &m}
+					}
+					f, err := EncodeFrame(frame, payload, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					burst = append(burst, f...)
+				}
+				_ = p.tc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if _, err := p.tc.Write(burst); err != nil {
+					t.Fatal(err)
+				}
+				sent := make([]eventlog.Signed, lines)
+				for i, m := range good {
+					sent[i] = m.Event()
+				}
+				netTestWaitFor(t, 20*time.Second, "Alice holding every good line", func() bool {
+					held, err := a.log.Holds(sent)
+					return err == nil && !slices.Contains(held, false)
+				})
+				if kind.drops {
+					if err := hostileTestClosed(p.tc, 10*time.Second); err != nil {
+						t.Errorf("Alice kept the peer that sent a %s line: %v", kind.name, err)
+					}
+				}
+				stored, err := a.log.LastLines(2 * lines)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(stored) != lines {
+					t.Errorf("Alice holds %d lines, want the %d good ones", len(stored), lines)
+				}
+				for _, e := range stored {
+					if c := e.Body.(eventlog.Chat); c.Text == badText {
+						t.Errorf("Alice stored the %s line as seq %d", kind.name, c.OriginSeq)
+					}
+				}
+				if a.display.saw(badText) {
+					t.Errorf("Alice showed the %s line", kind.name)
+				}
+				if !kind.drops && !slices.ContainsFunc(a.Users(), func(u User) bool { return u.ID == p.id }) {
+					t.Error("Alice dropped the peer that relayed a fork")
 				}
 			})
 		}
