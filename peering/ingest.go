@@ -158,8 +158,9 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 	if err := from.chargeNewAuthors(fresh); err != nil {
 		return err
 	}
-	// A message that fails its check is refused, and its sender is
-	// dropped once the rest, which are its origins' own, is stored.
+	// A message that fails its check is refused alone: the good ones of
+	// the batch are stored, and then the peer that sent it is dropped
+	// (the error returned at the end).
 	fresh, refused := verifyBatch(fresh)
 	bodies := make([]eventlog.Body, 0, len(fresh))
 	kept := make([]inbound, 0, len(fresh))
