@@ -32,18 +32,7 @@ const (
 
 // crashRand returns the random source of a randomized crash test, seeded
 // from $P2PCHAT_CRASH_SEED to replay a failure, and logs the seed.
-func crashRand(t *testing.T) *rand.Rand {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv(crashSeedEnv); s != "" {
-		var err error
-		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
-			t.Fatalf("%s=%q: want a number", crashSeedEnv, s)
-		}
-	}
-	t.Logf("seed %d (replay with %s=%d)", seed, crashSeedEnv, seed)
-	return rand.New(rand.NewPCG(seed, 1))
-}
+func crashRand(t *testing.T) *rand.Rand { return seededRand(t, crashSeedEnv) }
 
 // crashOrigins are the nodes whose lines the helper receives; it also
 // writes lines of its own.

@@ -34,6 +34,27 @@
 // characters, may hide in them. Skeleton folds names that only look alike
 // (names.go), so that the node can show such names with their short IDs.
 //
+// # Signatures
+//
+// One place checks what a signed message's signature covers
+// (signature.go): Verify of each type and VerifySigned check one message,
+// VerifyBatch checks many together, and both go by the same rules, those
+// of ZIP 215 (github.com/hdevalence/ed25519consensus): the cofactored
+// equation, with any encoding of a point accepted. crypto/ed25519 checks
+// without the cofactor, and a batch check cannot but use it, so the two
+// can disagree on a crafted signature (one whose R has a small-order part
+// added): a node checking alone and one checking in a batch could then
+// store different lines, and a relay network must not. ZIP 215 makes
+// single and batch checks agree exactly. Against the crypto/ed25519 check
+// used before, it accepts a few more signatures and keys: such small-order
+// components and non-canonical point encodings. Only a key's owner can make
+// them (S must still be canonical and the equation hold for that key), so
+// nobody can sign a line in another's name; they only let an author give
+// one line more than one valid signature, which the log already treats as
+// the same line, held once by its (origin, origin seq). A batch that
+// fails is split in halves down to single messages, so a forged message
+// is refused alone, with the error VerifySigned gives it.
+//
 // Events are stored in a compact binary encoding that carries its version
 // in its first byte (codec.go); every older version stays readable, and
 // golden records of each type in each version guard that.

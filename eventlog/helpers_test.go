@@ -4,7 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -111,4 +114,19 @@ func assertClean(t testing.TB, l *eventlog.Log) eventlog.Report {
 		t.Fatalf("Verify found %d problems:\n%s", len(rep.Problems), strings.Join(rep.Problems, "\n"))
 	}
 	return rep
+}
+
+// seededRand returns the random source of a randomized test, seeded from
+// the environment variable env to replay a failure, and logs the seed.
+func seededRand(t *testing.T, env string) *rand.Rand {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv(env); s != "" {
+		var err error
+		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
+			t.Fatalf("%s=%q: want a number", env, s)
+		}
+	}
+	t.Logf("seed %d (replay with %s=%d)", seed, env, seed)
+	return rand.New(rand.NewPCG(seed, 1))
 }

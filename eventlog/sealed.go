@@ -149,9 +149,11 @@ func (a *Ack) Sign(key ed25519.PrivateKey) {
 	a.Sig = ed25519.Sign(key, a.signingBytes())
 }
 
-// Verify checks the signature against Origin and the size limits. It
+// Verify checks the size limits and the signature against Origin. It
 // cannot check the boxes: only the two ends can open them.
-func (s Sealed) Verify() error {
+func (s Sealed) Verify() error { return verifyOne(s) }
+
+func (s Sealed) checkFields() error {
 	if err := CheckName(s.Name); err != nil {
 		return err
 	}
@@ -166,22 +168,22 @@ func (s Sealed) Verify() error {
 			return fmt.Errorf("sealed text of %d bytes, want %d to %d", len(box), seal.Overhead, MaxBoxLen)
 		}
 	}
-	if len(s.Sig) != ed25519.SignatureSize || !ed25519.Verify(s.Origin.PublicKey(), s.signingBytes(), s.Sig) {
-		return ErrBadSignature
-	}
 	return nil
 }
 
+func (s Sealed) signature() signature { return signature{s.Origin, s.signingBytes(), s.Sig} }
+
 // Verify checks the signature against Origin.
-func (a Ack) Verify() error {
+func (a Ack) Verify() error { return verifyOne(a) }
+
+func (a Ack) checkFields() error {
 	if a.OriginSeq == 0 || a.Ref == 0 {
 		return errors.New("origin seq 0")
 	}
 	if a.To.IsZero() || a.To == a.Origin {
 		return errors.New("acknowledgement without another recipient")
 	}
-	if len(a.Sig) != ed25519.SignatureSize || !ed25519.Verify(a.Origin.PublicKey(), a.signingBytes(), a.Sig) {
-		return ErrBadSignature
-	}
 	return nil
 }
+
+func (a Ack) signature() signature { return signature{a.Origin, a.signingBytes(), a.Sig} }

@@ -45,7 +45,9 @@
 //
 // Chat. A line is appended to the log before it is shown or sent. A
 // received CHAT is decoded strictly (package wire: unknown fields, duplicate
-// keys and trailing data are violations), verified, appended once per
+// keys and trailing data are violations), verified (a drained batch's
+// signatures together, eventlog.VerifyBatch; a bad one is refused alone
+// and ends the connection once the good ones are stored), appended once per
 // (origin, origin seq), shown, and relayed to every other peer in the
 // canonical encoding of what was verified, never the bytes received, so
 // lines cross a partial mesh, padding dies at the first node, and

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -86,7 +85,9 @@ func (c *conn) ingestLoop(ctx context.Context) {
 	}
 }
 
-// ingest verifies, appends, shows and relays one batch.
+// ingest verifies, appends, shows and relays one batch. Its error ends
+// the connection; a violation (a forged or malformed message) also
+// penalizes the peer.
 func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 	// In a mesh most copies of a line are ones the log holds already:
 	// they are dropped before their signatures cost anything. A forged
@@ -117,9 +118,10 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 	if err := from.chargeNewAuthors(fresh); err != nil {
 		return err
 	}
-	if err := verifyBatch(fresh); err != nil {
-		return err
-	}
+	// A message that fails its check is refused alone: the good ones of
+	// the batch are stored, and then the peer that sent it is dropped
+	// (the error returned at the end).
+	fresh, refused := verifyBatch(fresh)
 	bodies := make([]eventlog.Body, 0, len(fresh))
 	kept := make([]inbound, 0, len(fresh))
 	for _, m := range fresh {
@@ -174,67 +176,41 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 		}
 		n.stats.relayed.Add(uint64(n.broadcast(frame, from)))
 	}
-	return nil
+	return refused
 }
 
-// minParallelVerify is the smallest batch whose signatures are checked on
-// more than one core; below it, starting goroutines costs more than it
-// saves.
-const minParallelVerify = 16
-
-// verifyBatch checks every signature of a batch and reports the first bad
-// one. Checking a signature is most of the CPU a received message costs,
-// so a large batch (a burst, a catch-up) is split over every core.
-func verifyBatch(batch []inbound) error {
-	workers := min(runtime.GOMAXPROCS(0), len(batch)/minParallelVerify)
-	if workers <= 1 {
-		return verifyAll(batch)
-	}
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		part := batch[w*len(batch)/workers : (w+1)*len(batch)/workers]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[w] = verifyAll(part)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
+// verifyBatch checks the signatures of a batch together
+// (eventlog.VerifyBatch) and returns what holds, in order, with the
+// violation of the first message that does not, or nil. A bad message is
+// refused alone: the good ones around it are kept.
+func verifyBatch(batch []inbound) ([]inbound, error) {
+	signed := make([]eventlog.Signed, 0, len(batch))
+	for _, m := range batch {
+		if !m.synced {
+			signed = append(signed, m.body)
 		}
 	}
-	return nil
-}
-
-// verifyAll checks the signatures of ms in order, on the calling goroutine.
-func verifyAll(ms []inbound) error {
-	for _, m := range ms {
+	errs := eventlog.VerifyBatch(signed)
+	good := make([]inbound, 0, len(batch))
+	var first error
+	i := 0
+	for _, m := range batch {
 		if m.synced {
+			good = append(good, m)
 			continue
 		}
-		if err := verifySigned(m.body); err != nil {
+		err := errs[i]
+		i++
+		if err == nil {
+			good = append(good, m)
+			continue
+		}
+		if first == nil {
 			origin, seq := m.body.OriginKey()
-			return violation(fmt.Errorf("%s from origin %s seq %d: %w", m.body.Type(), origin.Short(), seq, err))
+			first = violation(fmt.Errorf("%s from origin %s seq %d: %w", m.body.Type(), origin.Short(), seq, err))
 		}
 	}
-	return nil
-}
-
-func verifySigned(s eventlog.Signed) error {
-	switch b := s.(type) {
-	case eventlog.Chat:
-		return b.Verify()
-	case eventlog.Nick:
-		return b.Verify()
-	case eventlog.Sealed:
-		return b.Verify()
-	case eventlog.Ack:
-		return b.Verify()
-	}
-	return fmt.Errorf("unknown signed message %T", s)
+	return good, first
 }
 
 // show puts a newly stored message on screen.

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/peering/wire"
 	"github.com/p2pchat/p2pchat/peering/wire/wiretest"
 )
@@ -22,7 +23,7 @@ func TestARelayedLineIsTheCanonicalEncodingNotTheBytesReceived(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := verifySigned(body); err != nil {
+	if err := eventlog.VerifySigned(body); err != nil {
 		t.Fatal(err)
 	}
 	relayed, err := wire.SignedFrame(body, 0)
