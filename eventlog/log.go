@@ -604,27 +604,7 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(Event) error) error
 
 // LastChats returns the newest n CHAT events, oldest first. It walks the
 // chat index backwards, so its cost depends on n, not on the log's size.
-func (l *Log) LastChats(n int) ([]Event, error) {
-	if n <= 0 {
-		return nil, nil
-	}
-	var out []Event
-	err := l.st.View(func(tx *bolt.Tx) error {
-		events := tx.Bucket(bucketEvents)
-		for _, seq := range lastChatSeqs(tx.Bucket(bucketChats), n) {
-			e, err := Decode(seq, events.Get(seqKey(seq)))
-			if err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-		return nil
-	})
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out, err
-}
+func (l *Log) LastChats(n int) ([]Event, error) { return l.ChatsBefore(0, n) }
 
 // Peers returns the peer table.
 func (l *Log) Peers() ([]Peer, error) {

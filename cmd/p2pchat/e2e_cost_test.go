@@ -14,7 +14,6 @@ import (
 
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/internal/e2e"
-	"github.com/p2pchat/p2pchat/peering"
 	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
@@ -50,19 +49,8 @@ func costAttacker(t *testing.T, addr string) (*tls.Conn, ed25519.PrivateKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := peering.NewCertificate(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := eventlog.IDFromKey(key.Public().(ed25519.PublicKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := tls.Client(hostileDial(t, addr), peering.ClientConfig(cert))
+	tc, id := hostileTLSAs(t, addr, key)
 	_ = tc.SetDeadline(time.Now().Add(e2e.Patience))
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("TLS handshake with %s: %v", addr, err)
-	}
 	if _, err := tc.Write(hostileFrame(t, wire.FrameJoin, wire.JoinMsg{Version: wire.ProtocolVersion, ID: id, Name: "Mallory", Port: 9})); err != nil {
 		t.Fatal(err)
 	}

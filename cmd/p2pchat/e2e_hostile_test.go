@@ -67,6 +67,12 @@ func hostileTLS(t *testing.T, addr string) (*tls.Conn, eventlog.NodeID) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return hostileTLSAs(t, addr, key)
+}
+
+// hostileTLSAs is hostileTLS with the identity key given.
+func hostileTLSAs(t *testing.T, addr string, key ed25519.PrivateKey) (*tls.Conn, eventlog.NodeID) {
+	t.Helper()
 	cert, err := peering.NewCertificate(key)
 	if err != nil {
 		t.Fatal(err)
