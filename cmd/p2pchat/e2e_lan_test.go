@@ -37,9 +37,7 @@ func newLAN(t *testing.T, hosts int) *netnsLab {
 // for every other test.
 func (lab *netnsLab) startLAN(i int, name string, extra ...string) *e2e.Node {
 	lab.t.Helper()
-	args := []string{"netns", "exec", lab.hosts[i], "env", "-u", "P2PCHAT_NO_MDNS", string(p2pchat),
-		"--port", netnsPort, "--uname", name, "--data-dir", newDataDir(lab.t)}
-	return e2e.Binary(lab.ipCmd).StartListening(lab.t, append(args, extra...)...)
+	return lab.startIn(lab.hosts[i], []string{"env", "-u", "P2PCHAT_NO_MDNS"}, name, extra...)
 }
 
 // waitListed waits, at most lanFindWithin from since, until n lists

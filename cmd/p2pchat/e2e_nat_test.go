@@ -104,9 +104,7 @@ func (lab *natLab) routerAddr(h int) string { return fmt.Sprintf("%s%d", netnsSu
 // startHome runs a first-time node named name in home h, on netnsPort.
 func (lab *natLab) startHome(h int, name string, extra ...string) *e2e.Node {
 	lab.t.Helper()
-	args := []string{"netns", "exec", lab.homes[h], string(p2pchat),
-		"--port", netnsPort, "--uname", name, "--data-dir", newDataDir(lab.t)}
-	return e2e.Binary(lab.ipCmd).StartListening(lab.t, append(args, extra...)...)
+	return lab.startIn(lab.homes[h], nil, name, extra...)
 }
 
 func mustRun(t *testing.T, name string, args ...string) {

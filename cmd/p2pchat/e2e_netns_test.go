@@ -96,10 +96,18 @@ func (lab *netnsLab) deleteNamespace(ns string) {
 // netnsPort, and waits until it listens.
 func (lab *netnsLab) start(i int, name string, extra ...string) *e2e.Node {
 	lab.t.Helper()
-	args := []string{"netns", "exec", lab.hosts[i], string(p2pchat),
-		"--port", netnsPort, "--uname", name, "--data-dir", newDataDir(lab.t)}
-	// ip netns exec replaces itself with the node, so the process the
-	// harness watches, feeds and kills is the node.
+	return lab.startIn(lab.hosts[i], nil, name, extra...)
+}
+
+// startIn runs a first-time node named name in namespace ns, on
+// netnsPort, behind the command words wrap (env settings, say), and waits
+// until it listens.
+func (lab *netnsLab) startIn(ns string, wrap []string, name string, extra ...string) *e2e.Node {
+	lab.t.Helper()
+	args := append([]string{"netns", "exec", ns}, wrap...)
+	args = append(args, string(p2pchat), "--port", netnsPort, "--uname", name, "--data-dir", newDataDir(lab.t))
+	// ip netns exec replaces itself with the node (and env does too), so
+	// the process the harness watches, feeds and kills is the node.
 	return e2e.Binary(lab.ipCmd).StartListening(lab.t, append(args, extra...)...)
 }
 
