@@ -3,13 +3,11 @@ package eventlog_test
 import (
 	"context"
 	"encoding/binary"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/store"
-	bolt "go.etcd.io/bbolt"
 )
 
 // encodeChatV1 writes a CHAT in codec version 1, which stored the origin
@@ -48,57 +46,9 @@ func TestVersionOneEventsStillDecode(t *testing.T) {
 // (a chat index row per CHAT, version 1 events) and opens it.
 func TestSchemaOneDatabaseIsMigrated(t *testing.T) {
 	dir := t.TempDir()
+	writeSchemaOne(t, dir, 130)
+
 	st, err := store.Open(dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-
-	alice := originKey("alice")
-	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	db, err := bolt.Open(filepath.Join(dir, store.FileName), 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(store.BucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 1)); err != nil {
-			return err
-		}
-		// Schema 1's buckets, as its first start made them.
-		for _, name := range [][]byte{eventlog.BucketEvents, eventlog.BucketChats, eventlog.BucketOrigins,
-			eventlog.BucketPeers, eventlog.BucketWatermarks} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		events, index := tx.Bucket(eventlog.BucketEvents), tx.Bucket(eventlog.BucketChats)
-		aliceID := idOf(alice)
-		origins, err := tx.Bucket(eventlog.BucketOrigins).CreateBucket(aliceID[:])
-		if err != nil {
-			return err
-		}
-		for seq := uint64(1); seq <= 130; seq++ {
-			c := signedChat(alice, "Alice", seq, "line")
-			k := binary.BigEndian.AppendUint64(nil, seq)
-			if err := events.Put(k, encodeChatV1(at, c)); err != nil {
-				return err
-			}
-			if err := index.Put(k, nil); err != nil {
-				return err
-			}
-			if err := origins.Put(k, binary.AppendUvarint(nil, seq)); err != nil {
-				return err
-			}
-		}
-		id := idOf(alice)
-		return tx.Bucket(eventlog.BucketWatermarks).Put(id[:], binary.BigEndian.AppendUint64(nil, 130))
-	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	st, err = store.Open(dir, store.Options{})
 	if err != nil {
 		t.Fatalf("open schema 1: %v", err)
 	}

@@ -2,7 +2,6 @@ package eventlog_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/store"
-	bolt "go.etcd.io/bbolt"
 )
 
 // failingDisk opens the database file so that a test can make its writes
@@ -172,57 +170,6 @@ func TestReadOnlyOpenOfASchemaOneFileAsksForAStart(t *testing.T) {
 	_, err = eventlog.Open(st, eventlog.Options{ReadOnly: true})
 	if !errors.Is(err, store.ErrOldSchema) || !strings.Contains(err.Error(), "start the node once") {
 		t.Errorf("read-only Open of a schema 1 file = %v; want ErrOldSchema saying to start the node once", err)
-	}
-}
-
-// writeSchemaOne builds a database as schema 1 wrote it: a chat index row
-// per CHAT and version 1 events, n lines of alice.
-func writeSchemaOne(t *testing.T, dir string, n uint64) {
-	t.Helper()
-	st, err := store.Open(dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-	alice := originKey("alice")
-	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	db, err := bolt.Open(filepath.Join(dir, store.FileName), 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(store.BucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint64(nil, 1)); err != nil {
-			return err
-		}
-		for _, name := range [][]byte{eventlog.BucketEvents, eventlog.BucketChats, eventlog.BucketOrigins,
-			eventlog.BucketPeers, eventlog.BucketWatermarks} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		events, index := tx.Bucket(eventlog.BucketEvents), tx.Bucket(eventlog.BucketChats)
-		aliceID := idOf(alice)
-		origins, err := tx.Bucket(eventlog.BucketOrigins).CreateBucket(aliceID[:])
-		if err != nil {
-			return err
-		}
-		for seq := uint64(1); seq <= n; seq++ {
-			k := binary.BigEndian.AppendUint64(nil, seq)
-			if err := events.Put(k, encodeChatV1(at, signedChat(alice, "Alice", seq, "line"))); err != nil {
-				return err
-			}
-			if err := index.Put(k, nil); err != nil {
-				return err
-			}
-			if err := origins.Put(k, binary.AppendUvarint(nil, seq)); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket(eventlog.BucketWatermarks).Put(aliceID[:], binary.BigEndian.AppendUint64(nil, n))
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }
 
