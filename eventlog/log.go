@@ -308,11 +308,7 @@ func (l *Log) writer() {
 				break drain
 			}
 		}
-		start := time.Now()
 		l.run(batch)
-		if l.onCommit != nil {
-			l.onCommit(n, time.Since(start))
-		}
 	}
 }
 
@@ -320,7 +316,17 @@ func (l *Log) writer() {
 // a reason other than the disk, each request is retried alone, as bbolt's
 // DB.Batch does, so only the one at fault fails.
 func (l *Log) run(batch []*request) {
+	start := time.Now()
 	err := l.commit(batch)
+	if l.onCommit != nil {
+		// Before the acknowledgements: whoever sees its Append return
+		// sees the commit counted.
+		events := 0
+		for _, r := range batch {
+			events += len(r.bodies)
+		}
+		l.onCommit(events, time.Since(start))
+	}
 	switch {
 	case err == nil:
 	case l.stopOnWriteFailure(err):
