@@ -288,6 +288,15 @@ func TestChatPageInARealBrowser(t *testing.T) {
 	if !eval[bool](t, aliceTab, `window.notReloaded === true`) {
 		t.Error("Alice's page reloaded")
 	}
+
+	// A page opened later shows the private messages said before it was
+	// opened, read from the log, the sent ones with their recipient.
+	bobLater := tab(t, aliceTab, &dialogs)
+	do(t, bobLater, "open Bob's page again", chromedp.Navigate(bp.url))
+	waitShown(t, bobLater, "#privlines", "psst from the page")
+	aliceLater := tab(t, aliceTab, &dialogs)
+	do(t, aliceLater, "open Alice's page again", chromedp.Navigate(ap.url))
+	waitShown(t, aliceLater, "#privlines", "[to Bob]")
 	alice.Quit()
 	bob.Quit()
 }

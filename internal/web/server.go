@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ type Node interface {
 	repl.Node
 	repl.Messenger
 	repl.Directory
+	repl.Historian
 	// ID and Name are this node's own.
 	ID() eventlog.NodeID
 	Name() string
@@ -93,6 +95,7 @@ func NewHandler(cfg Config) *Handler {
 	})
 	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(files)))
 	h.mux.HandleFunc("GET /api/history", h.history)
+	h.mux.HandleFunc("GET /api/private", h.private)
 	h.mux.HandleFunc("GET /api/peers", h.peers)
 	h.mux.HandleFunc("GET /api/events", h.events)
 	h.mux.HandleFunc("POST /api/send", h.send)
@@ -245,14 +248,9 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	limit := DefaultPage
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxPage {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: want 1 to %d", MaxPage))
-			return
-		}
-		limit = n
+	limit, ok := pageLimit(w, q)
+	if !ok {
+		return
 	}
 	lines, err := h.cfg.Node.ChatsBefore(before, limit)
 	if err != nil {
@@ -264,6 +262,54 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request) {
 		lines = []Line{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"lines": lines, "more": len(lines) == limit})
+}
+
+// pageLimit reads the limit parameter (DefaultPage when absent), or
+// answers 400 and reports false.
+func pageLimit(w http.ResponseWriter, q url.Values) (int, bool) {
+	s := q.Get("limit")
+	if s == "" {
+		return DefaultPage, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxPage {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: want 1 to %d", MaxPage))
+		return 0, false
+	}
+	return n, true
+}
+
+// PrivateLine is one private message of the history, as the API gives it.
+type PrivateLine struct {
+	Time time.Time `json:"time"`
+	Name string    `json:"name"`
+	// To is the recipient of a message this node sent; "" for one it
+	// received.
+	To   string `json:"to,omitempty"`
+	Text string `json:"text"`
+}
+
+// private answers the private messages among the last limit lines of the
+// history, oldest first, so that the page's private tab shows what was
+// said before it was opened.
+func (h *Handler) private(w http.ResponseWriter, r *http.Request) {
+	limit, ok := pageLimit(w, r.URL.Query())
+	if !ok {
+		return
+	}
+	lines, err := h.cfg.Node.History(limit)
+	if err != nil {
+		h.cfg.Logger.Error().Err(err).Msg("web: read private history")
+		writeError(w, http.StatusInternalServerError, "cannot read the history")
+		return
+	}
+	out := []PrivateLine{}
+	for _, l := range lines {
+		if l.Private {
+			out = append(out, PrivateLine{Time: l.Time.UTC(), Name: l.Name, To: l.To, Text: l.Text})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"lines": out})
 }
 
 // peerJSON is one peer as the API lists it.

@@ -63,6 +63,16 @@ func (n *fakeNode) KnownPeers() ([]repl.KnownPeer, error) {
 	return []repl.KnownPeer{{Name: "Bob", ID: eventlog.NodeID{2}, Connected: true}, {Name: "Carol", ID: eventlog.NodeID{3}}}, nil
 }
 
+func (n *fakeNode) History(count int) ([]repl.HistoryLine, error) {
+	at := time.Unix(1_700_000_000, 0)
+	out := []repl.HistoryLine{
+		{Time: at, Name: "Bob", Text: "a chat line"},
+		{Time: at, Name: "Bob", Text: "psst", Private: true},
+		{Time: at, Name: "Alice", Text: "psst back", Private: true, To: "Bob"},
+	}
+	return out[max(0, len(out)-count):], nil
+}
+
 func (n *fakeNode) ID() eventlog.NodeID { return eventlog.NodeID{1} }
 func (n *fakeNode) Name() string        { return "Alice" }
 
@@ -269,6 +279,27 @@ func TestHistoryPagesBackwards(t *testing.T) {
 		if resp := f.do(t, "GET", "/api/history"+bad, "", nil); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("history%s: status %d, want 400", bad, resp.StatusCode)
 		}
+	}
+}
+
+func TestPrivateHistoryHoldsOnlyPrivateMessagesWithTheirRecipient(t *testing.T) {
+	f := newFixture(t)
+	var got struct{ Lines []web.PrivateLine }
+	readJSON(t, f.do(t, "GET", "/api/private?limit=50", "", nil), &got)
+	want := []web.PrivateLine{
+		{Time: time.Unix(1_700_000_000, 0), Name: "Bob", Text: "psst"},
+		{Time: time.Unix(1_700_000_000, 0), Name: "Alice", To: "Bob", Text: "psst back"},
+	}
+	if len(got.Lines) != len(want) {
+		t.Fatalf("private history %+v, want %+v", got.Lines, want)
+	}
+	for i := range want {
+		if g := got.Lines[i]; !g.Time.Equal(want[i].Time) || g.Name != want[i].Name || g.To != want[i].To || g.Text != want[i].Text {
+			t.Errorf("line %d = %+v, want %+v", i, g, want[i])
+		}
+	}
+	if resp := f.do(t, "GET", "/api/private?limit=0", "", nil); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("private?limit=0: status %d, want 400", resp.StatusCode)
 	}
 }
 

@@ -4,9 +4,10 @@
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 50;
+const PRIVATE_HISTORY = 200; // lines of history searched for private messages
 const state = {
   oldest: 0, more: true, loading: false, ready: false,
-  pending: [], historyKeys: new Set(), tab: 'public', unread: 0, me: null,
+  pending: [], historyKeys: new Set(), privateKeys: new Set(), tab: 'public', unread: 0, me: null,
 };
 
 function el(tag, cls, text) {
@@ -87,6 +88,38 @@ async function loadOlder() {
   if (state.more && log.scrollHeight <= log.clientHeight) loadOlder();
 }
 
+// privateEl is a private message, live or from the history: a sent one
+// says to whom, as the terminal does; clicking a sender's name answers them.
+function privateEl(e) {
+  const li = lineEl('private', e.time, e.name, e.text);
+  if (e.to) {
+    li.querySelector('.name').before(el('span', 'to', '[to ' + e.to + '] '));
+  } else if (!(state.me && e.name === state.me.name)) {
+    const who = li.querySelector('.name');
+    who.classList.add('reply');
+    who.title = 'Reply to ' + e.name;
+    who.addEventListener('click', () => startPrivate(e.name));
+  }
+  return li;
+}
+
+// loadPrivate shows the private messages among the recent history, so the
+// private tab holds what was said before the page was opened.
+async function loadPrivate() {
+  try {
+    const r = await api('/api/private?limit=' + PRIVATE_HISTORY);
+    state.privateKeys = new Set();
+    const frag = document.createDocumentFragment();
+    for (const l of r.lines) {
+      state.privateKeys.add(l.time + '\n' + l.text);
+      frag.append(privateEl(l));
+    }
+    $('privlines').replaceChildren(frag);
+  } catch (e) {
+    $('privlines').replaceChildren(lineEl('system', new Date().toISOString(), null, '*** private history: ' + e.message));
+  }
+}
+
 function onEvent(e) {
   if (!state.ready) { state.pending.push(e); return; }
   switch (e.kind) {
@@ -94,19 +127,8 @@ function onEvent(e) {
       append($('lines'), $('log'), lineEl('chat', e.time, e.name, e.text));
       break;
     case 'private': {
-      const li = lineEl('private', e.time, e.name, e.text);
-      if (e.to) {
-        // Sent by this node: say to whom, as the terminal does.
-        li.querySelector('.name').before(el('span', 'to', '[to ' + e.to + '] '));
-      } else if (!(state.me && e.name === state.me.name)) {
-        // Clicking the sender's name answers them.
-        const who = li.querySelector('.name');
-        who.classList.add('reply');
-        who.title = 'Reply to ' + e.name;
-        who.addEventListener('click', () => startPrivate(e.name));
-      }
-      append($('privlines'), $('privlog'), li);
-      if (state.tab !== 'private' && !(state.me && e.name === state.me.name)) { state.unread++; $('unread').textContent = String(state.unread); }
+      append($('privlines'), $('privlog'), privateEl(e));
+      if (state.tab !== 'private' && !e.to && !(state.me && e.name === state.me.name)) { state.unread++; $('unread').textContent = String(state.unread); }
       break;
     }
     default:
@@ -134,7 +156,7 @@ async function resync() {
   state.more = true;
   state.historyKeys = new Set();
   $('lines').replaceChildren();
-  await loadOlder();
+  await Promise.all([loadOlder(), loadPrivate()]);
   flushPending();
   refreshPeersSoon();
 }
@@ -145,6 +167,7 @@ function flushPending() {
   state.ready = true;
   for (const e of state.pending.splice(0)) {
     if (e.kind === 'chat' && state.historyKeys.has(e.time + '\n' + e.text)) continue;
+    if (e.kind === 'private' && state.privateKeys.has(e.time + '\n' + e.text)) continue;
     onEvent(e);
   }
 }
@@ -248,7 +271,7 @@ async function start() {
   openStream();
   refreshPeers();
   setInterval(refreshPeers, 10000);
-  await loadOlder();
+  await Promise.all([loadOlder(), loadPrivate()]);
   flushPending();
   $('input').focus();
 }
