@@ -45,9 +45,9 @@ func costTestPair(t *testing.T, tweak func(*Config)) (alice, bob *netTestNode) {
 func costTestStillHonest(t *testing.T, a, b *netTestNode, tag string) {
 	t.Helper()
 	b.say(t, "after "+tag)
-	netTestWaitFor(t, 2*time.Second, "Alice shows Bob's line", func() bool { return a.display.saw("after " + tag) })
+	netTestWaitFor(t, honestWithin, "Alice shows Bob's line", func() bool { return a.display.saw("after " + tag) })
 	a.say(t, "reply "+tag)
-	netTestWaitFor(t, 2*time.Second, "Bob shows Alice's line", func() bool { return b.display.saw("reply " + tag) })
+	netTestWaitFor(t, honestWithin, "Bob shows Alice's line", func() bool { return b.display.saw("reply " + tag) })
 	now := time.Now()
 	if _, p := a.penalties.active(b.ID(), now); p {
 		t.Error("Alice penalized Bob")

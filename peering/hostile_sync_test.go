@@ -50,7 +50,7 @@ func hostileSyncAfter(t *testing.T, a, b *netTestNode, what string) {
 	for i, pair := range [][2]*netTestNode{{a, b}, {b, a}} {
 		line := fmt.Sprintf("still here after %s (%d)", what, i)
 		pair[0].say(t, line)
-		netTestWaitFor(t, 2*time.Second, pair[1].Name()+" to show "+pair[0].Name()+"'s line", func() bool { return pair[1].display.saw(line) })
+		netTestWaitFor(t, honestWithin, pair[1].Name()+" to show "+pair[0].Name()+"'s line", func() bool { return pair[1].display.saw(line) })
 	}
 	for _, n := range []*netTestNode{a, b} {
 		other := a
