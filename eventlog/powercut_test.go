@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/internal/faultfs"
@@ -38,24 +37,7 @@ func TestAcknowledgedAppendsSurviveAPowerCut(t *testing.T) {
 		restoreDurably(t, state, mnt)
 
 		dir := filepath.Join(mnt, "node")
-		a := startAppender(t, dir)
-		deadline := time.Now().Add(30 * time.Second)
-		if line := a.next(t, deadline); line != "ready" {
-			t.Fatalf("helper said %q, want ready", line)
-		}
-		var lines []string
-		for range rng.IntN(200) {
-			lines = append(lines, a.next(t, deadline))
-		}
-		a.kill()
-		lines = append(lines, a.rest()...)
-		for _, line := range lines {
-			k := parseAck(t, line)
-			if acked[k.origin] == nil {
-				acked[k.origin] = map[uint64]bool{}
-			}
-			acked[k.origin][k.seq] = true
-		}
+		killedAfter := killAppenderAfter(t, dir, rng.IntN(200), acked)
 
 		state = t.TempDir()
 		if err := ffs.Crash(state); err != nil {
@@ -69,7 +51,7 @@ func TestAcknowledgedAppendsSurviveAPowerCut(t *testing.T) {
 				t.Fatalf("iteration %d: after the power cut the database is gone: %v", iter, err)
 			}
 		}
-		checkAfterPowerCut(t, filepath.Join(state, "node"), acked, iter, len(lines))
+		checkAfterPowerCut(t, filepath.Join(state, "node"), acked, iter, killedAfter)
 	}
 }
 

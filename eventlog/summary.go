@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"slices"
 	"sync"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // OriginSummary is one origin's entry in the sorted summary a node
@@ -93,21 +91,14 @@ func (l *Log) Summaries() ([]OriginSummary, error) {
 	// again next time rather than missed.
 	dirty := s.takeDirty()
 	if !s.built {
-		var all []OriginSummary
-		err := l.st.View(func(tx *bolt.Tx) error {
-			origins := tx.Bucket(bucketOrigins)
-			p := txProjection{tx: tx}
-			return origins.ForEachBucket(func(k []byte) error {
-				var id NodeID
-				copy(id[:], k)
-				st, err := originState(p, origins.Bucket(k), id)
-				all = append(all, OriginSummary{Origin: id, Max: st.Max, Digest: st.Digest()})
-				return err
-			})
-		})
+		states, err := l.SyncState()
 		if err != nil {
 			s.touch(dirty)
 			return nil, err
+		}
+		all := make([]OriginSummary, len(states))
+		for i, st := range states {
+			all[i] = OriginSummary{Origin: st.Origin, Max: st.Max, Digest: st.Digest()}
 		}
 		s.snap, s.built = all, true
 		return s.snap, nil
