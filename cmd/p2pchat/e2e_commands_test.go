@@ -20,6 +20,9 @@ func startPair(t *testing.T) (alice, bob *e2e.Node) {
 	alice = startNode(t, "Alice")
 	bob = startNode(t, "Bob", "--peer", alice.Addr())
 	waitMesh(t, alice, bob)
+	// Alice dials Bob back and tells him how she sees him: a line of its
+	// own on Bob's screen, which must not land among a test's output.
+	bob.WaitLine("*** peers see you at ")
 	return alice, bob
 }
 
