@@ -131,7 +131,8 @@
 //     (DefaultMaxPeers): past it, a PEERS entry about an unknown node
 //     evicts the least recently heard row that hearsay alone made (see
 //     below), and is left out of the stored event only when no such row
-//     is left;
+//     is left; a DIAL_FAILED about a node without a row is not stored
+//     while the table is full (Result.NoRoom);
 //   - times: every time in a body fits int64 nanoseconds (1677 to 2262)
 //     and is not the Unix epoch itself, which the encoding keeps for "no
 //     time" (CheckTime); others are refused.

@@ -150,6 +150,13 @@ func TestATableOfKnownPeersDropsNewHearsay(t *testing.T) {
 	if len(got.Peers) != 0 || len(got.Evicted) != 0 {
 		t.Errorf("stored %d entries evicting %v, want none", len(got.Peers), got.Evicted)
 	}
+	// Nor does a failed dial of such a node make it a row.
+	if res := appendOK(t, l, eventlog.DialFailed{ID: peerID("x0"), Addr: "10.1.0.1:9"}); !res[0].NoRoom || res[0].Seq != 0 {
+		t.Errorf("DIAL_FAILED of a node without a row in a full table: %+v, want NoRoom", res[0])
+	}
+	if res := appendOK(t, l, eventlog.DialFailed{ID: peerID("ka"), Addr: "10.1.0.1:9"}); res[0].NoRoom || res[0].Seq == 0 {
+		t.Errorf("DIAL_FAILED of a known node: %+v, want it stored", res[0])
+	}
 	if rows := rowIDs(t, l); len(rows) != 3 {
 		t.Errorf("the table has %d rows, want 3", len(rows))
 	}

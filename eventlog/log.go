@@ -54,8 +54,9 @@ type Options struct {
 	// table holds this many rows, a PEERS entry about a node without a
 	// row evicts the least recently heard row that hearsay alone made
 	// (see Peers.Evicted), and is left out of the stored event only when
-	// no such row is left (DefaultMaxPeers if 0). It governs appends
-	// only: replay removes what the log says was evicted.
+	// no such row is left (DefaultMaxPeers if 0); a DialFailed about a
+	// node without a row is then not stored (Result.NoRoom). It governs
+	// appends only: replay removes what the log says was evicted.
 	MaxPeers int
 	// KeepNetworkEvents is how long CONNECT, DISCONNECT and DIAL_FAILED
 	// events are kept before a running log prunes them
@@ -118,6 +119,11 @@ type Result struct {
 	// seq is more than Options.MaxAhead past what the log holds of that
 	// origin, or past Options.MaxPerOrigin; nothing was written for it.
 	TooFarAhead bool
+	// NoRoom is true for a DialFailed about a node the peer table has no
+	// row of while the table holds Options.MaxPeers rows: a failed dial
+	// proves nothing about a node, and must not grow the table past its
+	// bound; nothing was written for it.
+	NoRoom bool
 	// Body is the body as stored: for the node's own Chat and Nick, with
 	// origin, origin seq, time and signature filled in.
 	Body Body
@@ -399,6 +405,10 @@ func (l *Log) commit(batch []*request) error {
 				if hearsay, ok := body.(Peers); ok {
 					body = room.admit(hearsay, l.self)
 				}
+				if failed, ok := body.(DialFailed); ok && !room.fits(failed.ID, l.self) {
+					r.results[i] = Result{NoRoom: true, Body: body}
+					continue
+				}
 				seq++
 				e := Event{Seq: seq, Time: now, Body: body}
 				data, err := Encode(e)
@@ -504,6 +514,18 @@ func (r *peerRoom) admit(hearsay Peers, self NodeID) Peers {
 	}
 	hearsay.Peers = kept
 	return hearsay
+}
+
+// fits reports whether the table can take a row of id made by anything
+// but PEERS: there is one already, or room for it.
+func (r *peerRoom) fits(id, self NodeID) bool {
+	if id == self || id.IsZero() || r.bucket.Get(id[:]) != nil {
+		return true
+	}
+	if r.rows < 0 {
+		r.rows = r.bucket.Stats().KeyN
+	}
+	return r.rows < r.max
 }
 
 // heardKey is a row's key in the hearsay index: the seq it was last heard

@@ -259,6 +259,11 @@ func TestProjectionEqualsRebuildAfterRandomEvents(t *testing.T) {
 			for i, body := range batch {
 				s, ok := body.(eventlog.Signed)
 				if !ok {
+					// A failed dial of an unknown node in a full
+					// table is the one unsigned body not stored.
+					if res[i].NoRoom {
+						continue
+					}
 					stored++
 					continue
 				}
