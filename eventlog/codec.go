@@ -11,7 +11,7 @@ import (
 // The stored form of an event is compact binary, because the log holds
 // every chat line the network ever carried:
 //
-//	byte 0    codec version (2)
+//	byte 0    codec version (3)
 //	byte 1    Type
 //	varint    local time, unix nanoseconds (zigzag)
 //	...       the body's fields in declaration order: IDs and signatures
@@ -19,12 +19,13 @@ import (
 //
 // Version 2 stores the origin time of a Chat or Nick as its distance from
 // the local time (a byte or a few instead of nine); version 1 stored it
-// whole. (Version 1 also holds PRIVATE records without the trailing Ref,
+// whole. Version 3 adds to PEERS the IDs of the rows it evicted, after
+// its entries (a count, then the IDs). (Version 1 also holds PRIVATE records without the trailing Ref,
 // written before Ref existed; the decoder reads both.) A new layout gets a
 // new version; decoders keep reading every older one, so a log never
 // needs rewriting. golden_test.go holds records of every type in every
 // version, as they are on disk.
-const codecVersion = 2
+const codecVersion = 3
 
 // ErrDecode is returned for a stored event that cannot be decoded.
 var ErrDecode = errors.New("undecodable event")
@@ -51,6 +52,10 @@ func Encode(e Event) ([]byte, error) {
 			w.id(p.ID)
 			w.str(p.Name)
 			w.strs(p.Addrs)
+		}
+		w.uint(uint64(len(b.Evicted)))
+		for _, id := range b.Evicted {
+			w.id(id)
 		}
 	case Connect:
 		w.id(b.ID)
@@ -194,6 +199,12 @@ func Decode(seq uint64, data []byte) (Event, error) {
 		n := r.count(32 + 2)
 		for i := 0; i < n && r.err == nil; i++ {
 			b.Peers = append(b.Peers, PeerInfo{ID: r.id(), Name: r.str(), Addrs: r.strs()})
+		}
+		if version >= 3 {
+			n := r.count(32)
+			for i := 0; i < n && r.err == nil; i++ {
+				b.Evicted = append(b.Evicted, r.id())
+			}
 		}
 		e.Body = b
 	case TypeConnect:

@@ -23,6 +23,41 @@
 // Verify runs the same fold in memory over a snapshot of the file and
 // compares, so the stored projection is always a pure function of the log.
 //
+// # Hearsay rows and eviction
+//
+// A row that only PEERS made (and DIAL_FAILED, which proves nothing) is
+// hearsay: Peer.Heard holds the seq of the last PEERS that named it, and
+// the hearsay index (bucket "hearsay": heard seq + ID) orders such rows
+// least recently heard first. Any other event about the node (its own
+// JOIN, a CONNECT or DISCONNECT, a rename, a ban, a private message) makes
+// the row known first hand for good. Node IDs cost nothing, so a peer can
+// name millions of nodes that do not exist; were the table simply capped,
+// such names would fill it and the node would never learn of a real peer
+// again. Instead, once the table holds MaxPeers rows, each entry about an
+// unknown node evicts the first hearsay row of the index not named by the
+// same PEERS: finding it is a cursor step, not a pass over the table.
+// Learning never stops while any row is hearsay, and a peer this node ever
+// connected to, or that joined it, is never evicted. The evicted IDs are
+// stored in the PEERS event itself (Peers.Evicted), and fold removes
+// those rows; replay (Verify, Prune's checkpoint) does exactly what the
+// log says, whatever Options.MaxPeers the replaying node has. Schema 4
+// added Heard and the index; its migration folds the log once to give
+// every existing row the Heard that fold would have given it.
+//
+// Rows known first hand are not evicted, not even those of peers
+// unreachable for longer than peering's StaleAfter: such a row is what
+// lets the node redial a peer it knew, and what its bans and private
+// messages hang on. What bounds them is peering, not this package: a row
+// becomes known only through a completed TLS handshake and JOIN (or a
+// signed message of its own), peering lets IDs new to the table dial in
+// only at its node-wide NewPeerRate (10 a second after a burst of 1,000
+// by default) and records the JOINs of peers it refused as full at most
+// MaxRefusedJoins a minute. That is a bound on the rate, not on the count:
+// fresh keys that keep completing handshakes grow the known rows for as
+// long as they keep at it. Evicting rows of peers unreachable past
+// StaleAfter would cap that too, at the price of a second index ordered
+// by last connect; it is left for when that growth is seen to matter.
+//
 // Retention (retention.go): chat lines, renames, bans, JOIN and PEERS stay
 // for ever; CONNECT, DISCONNECT and DIAL_FAILED are pruned once older than
 // Options.KeepNetworkEvents (30 days by default), behind a checkpoint of
@@ -92,9 +127,12 @@
 //   - MaxBatch events per commit (DefaultMaxBatch);
 //   - MaxPerOrigin messages kept of any other node, and MaxAhead past an
 //     origin's watermark (Options; 0 is no bound);
-//   - MaxPeers rows in the peer table grown by hearsay: PEERS entries
-//     about unknown nodes past it are left out of the stored event
-//     (DefaultMaxPeers);
+//   - MaxPeers rows in the peer table grown by hearsay
+//     (DefaultMaxPeers): past it, a PEERS entry about an unknown node
+//     evicts the least recently heard row that hearsay alone made (see
+//     below), and is left out of the stored event only when no such row
+//     is left; a DIAL_FAILED about a node without a row is not stored
+//     while the table is full (Result.NoRoom);
 //   - times: every time in a body fits int64 nanoseconds (1677 to 2262)
 //     and is not the Unix epoch itself, which the encoding keeps for "no
 //     time" (CheckTime); others are refused.

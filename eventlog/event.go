@@ -153,6 +153,12 @@ type PeerInfo struct {
 type Peers struct {
 	From  NodeID     `json:"from"`
 	Peers []PeerInfo `json:"peers"`
+	// Evicted names the hearsay rows this event removed from a full peer
+	// table to make room for its entries (see Options.MaxPeers). The log
+	// sets it as it stores the event; whatever a caller puts here is
+	// ignored. Recorded in the event, so that replaying the log removes
+	// exactly the same rows whatever the replaying node's options.
+	Evicted []NodeID `json:"evicted,omitempty"`
 }
 
 // Connect records an established, authenticated connection.
@@ -402,6 +408,9 @@ func (e Event) String() string {
 	case Join:
 		return fmt.Sprintf("%s %s %q %s", head, b.ID.Short(), b.Name, strings.Join(b.Addrs, ","))
 	case Peers:
+		if len(b.Evicted) > 0 {
+			return fmt.Sprintf("%s from %s, %d peers, %d evicted", head, b.From.Short(), len(b.Peers), len(b.Evicted))
+		}
 		return fmt.Sprintf("%s from %s, %d peers", head, b.From.Short(), len(b.Peers))
 	case Connect:
 		dir := "outbound"

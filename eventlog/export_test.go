@@ -8,6 +8,7 @@ var (
 	BucketPeers      = bucketPeers
 	BucketWatermarks = bucketWatermarks
 	BucketLog        = bucketLog
+	BucketHearsay    = bucketHearsay
 )
 
 // ChatIndexBlock is how many sequence numbers one chat index row covers.

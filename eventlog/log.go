@@ -50,9 +50,13 @@ type Options struct {
 	// so refusing those numbered past the bound caps what any one author,
 	// or anyone replaying its messages, can make this node store.
 	MaxPerOrigin uint64
-	// MaxPeers bounds the peer table's growth from hearsay: a PEERS
-	// entry about a node without a row is left out of the stored event
-	// once the table holds this many rows (DefaultMaxPeers if 0).
+	// MaxPeers bounds the peer table's growth from hearsay: once the
+	// table holds this many rows, a PEERS entry about a node without a
+	// row evicts the least recently heard row that hearsay alone made
+	// (see Peers.Evicted), and is left out of the stored event only when
+	// no such row is left (DefaultMaxPeers if 0); a DialFailed about a
+	// node without a row is then not stored (Result.NoRoom). It governs
+	// appends only: replay removes what the log says was evicted.
 	MaxPeers int
 	// KeepNetworkEvents is how long CONNECT, DISCONNECT and DIAL_FAILED
 	// events are kept before a running log prunes them
@@ -115,6 +119,11 @@ type Result struct {
 	// seq is more than Options.MaxAhead past what the log holds of that
 	// origin, or past Options.MaxPerOrigin; nothing was written for it.
 	TooFarAhead bool
+	// NoRoom is true for a DialFailed about a node the peer table has no
+	// row of while the table holds Options.MaxPeers rows: a failed dial
+	// proves nothing about a node, and must not grow the table past its
+	// bound; nothing was written for it.
+	NoRoom bool
 	// Body is the body as stored: for the node's own Chat and Nick, with
 	// origin, origin seq, time and signature filled in.
 	Body Body
@@ -357,8 +366,8 @@ func (l *Log) commit(batch []*request) error {
 		events := tx.Bucket(bucketEvents)
 		events.FillPercent = 1 // append-only: fill pages densely
 		chats := tx.Bucket(bucketChats)
-		p := txProjection{tx: tx}
-		room := peerRoom{max: l.maxPeers, rows: -1, bucket: tx.Bucket(bucketPeers)}
+		room := &peerRoom{max: l.maxPeers, rows: -1, bucket: tx.Bucket(bucketPeers), index: tx.Bucket(bucketHearsay)}
+		p := txProjection{tx: tx, room: room}
 		seq := lastSeq(tx)
 		now := l.now().Round(0).UTC()
 		for _, r := range batch {
@@ -395,6 +404,10 @@ func (l *Log) commit(batch []*request) error {
 				}
 				if hearsay, ok := body.(Peers); ok {
 					body = room.admit(hearsay, l.self)
+				}
+				if failed, ok := body.(DialFailed); ok && !room.fits(failed.ID, l.self) {
+					r.results[i] = Result{NoRoom: true, Body: body}
+					continue
 				}
 				seq++
 				e := Event{Seq: seq, Time: now, Body: body}
@@ -436,33 +449,98 @@ func (l *Log) commit(batch []*request) error {
 }
 
 // peerRoom enforces Options.MaxPeers inside the transaction. It counts the
-// table's rows only when hearsay names a node without one.
+// table's rows once, when hearsay first names a node without one, and
+// keeps the count as fold adds and removes rows.
 type peerRoom struct {
 	max    int
 	rows   int // -1 until counted
 	bucket *bolt.Bucket
+	index  *bolt.Bucket // bucketHearsay
 }
 
-// admit returns hearsay without the entries that would grow the table
-// past its bound.
+// admit returns hearsay as it is to be stored: an entry about a node
+// without a row goes in while the table has room; once it is full, the
+// least recently heard hearsay row that hearsay alone made is evicted for
+// it (named in Evicted, which fold removes), and only when no such row is
+// left is the entry dropped. Rows of nodes this node knows first hand are
+// never evicted, and learning from hearsay never stops while any row is
+// hearsay. The victims come in order from the hearsay index, so finding
+// one costs a cursor step, not a pass over the table.
 func (r *peerRoom) admit(hearsay Peers, self NodeID) Peers {
 	kept := make([]PeerInfo, 0, len(hearsay.Peers))
+	hearsay.Evicted = nil
+	// A victim must not be a node this very event names: fold evicts
+	// before it folds the entries.
+	named := make(map[NodeID]bool, len(hearsay.Peers))
 	for _, info := range hearsay.Peers {
-		if info.ID == self || info.ID.IsZero() || r.bucket.Get(info.ID[:]) != nil {
+		named[info.ID] = true
+	}
+	var (
+		c      *bolt.Cursor
+		k      []byte
+		adding = map[NodeID]bool{}
+	)
+	for _, info := range hearsay.Peers {
+		if info.ID == self || info.ID.IsZero() || adding[info.ID] || r.bucket.Get(info.ID[:]) != nil {
 			kept = append(kept, info)
 			continue
 		}
 		if r.rows < 0 {
 			r.rows = r.bucket.Stats().KeyN
 		}
-		if r.rows >= r.max {
+		if r.rows+len(adding)-len(hearsay.Evicted) < r.max {
+			adding[info.ID] = true
+			kept = append(kept, info)
 			continue
 		}
-		r.rows++
+		if c == nil {
+			c = r.index.Cursor()
+			k, _ = c.First()
+		} else if k != nil {
+			k, _ = c.Next()
+		}
+		for ; k != nil; k, _ = c.Next() {
+			if id, ok := heardID(k); ok && !named[id] {
+				break
+			}
+		}
+		if k == nil {
+			continue // nothing left to give way: only known peers
+		}
+		id, _ := heardID(k)
+		hearsay.Evicted = append(hearsay.Evicted, id)
+		adding[info.ID] = true
 		kept = append(kept, info)
 	}
 	hearsay.Peers = kept
 	return hearsay
+}
+
+// fits reports whether the table can take a row of id made by anything
+// but PEERS: there is one already, or room for it.
+func (r *peerRoom) fits(id, self NodeID) bool {
+	if id == self || id.IsZero() || r.bucket.Get(id[:]) != nil {
+		return true
+	}
+	if r.rows < 0 {
+		r.rows = r.bucket.Stats().KeyN
+	}
+	return r.rows < r.max
+}
+
+// heardKey is a row's key in the hearsay index: the seq it was last heard
+// at, then its ID, so that the index reads least recently heard first.
+func heardKey(seq uint64, id NodeID) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), seq), id[:]...)
+}
+
+func heardID(k []byte) (NodeID, bool) {
+	var id NodeID
+	if len(k) != 8+len(id) {
+		return id, false
+	}
+	copy(id[:], k[8:])
+	return id, true
 }
 
 // prepare numbers, stamps and signs the node's own signed messages: those
@@ -499,7 +577,11 @@ func lastSeq(tx *bolt.Tx) uint64 {
 }
 
 // txProjection is the projection as stored, inside one transaction.
-type txProjection struct{ tx *bolt.Tx }
+// room, when set, has its row count kept as rows come and go.
+type txProjection struct {
+	tx   *bolt.Tx
+	room *peerRoom
+}
 
 func (p txProjection) peer(id NodeID) (Peer, bool, error) {
 	b := p.tx.Bucket(bucketPeers).Get(id[:])
@@ -515,7 +597,36 @@ func (p txProjection) putPeer(r Peer) error {
 	if err != nil {
 		return err
 	}
-	return p.tx.Bucket(bucketPeers).Put(r.ID[:], b)
+	peers := p.tx.Bucket(bucketPeers)
+	if p.room != nil && p.room.rows >= 0 && peers.Get(r.ID[:]) == nil {
+		p.room.rows++
+	}
+	return peers.Put(r.ID[:], b)
+}
+
+func (p txProjection) deletePeer(r Peer) error {
+	if r.Hearsay() {
+		if err := p.tx.Bucket(bucketHearsay).Delete(heardKey(r.Heard, r.ID)); err != nil {
+			return err
+		}
+	}
+	if p.room != nil && p.room.rows >= 0 {
+		p.room.rows--
+	}
+	return p.tx.Bucket(bucketPeers).Delete(r.ID[:])
+}
+
+func (p txProjection) reindexHeard(id NodeID, old, heard uint64) error {
+	index := p.tx.Bucket(bucketHearsay)
+	if old != 0 {
+		if err := index.Delete(heardKey(old, id)); err != nil {
+			return err
+		}
+	}
+	if heard == 0 {
+		return nil
+	}
+	return index.Put(heardKey(heard, id), nil)
 }
 
 func (p txProjection) watermark(origin NodeID) (uint64, error) {

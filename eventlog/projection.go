@@ -32,7 +32,17 @@ type Peer struct {
 	// PrivateRef is the highest sender seq of a private message from this
 	// peer stored here; a lower one is a redelivery.
 	PrivateRef uint64 `json:"private_ref,omitempty"`
+	// Heard is, for a row that only hearsay made, the local seq of the
+	// last PEERS event that named it (or of the DIAL_FAILED that made
+	// it); 0 for a row this node knows first hand: one with a JOIN,
+	// CONNECT or DISCONNECT of its own, or any other event about it
+	// (rename, ban, private message). Only rows with Heard set may be
+	// evicted from a full table, least recently heard first.
+	Heard uint64 `json:"heard,omitempty"`
 }
+
+// Hearsay reports whether only hearsay made the row: it may be evicted.
+func (p Peer) Hearsay() bool { return p.Heard != 0 }
 
 // MaxOutbox bounds the undelivered private messages to one peer.
 const MaxOutbox = 1000
@@ -47,6 +57,11 @@ func (p Peer) BannedAt(now time.Time) bool {
 type projection interface {
 	peer(id NodeID) (Peer, bool, error)
 	putPeer(p Peer) error
+	// deletePeer removes a row, which exists, and its hearsay index entry.
+	deletePeer(r Peer) error
+	// reindexHeard moves a row's hearsay index entry from old to heard
+	// (0: none).
+	reindexHeard(id NodeID, old, heard uint64) error
 	watermark(origin NodeID) (uint64, error)
 	putWatermark(origin NodeID, seq uint64) error
 	hasOrigin(origin NodeID, seq uint64) (bool, error)
@@ -66,8 +81,22 @@ func fold(p projection, self NodeID, e Event) error {
 			r.LastSeen = e.Time
 		})
 	case Peers:
+		for _, id := range b.Evicted {
+			r, ok, err := p.peer(id)
+			if err != nil {
+				return err
+			}
+			// The log evicts only hearsay rows; anything else in the
+			// list is damage, never a reason to forget a known peer.
+			if !ok || !r.Hearsay() {
+				return fmt.Errorf("fold: PEERS evicts %s, which is not a hearsay row", id.Short())
+			}
+			if err := p.deletePeer(r); err != nil {
+				return err
+			}
+		}
 		for _, info := range b.Peers {
-			err := updatePeer(p, self, info.ID, e.Time, func(r *Peer) {
+			err := updateHeard(p, self, info.ID, e, true, func(r *Peer) {
 				if r.Name == "" {
 					r.Name = info.Name
 				}
@@ -93,7 +122,9 @@ func fold(p projection, self NodeID, e Event) error {
 			r.LastDisconnect, r.LastSeen = e.Time, e.Time
 		})
 	case DialFailed:
-		return updatePeer(p, self, b.ID, e.Time, func(r *Peer) {
+		// A failed dial is no sign the node exists: the row stays
+		// hearsay, and one it makes is hearsay too.
+		return updateHeard(p, self, b.ID, e, false, func(r *Peer) {
 			r.DialFailures++
 			r.LastDialFailure = e.Time
 		})
@@ -144,8 +175,28 @@ func fold(p projection, self NodeID, e Event) error {
 }
 
 // updatePeer loads (or starts) the row of id, lets change edit it and
-// stores it. The node itself never gets a row.
+// stores it, as known first hand (no longer hearsay). The node itself
+// never gets a row.
 func updatePeer(p projection, self, id NodeID, now time.Time, change func(*Peer)) error {
+	return upsertPeer(p, self, id, now, func(r *Peer, _ bool) {
+		change(r)
+		r.Heard = 0
+	})
+}
+
+// updateHeard is updatePeer for hearsay (PEERS, DIAL_FAILED): a row it
+// starts is hearsay, heard at e; an existing hearsay row is heard again at
+// e if refresh is set; a row known first hand stays so.
+func updateHeard(p projection, self, id NodeID, e Event, refresh bool, change func(*Peer)) error {
+	return upsertPeer(p, self, id, e.Time, func(r *Peer, fresh bool) {
+		change(r)
+		if fresh || (refresh && r.Hearsay()) {
+			r.Heard = e.Seq
+		}
+	})
+}
+
+func upsertPeer(p projection, self, id NodeID, now time.Time, change func(r *Peer, fresh bool)) error {
 	if id == self || id.IsZero() {
 		return nil
 	}
@@ -156,8 +207,15 @@ func updatePeer(p projection, self, id NodeID, now time.Time, change func(*Peer)
 	if !ok {
 		r = Peer{ID: id, FirstSeen: now, LastSeen: now}
 	}
-	change(&r)
-	return p.putPeer(r)
+	old := r.Heard
+	change(&r, !ok)
+	if err := p.putPeer(r); err != nil {
+		return err
+	}
+	if r.Heard != old {
+		return p.reindexHeard(id, old, r.Heard)
+	}
+	return nil
 }
 
 // foldOrigin indexes (origin, originSeq) and advances the origin's
@@ -253,6 +311,15 @@ func (m *memProjection) putPeer(p Peer) error {
 	m.peers[p.ID] = p
 	return nil
 }
+
+func (m *memProjection) deletePeer(r Peer) error {
+	delete(m.peers, r.ID)
+	return nil
+}
+
+// reindexHeard has nothing to do: Verify checks the stored index against
+// the rows' Heard.
+func (m *memProjection) reindexHeard(NodeID, uint64, uint64) error { return nil }
 
 func (m *memProjection) watermark(origin NodeID) (uint64, error) {
 	return m.watermarks[origin], nil

@@ -220,7 +220,9 @@ func TestProjectionEqualsRebuildAfterRandomEvents(t *testing.T) {
 			rt.Fatal(err)
 		}
 		defer st.Close()
-		l, err := eventlog.Open(st, eventlog.Options{Now: newClock().now})
+		// A small table bound has hearsay evict rows now and then.
+		maxPeers := rapid.IntRange(1, 8).Draw(rt, "max peers")
+		l, err := eventlog.Open(st, eventlog.Options{Now: newClock().now, MaxPeers: maxPeers})
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -257,6 +259,11 @@ func TestProjectionEqualsRebuildAfterRandomEvents(t *testing.T) {
 			for i, body := range batch {
 				s, ok := body.(eventlog.Signed)
 				if !ok {
+					// A failed dial of an unknown node in a full
+					// table is the one unsigned body not stored.
+					if res[i].NoRoom {
+						continue
+					}
 					stored++
 					continue
 				}

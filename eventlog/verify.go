@@ -143,6 +143,7 @@ func verifyStore(ctx context.Context, src *store.Store, self NodeID) (Report, er
 	}
 	err = src.View(func(tx *bolt.Tx) error {
 		comparePeers(tx, mem, &rep)
+		compareHearsay(tx, mem, &rep)
 		compareWatermarks(tx, mem, &rep)
 		compareOrigins(tx, mem, &rep)
 		compareChats(tx, chatSeqs, &rep)
@@ -186,6 +187,33 @@ func comparePeers(tx *bolt.Tx, mem *memProjection, rep *Report) {
 		if !stored[id] {
 			rep.problem("peer %s is missing from the stored table", id.Short())
 		}
+	}
+}
+
+// compareHearsay checks the hearsay index against the rows: one entry per
+// hearsay row, at the seq it was last heard.
+func compareHearsay(tx *bolt.Tx, mem *memProjection, rep *Report) {
+	var count int
+	_ = tx.Bucket(bucketHearsay).ForEach(func(k, _ []byte) error {
+		id, ok := heardID(k)
+		if !ok {
+			rep.problem("hearsay index key of %d bytes: %x", len(k), k)
+			return nil
+		}
+		count++
+		if seq := binary.BigEndian.Uint64(k); mem.peers[id].Heard != seq {
+			rep.problem("hearsay index has %s heard at %d, the log says %d", id.Short(), seq, mem.peers[id].Heard)
+		}
+		return nil
+	})
+	want := 0
+	for _, p := range mem.peers {
+		if p.Hearsay() {
+			want++
+		}
+	}
+	if count != want {
+		rep.problem("hearsay index has %d entries, the log has %d hearsay rows", count, want)
 	}
 }
 

@@ -68,8 +68,10 @@ type Config struct {
 	IdleTimeout time.Duration
 	// WriteTimeout bounds one write to a peer.
 	WriteTimeout time.Duration
-	// MaxKnownPeers bounds the peer table's growth from hearsay: PEERS
-	// entries about unknown nodes are ignored past it.
+	// MaxKnownPeers bounds the peer table's growth from hearsay and the
+	// dialer's targets: past it, a new name from PEERS takes the place of
+	// hearsay heard of longest ago that never connected (the event log
+	// must be opened with the same bound, eventlog.Options.MaxPeers).
 	MaxKnownPeers int
 	// StaleAfter is how long a peer may stay unreachable before it is
 	// neither dialed nor passed on in PEERS.

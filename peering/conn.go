@@ -292,7 +292,7 @@ func (n *Node) admitPeer(ctx context.Context, c *conn, t *target) bool {
 // nothing, cannot grow the log and the table faster than that. Known
 // peers never wait for it.
 func (n *Node) admitNewID(id eventlog.NodeID) bool {
-	known, _, err := n.log.LookupPeers([]eventlog.NodeID{id})
+	known, err := n.log.LookupPeers([]eventlog.NodeID{id})
 	if err != nil || len(known) > 0 {
 		return true // a read error is this node's problem, not the peer's
 	}

@@ -313,7 +313,8 @@ func (n *Node) dialDone(t *target, c *conn, err error) {
 	if !id.IsZero() && n.dialFailRecords.Allow() {
 		// Remembered, so that after a restart a dead peer stays backed
 		// off; bounded, so that names of nodes that never existed cannot
-		// grow the log.
+		// grow the log. (Nor the table: the log does not store the
+		// failure of a target whose row a full table evicted.)
 		recordCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if _, err := n.log.Append(recordCtx, eventlog.DialFailed{ID: id, Addr: addr, Error: err.Error()}); err != nil {

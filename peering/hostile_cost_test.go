@@ -352,6 +352,67 @@ func TestAFloodOfFakePeerIDsDoesNotStopTheNodeFromDialingAGenuineNewPeer(t *test
 	costTestStillHonest(t, a, b, "fake peer flood")
 }
 
+// TestAFullTableOfFakePeersMakesRoomForAGenuineNewPeer: a peer names more
+// fake nodes than the table may hold; a genuine newcomer Bob tells of
+// later is still stored (a fake row is evicted for it, in the stored
+// PEERS) and dialed, so that Alice could redial it after a restart.
+func TestAFullTableOfFakePeersMakesRoomForAGenuineNewPeer(t *testing.T) {
+	const maxKnown, fakes = 100, 300
+	a, b := costTestPair(t, func(cfg *Config) {
+		cfg.MaxKnownPeers = maxKnown
+		cfg.Backoff = Backoff{Base: time.Second, Max: time.Minute, Jitter: 0.2}
+	})
+	key, _ := netTestNewKey(t)
+	m := costTestJoin(t, a, key, wire.JoinMsg{})
+	entries := make([]wire.PeerEntry, 0, fakes)
+	for i, id := range costTestFakeIDs(t, fakes) {
+		entries = append(entries, wire.PeerEntry{ID: id, Name: "fake", Addrs: []string{fmt.Sprintf("127.0.0.1:%d", 1+i%2)}})
+	}
+	for chunk := range slices.Chunk(entries, 100) {
+		if err := m.write(wire.FramePeers, wire.PeersMsg{Peers: chunk}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.handled(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if rows := costTestRows(t, a); rows != maxKnown {
+		t.Fatalf("after %d fake names the table has %d rows, want its bound of %d", fakes, rows, maxKnown)
+	}
+
+	c := netTestStart(t, "Carol", func(cfg *Config) {
+		netTestSeeds(b)(cfg)
+		cfg.MaxOutbound = 1
+	})
+	netTestWaitFor(t, 20*time.Second, "Alice dials Carol", func() bool { return a.connectedTo(c) })
+	row, ok, err := a.log.Peer(c.ID())
+	if err != nil || !ok || row.Hearsay() {
+		t.Fatalf("Alice's row of Carol: %+v, %v, %v; want a row known first hand", row, ok, err)
+	}
+	var made *eventlog.Peers
+	err = a.log.Scan(context.Background(), 1, func(e eventlog.Event) error {
+		if p, ok := e.Body.(eventlog.Peers); ok && slices.ContainsFunc(p.Peers, func(i eventlog.PeerInfo) bool { return i.ID == c.ID() }) {
+			made = &p
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if made == nil || len(made.Evicted) == 0 {
+		t.Errorf("no stored PEERS names Carol and evicts a row for her: %+v", made)
+	}
+	for _, known := range []eventlog.NodeID{b.ID(), m.id} {
+		if _, ok, _ := a.log.Peer(known); !ok {
+			t.Errorf("the row of %s, which connected, was evicted", known.Short())
+		}
+	}
+	if rows := costTestRows(t, a); rows > maxKnown+1 {
+		t.Errorf("the table has %d rows, bound %d", rows, maxKnown+1)
+	}
+	costTestStillHonest(t, a, b, "fake peers past the table's bound")
+}
+
 func TestFreshKeysThatDialInAreLetInOnlyAtTheNewIDRate(t *testing.T) {
 	const burst = 20
 	a, b := costTestPair(t, func(cfg *Config) {

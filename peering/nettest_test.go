@@ -46,12 +46,7 @@ func netTestStart(t *testing.T, name string, tweak func(*Config)) *netTestNode {
 		st.Close()
 		t.Fatal(err)
 	}
-	lg, err := eventlog.Open(st, eventlog.Options{})
-	if err != nil {
-		st.Close()
-		t.Fatal(err)
-	}
-	tn := &netTestNode{log: lg, display: &netTestDisplay{}, logs: &netTestLogs{}}
+	tn := &netTestNode{display: &netTestDisplay{}, logs: &netTestLogs{}}
 	cfg := DefaultConfig()
 	cfg.Name, cfg.Key, cfg.ListenHost = name, key, "127.0.0.1"
 	cfg.Backoff = Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond, Jitter: 0.2}
@@ -60,6 +55,13 @@ func netTestStart(t *testing.T, name string, tweak func(*Config)) *netTestNode {
 	if tweak != nil {
 		tweak(&cfg)
 	}
+	// The table's bound is the node's, as p2pchat run opens it.
+	lg, err := eventlog.Open(st, eventlog.Options{MaxPeers: cfg.MaxKnownPeers})
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	tn.log = lg
 	tn.Node, err = New(cfg, lg, tn.display)
 	if err == nil {
 		err = tn.Listen()

@@ -26,7 +26,7 @@ type Log interface {
 	Append(ctx context.Context, bodies ...eventlog.Body) ([]eventlog.Result, error)
 	Peers() ([]eventlog.Peer, error)
 	Peer(id eventlog.NodeID) (eventlog.Peer, bool, error)
-	LookupPeers(ids []eventlog.NodeID) (map[eventlog.NodeID]eventlog.Peer, int, error)
+	LookupPeers(ids []eventlog.NodeID) (map[eventlog.NodeID]eventlog.Peer, error)
 	KnownOrigins(ids []eventlog.NodeID) ([]bool, error)
 	Get(seq uint64) (eventlog.Event, bool, error)
 	Holds(msgs []eventlog.Signed) ([]bool, error)

@@ -15,7 +15,9 @@ import (
 // a unit per entry decoded and per row looked up, and may introduce node
 // IDs the table does not hold only within its new-peer budget: entries
 // past it are neither recorded nor dialed, so one peer cannot flood the
-// table or the dialer with names nobody else vouches for.
+// table or the dialer with names nobody else vouches for. The table never
+// stops learning: once it is full, the log evicts hearsay heard of longest
+// ago for each new name (eventlog's Options.MaxPeers).
 func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 	var msg wire.PeersMsg
 	if err := wire.DecodeStrict(payload, &msg); err != nil {
@@ -31,17 +33,16 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 	for i, e := range msg.Peers {
 		ids[i] = e.ID
 	}
-	// Counting the rows and adding to them is one step, so that two
-	// connections' PEERS cannot both fill the last room.
+	// Looking the rows up and adding to them is one step, so that two
+	// connections' PEERS about the same node do not both record it.
 	n.peersMu.Lock()
 	defer n.peersMu.Unlock()
-	known, rows, err := n.log.LookupPeers(ids)
+	known, err := n.log.LookupPeers(ids)
 	if err != nil {
 		return fmt.Errorf("read peer table: %w", err)
 	}
 	var news []eventlog.PeerInfo
 	learned := make([]wire.PeerEntry, 0, len(msg.Peers))
-	room := n.cfg.MaxKnownPeers - rows
 	now := time.Now()
 	for _, e := range msg.Peers {
 		if e.ID == n.self || e.ID == from.id {
@@ -55,10 +56,10 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 			}
 		case !from.budget.newPeers.AllowN(now, 1):
 			continue
-		case room > 0:
-			// Whatever peers claim, the table stays bounded; the dialer
-			// still learns of the peer.
-			room--
+		default:
+			// Whatever peers claim, the table stays bounded: once it
+			// is full the log evicts the hearsay heard of longest ago
+			// to make room, so a genuine newcomer is always recorded.
 			news = append(news, eventlog.PeerInfo{ID: e.ID, Name: e.Name, Addrs: e.Addrs})
 		}
 		learned = append(learned, e)
@@ -66,11 +67,16 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 	// Only what is new is worth an event: PEERS repeats itself on every
 	// connection, and the log keeps everything forever.
 	if len(news) > 0 {
-		if _, err := n.log.Append(ctx, eventlog.Peers{From: from.id, Peers: news}); err != nil {
+		res, err := n.log.Append(ctx, eventlog.Peers{From: from.id, Peers: news})
+		if err != nil {
 			return fmt.Errorf("append PEERS: %w", err)
 		}
-		n.passOn(from, news)
-		n.peersChanged()
+		// Passed on as stored: what the log left out (a table of known
+		// peers only) is not vouched for further.
+		if stored := res[0].Body.(eventlog.Peers).Peers; len(stored) > 0 {
+			n.passOn(from, stored)
+			n.peersChanged()
+		}
 	}
 	for _, e := range learned {
 		n.learn(e.ID, e.Addrs)
