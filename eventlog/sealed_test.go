@@ -82,8 +82,10 @@ func TestPrivateMessageRecordsDecodeAsStored(t *testing.T) {
 			if !reflect.DeepEqual(e.Body, c.body) || !e.Time.Equal(local) {
 				t.Errorf("decoded %#v at %v\nwant %#v at %v", e.Body, e.Time, c.body, local)
 			}
+			// Version 3 changed only CHAT and NICK: these encode as
+			// stored but for the version byte.
 			again := encodeEvent(t, e)
-			if !bytes.Equal(again, data) {
+			if !bytes.Equal(again[1:], data[1:]) {
 				t.Errorf("encodes as %x, stored as %s", again, c.hex)
 			}
 		})
