@@ -296,3 +296,63 @@ func TestAVersionTwoPeerGetsOnlyLinesItCanRead(t *testing.T) {
 		t.Errorf("the old peer was sent %q, want only the unchained first line", got)
 	}
 }
+
+// A line altered inside a chained catch-up breaks the chain there: the
+// lines before it are stored (checked on their own once their run's tail
+// fails), the altered one never is, and the peer that sent it is dropped.
+func TestAnAlteredLineInsideAChainedCatchUpIsRefusedAlone(t *testing.T) {
+	const lines, bad = 200, 120
+	carolKey, _ := netTestNewKey(t)
+	chain := make([]wire.ChatMsg, lines)
+	for i := range chain {
+		if i == 0 {
+			chain[i] = netTestChat(carolKey, 1, "carol's line 1")
+			continue
+		}
+		chain[i] = netTestChainedChat(carolKey, uint64(i+1), fmt.Sprintf("carol's line %d", i+1), chain[i-1])
+	}
+	chain[bad].Text = "pay mallory"
+
+	a := netTestStart(t, "Alice", nil)
+	malloryKey, _ := netTestNewKey(t)
+	p := netTestDialTLS(t, a.Addr().String(), malloryKey)
+	if err := p.join("Mallory"); err != nil {
+		t.Fatal(err)
+	}
+	var burst []byte
+	for i := range chain {
+		f, err := wire.EncodeFrame(wire.FrameCatchup, wire.CatchupMsg{Chat: &chain[i]}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		burst = append(burst, f...)
+	}
+	_ = p.tc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := p.tc.Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	before := make([]eventlog.Signed, bad)
+	for i := range before {
+		before[i] = chain[i].Event()
+	}
+	netTestWaitFor(t, 20*time.Second, "Alice holding every line before the altered one", func() bool {
+		held, err := a.log.Holds(before)
+		return err == nil && !slices.Contains(held, false)
+	})
+	if err := hostileTestClosed(p.tc, 10*time.Second); err != nil {
+		t.Errorf("Alice kept the peer that sent an altered line: %v", err)
+	}
+	stored, err := a.log.LastLines(2 * lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range stored {
+		if c := e.Body.(eventlog.Chat); c.OriginSeq == bad+1 {
+			t.Errorf("Alice stored line %d as %q", c.OriginSeq, c.Text)
+		}
+	}
+	rep, err := a.log.Verify(context.Background())
+	if err != nil || len(rep.Problems) > 0 {
+		t.Errorf("Alice's log does not verify: %v %v", err, rep.Problems)
+	}
+}
