@@ -500,6 +500,11 @@ func (l *Log) prepare(chains *chainCache, body Body, now time.Time) (Body, error
 	}
 	seq := chains.p.lastOrigin(l.self) + 1
 	var prev []byte
+	switch s.(type) {
+	case Chat, Nick: // Sealed and Ack do not chain
+	default:
+		return s.stamped(seq, now, l.key, nil), nil
+	}
 	if seq > 1 {
 		h, held, err := chains.hash(l.self, seq-1)
 		if err != nil {
