@@ -10,10 +10,6 @@ import (
 // ChainHashSize is the size of a chain hash, Chat.Prev and Nick.Prev.
 const ChainHashSize = sha256.Size
 
-// ErrForked is what Append's Result.Forked means: the origin signed two
-// different messages where its chain allows one.
-var ErrForked = errors.New("forked: the origin signed another message with this number or after it")
-
 // ChainHash is the hash a chained message names its predecessor by:
 // SHA-256 of the predecessor's signed bytes followed by its signature.
 // It covers the signature too, so that a chain vouches for the exact

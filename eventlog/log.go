@@ -117,7 +117,8 @@ type Result struct {
 	// origin, or past Options.MaxPerOrigin; nothing was written for it.
 	TooFarAhead bool
 	// Forked is true for a signed message that contradicts the chain of
-	// its origin as held (ErrForked): its Prev does not name the held
+	// its origin as held, which only the origin's key can do (doc.go,
+	// "Hash chains"): its Prev does not name the held
 	// message before it, or the held message after it does not name it.
 	// Nothing was written for it.
 	Forked bool

@@ -24,7 +24,7 @@ type Stats struct {
 	// Sent is the frames queued to peers for this node's own messages.
 	Sent uint64
 	// Forked is the messages refused because their origin signed
-	// another history (eventlog.ErrForked); the peers that brought them
+	// another history (eventlog.Result.Forked); the peers that brought them
 	// are not penalized.
 	Forked uint64
 
