@@ -11,7 +11,7 @@ import (
 // The stored form of an event is compact binary, because the log holds
 // every chat line the network ever carried:
 //
-//	byte 0    codec version (3)
+//	byte 0    codec version (4)
 //	byte 1    Type
 //	varint    local time, unix nanoseconds (zigzag)
 //	...       the body's fields in declaration order: IDs and signatures
@@ -20,12 +20,14 @@ import (
 // Version 2 stores the origin time of a Chat or Nick as its distance from
 // the local time (a byte or a few instead of nine); version 1 stored it
 // whole. Version 3 adds to PEERS the IDs of the rows it evicted, after
-// its entries (a count, then the IDs). (Version 1 also holds PRIVATE records without the trailing Ref,
-// written before Ref existed; the decoder reads both.) A new layout gets a
-// new version; decoders keep reading every older one, so a log never
+// its entries (a count, then the IDs). Version 4 adds to CHAT and NICK
+// their Prev, the chain hash (chain.go), after the signature (empty when
+// the line does not chain). (Version 1 also holds PRIVATE records
+// without the trailing Ref, written before Ref existed; the decoder reads
+// both.) A new layout gets a new version; decoders keep reading every older one, so a log never
 // needs rewriting. golden_test.go holds records of every type in every
 // version, as they are on disk.
-const codecVersion = 3
+const codecVersion = 4
 
 // ErrDecode is returned for a stored event that cannot be decoded.
 var ErrDecode = errors.New("undecodable event")
@@ -75,12 +77,14 @@ func Encode(e Event) ([]byte, error) {
 		w.str(b.Name)
 		w.str(b.Text)
 		w.bytes(b.Sig)
+		w.bytes(b.Prev)
 	case Nick:
 		w.id(b.Origin)
 		w.uint(b.OriginSeq)
 		w.relTime(b.OriginTime, e.Time)
 		w.str(b.Name)
 		w.bytes(b.Sig)
+		w.bytes(b.Prev)
 	case Private:
 		w.id(b.From)
 		w.id(b.To)
@@ -214,9 +218,17 @@ func Decode(seq uint64, data []byte) (Event, error) {
 	case TypeDialFailed:
 		e.Body = DialFailed{ID: r.id(), Addr: r.str(), Error: r.str()}
 	case TypeChat:
-		e.Body = Chat{Origin: r.id(), OriginSeq: r.uint(), OriginTime: originTime(), Name: r.str(), Text: r.str(), Sig: r.bytes()}
+		b := Chat{Origin: r.id(), OriginSeq: r.uint(), OriginTime: originTime(), Name: r.str(), Text: r.str(), Sig: r.bytes()}
+		if version >= 4 {
+			b.Prev = r.bytes()
+		}
+		e.Body = b
 	case TypeNick:
-		e.Body = Nick{Origin: r.id(), OriginSeq: r.uint(), OriginTime: originTime(), Name: r.str(), Sig: r.bytes()}
+		b := Nick{Origin: r.id(), OriginSeq: r.uint(), OriginTime: originTime(), Name: r.str(), Sig: r.bytes()}
+		if version >= 4 {
+			b.Prev = r.bytes()
+		}
+		e.Body = b
 	case TypePrivate:
 		b := Private{From: r.id(), To: r.id(), Name: r.str(), Text: r.str(), SentTime: r.time()}
 		// Version 1 was written in two layouts: the first had no Ref.

@@ -34,6 +34,8 @@ func everyBody() []eventlog.Body {
 		eventlog.Unban{ID: peerID("mallory")},
 		goldenSealed(),
 		goldenAck(),
+		chainedChat(alice, "Alice", 43, "and again", signedChat(alice, "Alice", 42, "hello, wörld ✓")),
+		chainedNick(bob, "Bob", 8, signedNick(bob, "Robert", 7)),
 	}
 }
 
@@ -109,7 +111,7 @@ func TestDecodeRejectsMalformedInput(t *testing.T) {
 	}{
 		{"nothing", nil, "0 bytes"},
 		{"one byte", []byte{1}, "1 bytes"},
-		{"unknown codec version", append([]byte{4}, chat[1:]...), "codec version 4"},
+		{"unknown codec version", append([]byte{5}, chat[1:]...), "codec version 5"},
 		{"type zero", []byte{1, 0, 0}, "unknown type 0"},
 		{"type after the last", []byte{1, byte(eventlog.TypeAck) + 1, 0}, "unknown type"},
 		{"chat cut short", chat[:len(chat)-1], "CHAT"},

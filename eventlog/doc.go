@@ -90,6 +90,67 @@
 // fails is split in halves down to single messages, so a forged message
 // is refused alone, with the error VerifySigned gives it.
 //
+// # Hash chains
+//
+// Each Chat and Nick an origin signs names its message before (origin seq
+// − 1) in Prev, inside what its signature covers (under the tags
+// p2pchat/chat/2 and p2pchat/nick/2, so no unchained line shares its
+// signed bytes), as Secure Scuttlebutt's and Hypercore's feeds do (chain.go).
+// What it names is ChainHash: SHA-256 of the predecessor's signed bytes
+// and its signature. The signature is in it so that a chain vouches for
+// the exact bytes a node stores and relays: a line taken on its
+// successor's word is byte for byte the one its author signed, and a node
+// that checks it alone (an older one, or a batch that holds it without
+// its successor) finds its own signature valid too.
+//
+// What this buys: one valid signature on line n vouches for every earlier
+// line of its origin it chains to, so VerifyChained checks one signature
+// per contiguous run of an origin in a batch (the tails of all runs
+// together, in a batch check), and falls back to checking each line of a
+// run whose tail fails. A forged, altered or reordered line does not chain
+// (its hash or position changes), so it breaks the run there and is
+// checked, and refused, on its own signature, with the error VerifySigned
+// gives it. Runs need no anchor in the log: a run's first line is vouched
+// for by its own run's tail, whatever it chains to; whether it fits the
+// held chain is Append's question (below).
+//
+// The one difference from checking each line alone is an origin that signs
+// a successor chaining to a line of its own with an invalid signature:
+// only its key can make that pair, and a node checking the pair together
+// takes the line (its author did sign its hash), while a node that sees
+// the line without its successor refuses it as forged. So an origin can
+// make nodes disagree about such a line of its own, and a node that took
+// it and later relays it can be blamed by one that checks it alone.
+// Nothing in another's name can be made this way. (Checking every
+// signature removes that, and is what this was built to avoid.)
+//
+// The node's own lines: prepare chains each Chat and Nick it signs to the
+// node's own message before it (of any signed type: Sealed and Ack carry
+// no Prev, but can be named by one), which the log holds unless this is
+// its first, or the log lost it; a line with nothing to name does not
+// chain, and is checked by its own signature alone, as every line of an
+// older version is.
+//
+// Forks: Append refuses (Result.Forked, nothing written) a message whose
+// Prev does not name the held message before it, or that the held chained
+// message after it does not name. It decides inside the write transaction,
+// so no two callers race past it, and finds the hashes of a run written
+// together in memory rather than reading them back. A second message under
+// a held number is a Duplicate, as before, dropped before its signature
+// costs anything; the fork shows once a line chaining to the other branch
+// arrives. Whose fault a fork is: the origin's, whose key signed both; a
+// peer that relays one branch may hold it by the same rules, so package
+// peering refuses and logs a fork but does not penalize the peer. Nothing
+// punishes the origin yet (a proof of two signed lines under one number
+// could be kept and passed on: not done).
+//
+// Versions: lines without Prev (every line written before chains) stay
+// valid by their own signature, and codec version 4 stores Prev after the
+// signature while versions 1 to 3 still decode; no migration is needed,
+// since a hash is computed from the stored message whenever it is asked
+// for. The wire carries Prev from protocol version 3 (package
+// peering/wire).
+//
 // Events are stored in a compact binary encoding that carries its version
 // in its first byte (codec.go); every older version stays readable, and
 // golden records of each type in each version guard that.

@@ -190,6 +190,11 @@ type Chat struct {
 	Name       string    `json:"name"`
 	Text       string    `json:"text"`
 	Sig        []byte    `json:"sig"`
+	// Prev is the chain hash of the origin's message OriginSeq-1
+	// (ChainHash), inside what Sig covers, or empty in a line that does
+	// not chain (written before chains, or whose author did not hold its
+	// previous message). See chain.go.
+	Prev []byte `json:"prev,omitempty"`
 }
 
 // Nick is a signed rename. It shares the origin sequence space with Chat,
@@ -200,6 +205,8 @@ type Nick struct {
 	OriginTime time.Time `json:"origin_time"`
 	Name       string    `json:"name"`
 	Sig        []byte    `json:"sig"`
+	// Prev chains the rename as Chat.Prev does.
+	Prev []byte `json:"prev,omitempty"`
 }
 
 // Private is a direct message between two nodes, never relayed. The
@@ -280,11 +287,19 @@ func signingBytes(tag string, origin NodeID, seq uint64, t time.Time, fields ...
 	return b
 }
 
+// A chained line is signed under a tag of its own, with Prev as one more
+// field, so that no unchained line shares its signed bytes.
 func (c Chat) signingBytes() []byte {
+	if len(c.Prev) > 0 {
+		return signingBytes("p2pchat/chat/2", c.Origin, c.OriginSeq, c.OriginTime, c.Name, c.Text, string(c.Prev))
+	}
 	return signingBytes("p2pchat/chat/1", c.Origin, c.OriginSeq, c.OriginTime, c.Name, c.Text)
 }
 
 func (n Nick) signingBytes() []byte {
+	if len(n.Prev) > 0 {
+		return signingBytes("p2pchat/nick/2", n.Origin, n.OriginSeq, n.OriginTime, n.Name, string(n.Prev))
+	}
 	return signingBytes("p2pchat/nick/1", n.Origin, n.OriginSeq, n.OriginTime, n.Name)
 }
 
@@ -308,7 +323,7 @@ func (c Chat) checkFields() error {
 	if c.OriginSeq == 0 {
 		return errors.New("origin seq 0")
 	}
-	return nil
+	return checkPrev(c.OriginSeq, c.Prev)
 }
 
 func (c Chat) signature() signature { return signature{c.Origin, c.signingBytes(), c.Sig} }
@@ -329,7 +344,7 @@ func (n Nick) checkFields() error {
 	if n.OriginSeq == 0 {
 		return errors.New("origin seq 0")
 	}
-	return nil
+	return checkPrev(n.OriginSeq, n.Prev)
 }
 
 func (n Nick) signature() signature { return signature{n.Origin, n.signingBytes(), n.Sig} }

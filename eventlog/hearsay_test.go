@@ -180,7 +180,8 @@ func TestWhatACallerPutsInEvictedIsIgnored(t *testing.T) {
 }
 
 // downgradeToSchemaThree rewrites a log as schema 3 wrote it: events in
-// codec version 2 (PEERS without the evicted list), peer rows and
+// codec version 2 (PEERS without the evicted list, CHAT and NICK without
+// Prev), peer rows and
 // checkpoint rows without Heard, no hearsay index.
 func downgradeToSchemaThree(t *testing.T, dir string) {
 	t.Helper()
@@ -218,13 +219,16 @@ func downgradeToSchemaThree(t *testing.T, dir string) {
 		events := tx.Bucket(eventlog.BucketEvents)
 		old := map[string][]byte{}
 		err := events.ForEach(func(k, v []byte) error {
-			if v[0] != 3 {
+			if v[0] != 4 {
 				t.Fatalf("event %x has codec version %d", k, v[0])
 			}
 			v = append([]byte{2}, v[1:]...)
-			if eventlog.Type(v[1]) == eventlog.TypePeers {
+			// Version 3 added PEERS' evicted list, version 4 CHAT's
+			// and NICK's Prev: each an empty list here, one zero byte.
+			switch eventlog.Type(v[1]) {
+			case eventlog.TypePeers, eventlog.TypeChat, eventlog.TypeNick:
 				if v[len(v)-1] != 0 {
-					t.Fatalf("PEERS %x evicted rows before the downgrade", k)
+					t.Fatalf("%v %x evicted rows or chains before the downgrade", eventlog.Type(v[1]), k)
 				}
 				v = v[:len(v)-1]
 			}

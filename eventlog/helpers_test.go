@@ -93,6 +93,32 @@ func signedChat(key ed25519.PrivateKey, name string, seq uint64, text string) ev
 	return c
 }
 
+// chainedChat is a line from another node that chains to prev, its
+// message before.
+func chainedChat(key ed25519.PrivateKey, name string, seq uint64, text string, prev eventlog.Signed) eventlog.Chat {
+	c := eventlog.Chat{
+		OriginSeq:  seq,
+		OriginTime: chatEpoch.Add(time.Duration(seq) * time.Second),
+		Name:       name,
+		Text:       text,
+		Prev:       eventlog.ChainHash(prev),
+	}
+	c.Sign(key)
+	return c
+}
+
+// chainedNick is a rename from another node that chains to prev.
+func chainedNick(key ed25519.PrivateKey, name string, seq uint64, prev eventlog.Signed) eventlog.Nick {
+	n := eventlog.Nick{
+		OriginSeq:  seq,
+		OriginTime: chatEpoch.Add(time.Duration(seq) * time.Second),
+		Name:       name,
+		Prev:       eventlog.ChainHash(prev),
+	}
+	n.Sign(key)
+	return n
+}
+
 // signedNick is a rename from another node.
 func signedNick(key ed25519.PrivateKey, name string, seq uint64) eventlog.Nick {
 	n := eventlog.Nick{

@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
@@ -124,6 +125,12 @@ type Result struct {
 	// proves nothing about a node, and must not grow the table past its
 	// bound; nothing was written for it.
 	NoRoom bool
+	// Forked is true for a signed message that contradicts the chain of
+	// its origin as held, which only the origin's key can do (doc.go,
+	// "Hash chains"): its Prev does not name the held
+	// message before it, or the held message after it does not name it.
+	// Nothing was written for it.
+	Forked bool
 	// Body is the body as stored: for the node's own Chat and Nick, with
 	// origin, origin seq, time and signature filled in.
 	Body Body
@@ -370,10 +377,11 @@ func (l *Log) commit(batch []*request) error {
 		p := txProjection{tx: tx, room: room}
 		seq := lastSeq(tx)
 		now := l.now().Round(0).UTC()
+		chains := chainCache{p: p, last: map[NodeID]chainLink{}}
 		for _, r := range batch {
 			r.results = make([]Result, len(r.bodies))
 			for i, body := range r.bodies {
-				body, err := l.prepare(p, body, now)
+				body, err := l.prepare(&chains, body, now)
 				if err != nil {
 					return err
 				}
@@ -400,6 +408,14 @@ func (l *Log) commit(batch []*request) error {
 							r.results[i] = Result{TooFarAhead: true, Body: body}
 							continue
 						}
+					}
+					forked, err := chains.forks(s)
+					if err != nil {
+						return err
+					}
+					if forked {
+						r.results[i] = Result{Forked: true, Body: body}
+						continue
 					}
 				}
 				if hearsay, ok := body.(Peers); ok {
@@ -435,8 +451,9 @@ func (l *Log) commit(batch []*request) error {
 				}
 				r.results[i] = Result{Seq: seq, Body: body}
 				if s, ok := body.(Signed); ok {
-					origin, _ := s.OriginKey()
+					origin, oseq := s.OriginKey()
 					touched = append(touched, origin)
+					chains.last[origin] = chainLink{oseq, ChainHash(s)}
 				}
 			}
 		}
@@ -549,7 +566,10 @@ func heardID(k []byte) (NodeID, bool) {
 // early messages (restored from an old backup, or caught up from peers out
 // of order) must never hand out a number its peers already hold, or they
 // would drop the new message as a duplicate.
-func (l *Log) prepare(p txProjection, body Body, now time.Time) (Body, error) {
+//
+// A Chat or Nick of its own chains to the node's message before it
+// (ChainHash), which it holds unless it is its first.
+func (l *Log) prepare(chains *chainCache, body Body, now time.Time) (Body, error) {
 	s, ok := body.(stampable)
 	if !ok {
 		return body, nil
@@ -557,7 +577,76 @@ func (l *Log) prepare(p txProjection, body Body, now time.Time) (Body, error) {
 	if _, seq := s.OriginKey(); seq != 0 {
 		return body, nil
 	}
-	return s.stamped(p.lastOrigin(l.self)+1, now, l.key), nil
+	seq := chains.p.lastOrigin(l.self) + 1
+	var prev []byte
+	switch s.(type) {
+	case Chat, Nick: // Sealed and Ack do not chain
+	default:
+		return s.stamped(seq, now, l.key, nil), nil
+	}
+	if seq > 1 {
+		h, held, err := chains.hash(l.self, seq-1)
+		if err != nil {
+			return nil, err
+		}
+		if held {
+			prev = h
+		}
+	}
+	return s.stamped(seq, now, l.key, prev), nil
+}
+
+// chainLink is the newest signed message of an origin a transaction
+// wrote: its origin seq and chain hash.
+type chainLink struct {
+	seq  uint64
+	hash []byte
+}
+
+// chainCache finds the chain hashes of held messages inside one write
+// transaction. A run of an origin's messages written together (a
+// catch-up, a burst of the node's own lines) finds each one's
+// predecessor in last, without reading it back.
+type chainCache struct {
+	p    txProjection
+	last map[NodeID]chainLink
+}
+
+// hash returns the chain hash of the held message (origin, seq), and
+// whether it is held.
+func (c *chainCache) hash(origin NodeID, seq uint64) ([]byte, bool, error) {
+	if l, ok := c.last[origin]; ok && l.seq == seq {
+		return l.hash, true, nil
+	}
+	m, ok, err := c.p.signed(origin, seq)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	return ChainHash(m), true, nil
+}
+
+// forks reports whether s contradicts its origin's chain as held: a Prev
+// that does not name the held message before it, or a held chained
+// message after it that does not name s.
+func (c *chainCache) forks(s Signed) (bool, error) {
+	origin, seq := s.OriginKey()
+	if prev := prevOf(s); len(prev) > 0 {
+		h, held, err := c.hash(origin, seq-1)
+		if err != nil {
+			return false, err
+		}
+		if held && !bytes.Equal(h, prev) {
+			return true, nil
+		}
+	}
+	next, held, err := c.p.signed(origin, seq+1)
+	if err != nil || !held {
+		return false, err
+	}
+	if prev := prevOf(next); len(prev) > 0 && !bytes.Equal(prev, ChainHash(s)) {
+		return true, nil
+	}
+	return false, nil
 }
 
 // lastSeq is the highest sequence number the log has used: its newest
@@ -642,6 +731,31 @@ func (p txProjection) watermark(origin NodeID) (uint64, error) {
 
 func (p txProjection) putWatermark(origin NodeID, seq uint64) error {
 	return p.tx.Bucket(bucketWatermarks).Put(origin[:], seqKey(seq))
+}
+
+// signed returns the held signed message (origin, seq), if held.
+func (p txProjection) signed(origin NodeID, seq uint64) (Signed, bool, error) {
+	b := p.tx.Bucket(bucketOrigins).Bucket(origin[:])
+	if b == nil {
+		return nil, false, nil
+	}
+	v := b.Get(seqKey(seq))
+	if v == nil {
+		return nil, false, nil
+	}
+	local, n := binary.Uvarint(v)
+	if n <= 0 {
+		return nil, false, fmt.Errorf("%w: bad origin index row", store.ErrCorrupt)
+	}
+	e, err := Decode(local, p.tx.Bucket(bucketEvents).Get(seqKey(local)))
+	if err != nil {
+		return nil, false, err
+	}
+	m, ok := e.Body.(Signed)
+	if !ok {
+		return nil, false, fmt.Errorf("%w: origin index of %s/%d names a %v", store.ErrCorrupt, origin.Short(), seq, e.Body.Type())
+	}
+	return m, true, nil
 }
 
 func (p txProjection) hasOrigin(origin NodeID, seq uint64) (bool, error) {

@@ -82,8 +82,9 @@ func TestPrivateMessageRecordsDecodeAsStored(t *testing.T) {
 			if !reflect.DeepEqual(e.Body, c.body) || !e.Time.Equal(local) {
 				t.Errorf("decoded %#v at %v\nwant %#v at %v", e.Body, e.Time, c.body, local)
 			}
-			// Codec version 3 changed PEERS only: past the version
-			// byte, these types encode as version 2 stored them.
+			// Codec versions 3 and 4 changed PEERS, CHAT and NICK only:
+			// past the version byte, these types encode as version 2
+			// stored them.
 			again := encodeEvent(t, e)
 			if !bytes.Equal(again[1:], data[1:]) {
 				t.Errorf("encodes as %x, stored as %s", again, c.hex)

@@ -70,6 +70,7 @@ type catchup struct {
 	n          *Node
 	c          *conn
 	reconciles bool // the peer speaks version 2
+	version    int  // the peer's protocol version
 
 	phase    atomic.Int32
 	progress atomic.Int64  // unix nanos of the last sign of life of the answer
@@ -126,6 +127,7 @@ func newCatchup(n *Node, c *conn, peerVersion int) *catchup {
 		n:          n,
 		c:          c,
 		reconciles: peerVersion >= 2,
+		version:    peerVersion,
 		have:       make(chan struct{}, 1),
 		prints:     make(chan wire.SyncPrintsMsg, maxQueriesInFlight),
 		queries:    make(chan wire.SyncQueryMsg, maxQueriesInFlight),

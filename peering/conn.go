@@ -48,6 +48,9 @@ type conn struct {
 	// peerFull is set when the peer said in its JOIN that it has no room:
 	// the connection only brings its PEERS.
 	peerFull bool
+	// version is the protocol version of the peer's JOIN: what frames it
+	// can read (wire.MinVersion).
+	version int
 
 	sendq  chan []byte  // live frames
 	queued atomic.Int64 // bytes in sendq, bounded by Config.SendQueueBytes
@@ -188,6 +191,7 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 	}
 	c.done, c.stopDone = context.WithCancel(context.Background())
 	c.budget.setup(&n.cfg)
+	c.version = msg.Version
 	c.cu = newCatchup(n, c, msg.Version)
 	c.addrs = peerAddrs(raw, msg, t)
 	return c, nil

@@ -45,10 +45,14 @@
 //
 // Chat. A line is appended to the log before it is shown or sent. A
 // received CHAT is decoded strictly (package wire: unknown fields, duplicate
-// keys and trailing data are violations), verified (a drained batch's
-// signatures together, eventlog.VerifyBatch; a bad one is refused alone
-// and ends the connection once the good ones are stored), appended once per
-// (origin, origin seq), shown, and relayed to every other peer in the
+// keys and trailing data are violations), verified (a drained batch at a
+// time, one signature per chained run of an origin, the runs' together:
+// eventlog.VerifyChained; a bad one is refused alone and ends the
+// connection once the good ones are stored), appended once per (origin,
+// origin seq) unless it forks its origin's chain (refused and logged, not
+// held against the peer: eventlog's doc says why), shown, and relayed to
+// every other peer that can read it (a chained line needs protocol
+// version 3, wire.MinVersion; older peers get every other line) in the
 // canonical encoding of what was verified, never the bytes received, so
 // lines cross a partial mesh, padding dies at the first node, and
 // duplicates die at the first node that has seen them (before their

@@ -159,6 +159,15 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 			n.logger.Debug().Str("origin", origin.Short()).Uint64("seq", seq).Msg("message too far ahead of what this node holds; not stored")
 			continue
 		}
+		if res.Forked {
+			// The origin signed two histories: its key did this, not
+			// the peer, which may hold the other branch by the same
+			// rules as this node. Refused, logged, not penalized.
+			origin, seq := res.Body.(eventlog.Signed).OriginKey()
+			n.stats.forked.Add(1)
+			n.limitedLog("fork "+origin.String(), warnLevel).Str("origin", origin.Short()).Uint64("seq", seq).Str("peer", from.id.Short()).Msg("origin forked its chain; message refused")
+			continue
+		}
 		if res.Duplicate {
 			continue
 		}
@@ -174,15 +183,16 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 		if err != nil {
 			return err
 		}
-		n.stats.relayed.Add(uint64(n.broadcast(frame, from)))
+		n.stats.relayed.Add(uint64(n.broadcastSigned(res.Body, frame, from)))
 	}
 	return refused
 }
 
-// verifyBatch checks the signatures of a batch together
-// (eventlog.VerifyBatch) and returns what holds, in order, with the
-// violation of the first message that does not, or nil. A bad message is
-// refused alone: the good ones around it are kept.
+// verifyBatch checks the signatures of a batch (eventlog.VerifyChained:
+// one per chained run of an origin, those of all runs together) and
+// returns what holds, in order, with the violation of the first message
+// that does not, or nil. A bad message is refused alone: the good ones
+// around it are kept.
 func verifyBatch(batch []inbound) ([]inbound, error) {
 	signed := make([]eventlog.Signed, 0, len(batch))
 	for _, m := range batch {
@@ -190,7 +200,7 @@ func verifyBatch(batch []inbound) ([]inbound, error) {
 			signed = append(signed, m.body)
 		}
 	}
-	errs := eventlog.VerifyBatch(signed)
+	errs := eventlog.VerifyChained(signed)
 	good := make([]inbound, 0, len(batch))
 	var first error
 	i := 0

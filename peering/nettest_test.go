@@ -333,6 +333,14 @@ func netTestChat(key ed25519.PrivateKey, seq uint64, text string) wire.ChatMsg {
 	return wire.ChatFromEvent(c)
 }
 
+// netTestChainedChat is a line signed by key that chains to prev, its
+// line before (eventlog.ChainHash).
+func netTestChainedChat(key ed25519.PrivateKey, seq uint64, text string, prev wire.ChatMsg) wire.ChatMsg {
+	c := eventlog.Chat{OriginSeq: seq, OriginTime: time.Now(), Name: "Mallory", Text: text, Prev: eventlog.ChainHash(prev.Event())}
+	c.Sign(key)
+	return wire.ChatFromEvent(c)
+}
+
 // netTestLines returns n distinct lines for pasting.
 func netTestLines(prefix string, n int) []string {
 	out := make([]string, n)

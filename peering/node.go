@@ -315,10 +315,20 @@ func (n *Node) serve(ctx context.Context, raw net.Conn, t *target) {
 // broadcast queues frame to every connected peer but except and returns
 // to how many.
 func (n *Node) broadcast(frame []byte, except *conn) int {
+	return n.broadcastTo(frame, except, 1)
+}
+
+// broadcastSigned sends the frame of a signed message to every peer that
+// can read it (wire.MinVersion) but except.
+func (n *Node) broadcastSigned(body eventlog.Body, frame []byte, except *conn) int {
+	return n.broadcastTo(frame, except, wire.MinVersion(body))
+}
+
+func (n *Node) broadcastTo(frame []byte, except *conn, minVersion int) int {
 	n.mu.Lock()
 	peers := make([]*conn, 0, len(n.conns))
 	for _, c := range n.conns {
-		if c != except {
+		if c != except && c.version >= minVersion {
 			peers = append(peers, c)
 		}
 	}

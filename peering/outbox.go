@@ -106,7 +106,7 @@ func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
 		if err != nil {
 			return err
 		}
-		n.stats.sent.Add(uint64(n.broadcast(frame, nil)))
+		n.stats.sent.Add(uint64(n.broadcastSigned(res.Body, frame, nil)))
 	}
 	return nil
 }

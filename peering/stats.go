@@ -23,6 +23,10 @@ type Stats struct {
 	Relayed uint64
 	// Sent is the frames queued to peers for this node's own messages.
 	Sent uint64
+	// Forked is the messages refused because their origin signed
+	// another history (eventlog.Result.Forked); the peers that brought them
+	// are not penalized.
+	Forked uint64
 
 	// DialFailures is the dials and handshakes that failed.
 	DialFailures uint64
@@ -43,8 +47,8 @@ type Stats struct {
 
 // nodeStats is the live form of Stats, updated without a lock.
 type nodeStats struct {
-	received, duplicates, caughtUp, caughtUpDuplicates, relayed, sent atomic.Uint64
-	dialFailures, penaltiesFlood, penaltiesViolation                  atomic.Uint64
+	received, duplicates, caughtUp, caughtUpDuplicates, relayed, sent, forked atomic.Uint64
+	dialFailures, penaltiesFlood, penaltiesViolation                          atomic.Uint64
 }
 
 // Stats returns the counters so far and the state of the connections now.
@@ -57,6 +61,7 @@ func (n *Node) Stats() Stats {
 		CaughtUpDuplicates: s.caughtUpDuplicates.Load(),
 		Relayed:            s.relayed.Load(),
 		Sent:               s.sent.Load(),
+		Forked:             s.forked.Load(),
 		DialFailures:       s.dialFailures.Load(),
 		PenaltiesFlood:     s.penaltiesFlood.Load(),
 		PenaltiesViolation: s.penaltiesViolation.Load(),

@@ -272,7 +272,7 @@ func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
 					walkErr = fmt.Errorf("origin index points at a %s event", e.Body.Type())
 					return false
 				}
-				if !theirs.Wants(after) {
+				if !theirs.Wants(after) || cu.version < wire.MinVersion(e.Body) {
 					continue
 				}
 				frame, err := wire.EncodeFrame(wire.FrameCatchup, msg, n.cfg.MaxFrame)

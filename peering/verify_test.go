@@ -1,6 +1,7 @@
 package peering
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -73,20 +74,36 @@ func TestVerifyBatchRefusesOnlyTheBadSignatures(t *testing.T) {
 }
 
 // A bad line at the end of a burst of good ones, live or in a catch-up
-// answer, is refused alone: the node stores every good line before it,
-// also those checked in the same batch, never stores or shows the bad
-// one, and drops the peer that sent a forged, altered or reordered line,
-// as before signatures were checked in batches. (What a dropped peer sent
-// after the bad line is never read, as before.) A fork (the author's own second line under a number
-// already used) is validly signed: the first one stays, the fork is
-// neither stored nor shown, and the relaying peer is not to blame.
+// answer, chained or not, is refused alone: the node stores every good
+// line before it, also those checked in the same batch (on a chain's
+// word, when they chain), never stores or shows the bad one, and drops
+// the peer that sent a forged, altered or reordered line, as before
+// signatures were checked in batches or chains. (What a dropped peer sent
+// after the bad line is never read, as before.) A fork (the author's own
+// second line under a number already used, or a line chaining to another
+// line than the one held before it) is validly signed: the first one
+// stays, the fork is neither stored nor shown, and the relaying peer is
+// not to blame.
 func TestABadLineAfterGoodOnesIsRefusedAloneLiveAndInCatchUp(t *testing.T) {
+	for _, chained := range []bool{false, true} {
+		t.Run(fmt.Sprintf("chained=%v", chained), func(t *testing.T) { testABadLineAfterGoodOnes(t, chained) })
+	}
+}
+
+func testABadLineAfterGoodOnes(t *testing.T, chained bool) {
 	const lines = 300
 	const badText = "the bad line"
 	carolKey, carol := netTestNewKey(t)
 	good := make([]wire.ChatMsg, lines)
+	// line signs carol's line seq as the chain of good would have it.
+	line := func(key ed25519.PrivateKey, seq uint64, text string) wire.ChatMsg {
+		if !chained || seq == 1 {
+			return netTestChat(key, seq, text)
+		}
+		return netTestChainedChat(key, seq, text, good[seq-2])
+	}
 	for i := range good {
-		good[i] = netTestChat(carolKey, uint64(i+1), fmt.Sprintf("carol's line %d", i+1))
+		good[i] = line(carolKey, uint64(i+1), fmt.Sprintf("carol's line %d", i+1))
 	}
 	kinds := []struct {
 		name  string
@@ -94,22 +111,32 @@ func TestABadLineAfterGoodOnesIsRefusedAloneLiveAndInCatchUp(t *testing.T) {
 		drops bool
 	}{
 		{"forged", func(mallory ed25519.PrivateKey) wire.ChatMsg {
-			m := netTestChat(mallory, lines+1, badText)
+			m := line(mallory, lines+1, badText)
 			m.Origin = carol
 			return m
 		}, true},
 		{"altered", func(ed25519.PrivateKey) wire.ChatMsg {
-			m := netTestChat(carolKey, lines+1, "carol's own words")
+			m := line(carolKey, lines+1, "carol's own words")
 			m.Text = badText
 			return m
 		}, true},
 		{"reordered", func(ed25519.PrivateKey) wire.ChatMsg {
 			m := good[9]
 			m.Seq, m.Text = lines+1, badText
-			m.Sig = netTestChat(carolKey, 10, badText).Sig
+			m.Sig = line(carolKey, 10, badText).Sig
 			return m
 		}, true},
-		{"forked", func(ed25519.PrivateKey) wire.ChatMsg { return netTestChat(carolKey, 100, badText) }, false},
+		{"forked", func(ed25519.PrivateKey) wire.ChatMsg { return line(carolKey, 100, badText) }, false},
+	}
+	if chained {
+		kinds = append(kinds, struct {
+			name  string
+			bad   func(mallory ed25519.PrivateKey) wire.ChatMsg
+			drops bool
+		}{"forked chain", func(ed25519.PrivateKey) wire.ChatMsg {
+			other := netTestChainedChat(carolKey, lines, "carol's other line", good[lines-2])
+			return netTestChainedChat(carolKey, lines+1, badText, other)
+		}, false})
 	}
 	for _, frame := range []string{wire.FrameChat, wire.FrameCatchup} {
 		for _, kind := range kinds {
@@ -144,6 +171,11 @@ func TestABadLineAfterGoodOnesIsRefusedAloneLiveAndInCatchUp(t *testing.T) {
 					held, err := a.log.Holds(sent)
 					return err == nil && !slices.Contains(held, false)
 				})
+				if kind.name == "forked chain" {
+					// Refused, not dropped: wait for the refusal before
+					// looking for the line.
+					netTestWaitFor(t, 10*time.Second, "Alice refusing the fork", func() bool { return a.Stats().Forked == 1 })
+				}
 				if kind.drops {
 					if err := hostileTestClosed(p.tc, 10*time.Second); err != nil {
 						t.Errorf("Alice kept the peer that sent a %s line: %v", kind.name, err)
@@ -169,5 +201,158 @@ func TestABadLineAfterGoodOnesIsRefusedAloneLiveAndInCatchUp(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// chatMsgV2 is CHAT as a version 2 node decodes it: without Prev.
+type chatMsgV2 struct {
+	Origin eventlog.NodeID `json:"origin"`
+	Seq    uint64          `json:"seq"`
+	Time   int64           `json:"time"`
+	Name   string          `json:"name"`
+	Text   string          `json:"text"`
+	Sig    []byte          `json:"sig"`
+}
+
+// A peer of protocol version 2 still chats with a node that chains its
+// lines: it is sent every line it can read (the node's first, which has
+// nothing to chain to) and none it cannot (the chained ones, whose Prev
+// its strict decoder would refuse), and its own unchained lines are taken
+// as before.
+func TestAVersionTwoPeerGetsOnlyLinesItCanRead(t *testing.T) {
+	a := netTestStart(t, "Alice", nil)
+	oldKey, _ := netTestNewKey(t)
+	p := netTestDialTLS(t, a.Addr().String(), oldKey)
+	if err := p.write(wire.FrameJoin, wire.JoinMsg{Version: 2, ID: p.id, Name: "Old", Port: 9}); err != nil {
+		t.Fatal(err)
+	}
+	newKey, _ := netTestNewKey(t)
+	q := netTestDialTLS(t, a.Addr().String(), newKey)
+	if err := q.join("New"); err != nil {
+		t.Fatal(err)
+	}
+	netTestWaitFor(t, 10*time.Second, "Alice listing both peers", func() bool {
+		users := a.Users()
+		return slices.ContainsFunc(users, func(u User) bool { return u.ID == p.id }) &&
+			slices.ContainsFunc(users, func(u User) bool { return u.ID == q.id })
+	})
+	if err := p.write(wire.FrameChat, netTestChat(oldKey, 1, "from an old node")); err != nil {
+		t.Fatal(err)
+	}
+	netTestWaitFor(t, 10*time.Second, "Alice showing the old node's line", func() bool { return a.display.saw("from an old node") })
+	for _, text := range []string{"one", "two", "three"} {
+		if err := a.Say(context.Background(), text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Once the new peer has the last line, Alice has sent the old one
+	// all she will; frames to one peer keep their order, so once its
+	// PONG is in, so is every line she sent it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		typ, payload, err := q.next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("the new peer reading Alice's lines: %v", err)
+		}
+		if typ != wire.FrameChat {
+			continue
+		}
+		var m wire.ChatMsg
+		if err := wire.DecodeStrict(payload, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Seq > 1 && len(m.Prev) == 0 {
+			t.Errorf("Alice's line %d does not chain", m.Seq)
+		}
+		if m.Text == "three" {
+			break
+		}
+	}
+	if err := p.write(wire.FramePing, wire.PingMsg{Nonce: 77}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for {
+		typ, payload, err := p.next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("reading Alice's frames: %v (lines so far %q)", err, got)
+		}
+		if typ == wire.FramePong {
+			break
+		}
+		if typ != wire.FrameChat {
+			continue
+		}
+		var m chatMsgV2
+		if err := wire.DecodeStrict(payload, &m); err != nil {
+			t.Fatalf("a version 2 node cannot read a CHAT it was sent: %v", err)
+		}
+		if err := (eventlog.Chat{Origin: m.Origin, OriginSeq: m.Seq, OriginTime: time.Unix(0, m.Time), Name: m.Name, Text: m.Text, Sig: m.Sig}).Verify(); err != nil {
+			t.Fatalf("a CHAT a version 2 node was sent does not verify as one: %v", err)
+		}
+		got = append(got, m.Text)
+	}
+	if !slices.Equal(got, []string{"one"}) {
+		t.Errorf("the old peer was sent %q, want only the unchained first line", got)
+	}
+}
+
+// A line altered inside a chained catch-up breaks the chain there: the
+// lines before it are stored (checked on their own once their run's tail
+// fails), the altered one never is, and the peer that sent it is dropped.
+func TestAnAlteredLineInsideAChainedCatchUpIsRefusedAlone(t *testing.T) {
+	const lines, bad = 200, 120
+	carolKey, _ := netTestNewKey(t)
+	chain := make([]wire.ChatMsg, lines)
+	for i := range chain {
+		if i == 0 {
+			chain[i] = netTestChat(carolKey, 1, "carol's line 1")
+			continue
+		}
+		chain[i] = netTestChainedChat(carolKey, uint64(i+1), fmt.Sprintf("carol's line %d", i+1), chain[i-1])
+	}
+	chain[bad].Text = "pay mallory"
+
+	a := netTestStart(t, "Alice", nil)
+	malloryKey, _ := netTestNewKey(t)
+	p := netTestDialTLS(t, a.Addr().String(), malloryKey)
+	if err := p.join("Mallory"); err != nil {
+		t.Fatal(err)
+	}
+	var burst []byte
+	for i := range chain {
+		f, err := wire.EncodeFrame(wire.FrameCatchup, wire.CatchupMsg{Chat: &chain[i]}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		burst = append(burst, f...)
+	}
+	_ = p.tc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := p.tc.Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	before := make([]eventlog.Signed, bad)
+	for i := range before {
+		before[i] = chain[i].Event()
+	}
+	netTestWaitFor(t, 20*time.Second, "Alice holding every line before the altered one", func() bool {
+		held, err := a.log.Holds(before)
+		return err == nil && !slices.Contains(held, false)
+	})
+	if err := hostileTestClosed(p.tc, 10*time.Second); err != nil {
+		t.Errorf("Alice kept the peer that sent an altered line: %v", err)
+	}
+	stored, err := a.log.LastLines(2 * lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range stored {
+		if c := e.Body.(eventlog.Chat); c.OriginSeq == bad+1 {
+			t.Errorf("Alice stored line %d as %q", c.OriginSeq, c.Text)
+		}
+	}
+	rep, err := a.log.Verify(context.Background())
+	if err != nil || len(rep.Problems) > 0 {
+		t.Errorf("Alice's log does not verify: %v %v", err, rep.Problems)
 	}
 }

@@ -113,6 +113,8 @@ var (
 		"Penalties laid on peers' node IDs, by reason.", []string{"reason"}, nil)
 	descDialFailures = prometheus.NewDesc("p2pchat_dial_failures_total",
 		"Dials and handshakes that failed.", nil, nil)
+	descForked = prometheus.NewDesc("p2pchat_lines_forked_total",
+		"Signed messages refused because their origin signed another history.", nil, nil)
 	descDiskWrite = prometheus.NewDesc("p2pchat_store_disk_write_seconds_total",
 		"Time bbolt spent writing committed pages and syncing the file.", nil, nil)
 	descScrapeErrors = prometheus.NewDesc("p2pchat_metrics_read_errors",
@@ -152,6 +154,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descPenalties, s.PenaltiesFlood, "flood")
 	counter(descPenalties, s.PenaltiesViolation, "violation")
 	counter(descDialFailures, s.DialFailures)
+	counter(descForked, s.Forked)
 	ch <- prometheus.MustNewConstMetric(descDiskWrite, prometheus.CounterValue, c.disk.DiskWriteTime().Seconds())
 
 	origins, err := c.log.SyncState()

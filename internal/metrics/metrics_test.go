@@ -53,7 +53,7 @@ func TestAScrapeReadsTheNodeAndTheCommits(t *testing.T) {
 	m := metrics.New()
 	node := &fakeNode{s: peering.Stats{
 		Received: 10, Duplicates: 4, CaughtUp: 7, CaughtUpDuplicates: 2, Relayed: 5, Sent: 3,
-		DialFailures: 2, PenaltiesFlood: 1, PenaltiesViolation: 6, Connected: 2, Open: 3, Dialing: 1, SendQueued: 9,
+		DialFailures: 2, Forked: 8, PenaltiesFlood: 1, PenaltiesViolation: 6, Connected: 2, Open: 3, Dialing: 1, SendQueued: 9,
 	}}
 	m.Watch(node, fakeLog{}, fakeDisk{})
 	m.ObserveCommit(1, 2*time.Millisecond)
@@ -75,6 +75,7 @@ func TestAScrapeReadsTheNodeAndTheCommits(t *testing.T) {
 		`p2pchat_penalties_total{reason="flood"} 1`,
 		`p2pchat_penalties_total{reason="violation"} 6`,
 		`p2pchat_dial_failures_total 2`,
+		`p2pchat_lines_forked_total 8`,
 		`p2pchat_store_disk_write_seconds_total 1.5`,
 		`p2pchat_commit_batch_events_count 2`,
 		`p2pchat_commit_batch_events_sum 301`,

@@ -9,8 +9,28 @@ import (
 )
 
 // ProtocolVersion is the wire protocol version this node speaks and sends in
-// its JOIN.
-const ProtocolVersion = 2
+// its JOIN. Version 3 added Prev to CHAT and NICK (chained lines); a peer
+// of an older version refuses a payload with a field it does not know, so
+// a chained line is never sent to it (MinVersion).
+const ProtocolVersion = 3
+
+// MinVersion is the lowest protocol version of a peer that can read the
+// frame carrying body: 3 for a chained Chat or Nick, whose signature
+// covers Prev, which an older peer can neither decode nor check; 1 for
+// anything else.
+func MinVersion(body eventlog.Body) int {
+	switch b := body.(type) {
+	case eventlog.Chat:
+		if len(b.Prev) > 0 {
+			return 3
+		}
+	case eventlog.Nick:
+		if len(b.Prev) > 0 {
+			return 3
+		}
+	}
+	return 1
+}
 
 // JoinMsg is the payload of JOIN, the first frame each way. The ID must
 // equal the key the peer proved in the TLS handshake; the caller checks that
@@ -113,6 +133,9 @@ type ChatMsg struct {
 	Name string `json:"name"`
 	Text string `json:"text"`
 	Sig  []byte `json:"sig"`
+	// Prev is the chain hash of the origin's line before (version 3),
+	// absent in a line that does not chain.
+	Prev []byte `json:"prev,omitempty"`
 }
 
 // ChatFromEvent returns the wire form of a chat event. The signature is
@@ -125,6 +148,7 @@ func ChatFromEvent(c eventlog.Chat) ChatMsg {
 		Name:   c.Name,
 		Text:   c.Text,
 		Sig:    c.Sig,
+		Prev:   c.Prev,
 	}
 }
 
@@ -149,6 +173,7 @@ func (m ChatMsg) Event() eventlog.Chat {
 		Name:       m.Name,
 		Text:       m.Text,
 		Sig:        m.Sig,
+		Prev:       m.Prev,
 	}
 }
 
@@ -161,6 +186,8 @@ type NickMsg struct {
 	Time int64  `json:"time"`
 	Name string `json:"name"`
 	Sig  []byte `json:"sig"`
+	// Prev chains the rename as ChatMsg.Prev does.
+	Prev []byte `json:"prev,omitempty"`
 }
 
 // NickFromEvent returns the wire form of a rename event. The signature is
@@ -172,6 +199,7 @@ func NickFromEvent(n eventlog.Nick) NickMsg {
 		Time:   wireTime(n.OriginTime),
 		Name:   n.Name,
 		Sig:    n.Sig,
+		Prev:   n.Prev,
 	}
 }
 
@@ -184,6 +212,7 @@ func (m NickMsg) Event() eventlog.Nick {
 		OriginTime: time.Unix(0, m.Time),
 		Name:       m.Name,
 		Sig:        m.Sig,
+		Prev:       m.Prev,
 	}
 }
 

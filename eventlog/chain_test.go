@@ -1,0 +1,272 @@
+package eventlog_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+)
+
+// chainOf is n lines of one origin from seq 1, each chaining to the one
+// before.
+func chainOf(name string, n int) []eventlog.Signed {
+	key := originKey(name)
+	out := make([]eventlog.Signed, 0, n)
+	var prev eventlog.Signed
+	for seq := uint64(1); seq <= uint64(n); seq++ {
+		text := fmt.Sprintf("line %d of %s", seq, name)
+		if prev == nil {
+			prev = signedChat(key, name, seq, text)
+		} else {
+			prev = chainedChat(key, name, seq, text, prev)
+		}
+		out = append(out, prev)
+	}
+	return out
+}
+
+// verifyEach is what checking every message alone says.
+func verifyEach(ms []eventlog.Signed) []error {
+	out := make([]error, len(ms))
+	for i, m := range ms {
+		out[i] = eventlog.VerifySigned(m)
+	}
+	return out
+}
+
+// TestVerifyChainedAgreesWithSingleChecks: whatever is done to a batch
+// of chained lines (a forged, altered, reordered or forked line, a
+// dropped one), VerifyChained refuses exactly the messages a check of
+// each alone refuses, with the same errors.
+func TestVerifyChainedAgreesWithSingleChecks(t *testing.T) {
+	alice, bob := chainOf("alice", 40), chainOf("bob", 40)
+	mallory := originKey("mallory")
+	interleave := func() []eventlog.Signed {
+		var ms []eventlog.Signed
+		for i := range alice {
+			ms = append(ms, alice[i], bob[i])
+		}
+		return ms
+	}
+	cases := map[string]func() []eventlog.Signed{
+		"clean":       interleave,
+		"one origin":  func() []eventlog.Signed { return slices.Clone(alice) },
+		"nothing":     func() []eventlog.Signed { return nil },
+		"one message": func() []eventlog.Signed { return alice[:1] },
+		"altered text mid-run": func() []eventlog.Signed {
+			ms := slices.Clone(alice)
+			c := ms[20].(eventlog.Chat)
+			c.Text = "pay mallory"
+			ms[20] = c
+			return ms
+		},
+		"altered text at the tail": func() []eventlog.Signed {
+			ms := slices.Clone(alice)
+			c := ms[39].(eventlog.Chat)
+			c.Text = "pay mallory"
+			ms[39] = c
+			return ms
+		},
+		"altered signature mid-run": func() []eventlog.Signed {
+			ms := slices.Clone(alice)
+			c := ms[10].(eventlog.Chat)
+			c.Sig = bytes.Clone(c.Sig)
+			c.Sig[5] ^= 1
+			ms[10] = c
+			return ms
+		},
+		"forged in another's name, chained to a real line": func() []eventlog.Signed {
+			ms := slices.Clone(alice[:30])
+			forged := chainedChat(mallory, "alice", 31, "forged", ms[29])
+			forged.Origin = alice[0].(eventlog.Chat).Origin
+			return append(ms, forged)
+		},
+		"forged line the real chain goes on from": func() []eventlog.Signed {
+			ms := slices.Clone(alice)
+			forged := chainedChat(mallory, "alice", 21, "forged", ms[19])
+			forged.Origin = alice[0].(eventlog.Chat).Origin
+			ms[20] = forged
+			return ms
+		},
+		"reordered": func() []eventlog.Signed {
+			ms := interleave()
+			ms[10], ms[30] = ms[30], ms[10]
+			slices.Reverse(ms[40:60])
+			return ms
+		},
+		"a gap": func() []eventlog.Signed {
+			return slices.Delete(slices.Clone(alice), 15, 17)
+		},
+		"forked: a second line 21 and what follows it": func() []eventlog.Signed {
+			ms := slices.Clone(alice[:21])
+			key := originKey("alice")
+			other := chainedChat(key, "alice", 21, "the other 21", ms[19])
+			return append(ms, other, chainedChat(key, "alice", 22, "after the other", other))
+		},
+		"bad fields": func() []eventlog.Signed {
+			ms := slices.Clone(alice)
+			c := ms[5].(eventlog.Chat)
+			c.Prev = c.Prev[:7]
+			ms[5] = c
+			c = ms[0].(eventlog.Chat)
+			c.Prev = bytes.Repeat([]byte{1}, eventlog.ChainHashSize)
+			ms[0] = c
+			return append(ms, nil)
+		},
+	}
+	for name, build := range cases {
+		t.Run(name, func(t *testing.T) {
+			ms := build()
+			got, want := eventlog.VerifyChained(ms), verifyEach(ms)
+			for i := range ms {
+				if fmt.Sprint(got[i]) != fmt.Sprint(want[i]) {
+					t.Errorf("message %d: VerifyChained says %v, a check alone %v", i, got[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestVerifyChainedTakesTheChainsWord: the documented difference. A line
+// whose own signature fails is taken when its origin signed a line that
+// chains to it, since only the origin could have; alone it is refused.
+func TestVerifyChainedTakesTheChainsWord(t *testing.T) {
+	key := originKey("alice")
+	first := signedChat(key, "alice", 1, "one")
+	first.Sig = bytes.Clone(first.Sig)
+	first.Sig[0] ^= 1
+	second := chainedChat(key, "alice", 2, "two", first)
+	errs := eventlog.VerifyChained([]eventlog.Signed{first, second})
+	if errs[0] != nil || errs[1] != nil {
+		t.Fatalf("VerifyChained = %v, want the chain's word taken", errs)
+	}
+	if err := eventlog.VerifySigned(first); !errors.Is(err, eventlog.ErrBadSignature) {
+		t.Fatalf("alone: %v, want ErrBadSignature", err)
+	}
+}
+
+// TestOwnLinesChain: the log numbers the node's own lines and chains each
+// to the one before, across commits and message types.
+func TestOwnLinesChain(t *testing.T) {
+	l := newLog(t)
+	ctx := context.Background()
+	var stored []eventlog.Signed
+	for _, bodies := range [][]eventlog.Body{
+		{eventlog.Chat{Name: "Me", Text: "one"}},
+		{eventlog.Chat{Name: "Me", Text: "two"}, eventlog.Nick{Name: "Me2"}, eventlog.Chat{Name: "Me2", Text: "three"}},
+	} {
+		res, err := l.Append(ctx, bodies...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			stored = append(stored, r.Body.(eventlog.Signed))
+		}
+	}
+	if c := stored[0].(eventlog.Chat); c.Prev != nil {
+		t.Errorf("first line chains to %x, want nothing", c.Prev)
+	}
+	for i := 1; i < len(stored); i++ {
+		var prev []byte
+		switch b := stored[i].(type) {
+		case eventlog.Chat:
+			prev = b.Prev
+		case eventlog.Nick:
+			prev = b.Prev
+		}
+		if !bytes.Equal(prev, eventlog.ChainHash(stored[i-1])) {
+			t.Errorf("message %d does not chain to %d", i+1, i)
+		}
+		if err := eventlog.VerifySigned(stored[i]); err != nil {
+			t.Errorf("message %d: %v", i+1, err)
+		}
+	}
+	// And they read back from disk as they were signed.
+	evs, err := l.ByOrigin(l.Self(), 0, 10)
+	if err != nil || len(evs) != len(stored) {
+		t.Fatalf("ByOrigin = %d events, %v", len(evs), err)
+	}
+	for i, e := range evs {
+		if !bytes.Equal(eventlog.ChainHash(e.Body.(eventlog.Signed)), eventlog.ChainHash(stored[i])) {
+			t.Errorf("message %d reads back differently", i+1)
+		}
+	}
+	assertClean(t, l)
+}
+
+// TestAppendRefusesForks: a line whose Prev does not name the held line
+// before it, or a line that the held line after it does not name, is
+// reported Forked and not stored, whichever comes first; the chain's
+// own lines are stored in any order.
+func TestAppendRefusesForks(t *testing.T) {
+	l := newLog(t)
+	ctx := context.Background()
+	key := originKey("alice")
+	chain := chainOf("alice", 4)
+	other2 := chainedChat(key, "alice", 2, "the other 2", chain[0])
+	after2 := chainedChat(key, "alice", 3, "after the other 2", other2)
+
+	appendOne := func(m eventlog.Signed) eventlog.Result {
+		t.Helper()
+		res, err := l.Append(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0]
+	}
+	// Line 3 first, then a 2 it does not name: a fork.
+	if r := appendOne(chain[0]); r.Seq == 0 {
+		t.Fatalf("line 1: %+v", r)
+	}
+	if r := appendOne(chain[2]); r.Seq == 0 {
+		t.Fatalf("line 3 before 2: %+v", r)
+	}
+	if r := appendOne(other2); !r.Forked {
+		t.Fatalf("a line 2 that the held 3 does not name: %+v, want Forked", r)
+	}
+	if r := appendOne(chain[1]); r.Seq == 0 {
+		t.Fatalf("the line 2 that 3 names: %+v", r)
+	}
+	// A line 3 naming the other 2 is a duplicate number: dropped as held.
+	if r := appendOne(after2); !r.Duplicate {
+		t.Fatalf("a second line 3: %+v, want Duplicate", r)
+	}
+	// A line 4 naming another 3 than the one held: a fork.
+	fork4 := chainedChat(key, "alice", 4, "after the other 3", after2)
+	if r := appendOne(fork4); !r.Forked {
+		t.Fatalf("a line 4 naming another 3: %+v, want Forked", r)
+	}
+	// In one batch, the right 4 goes in, then the other is a duplicate.
+	res, err := l.Append(ctx, chain[3], fork4)
+	if err != nil || res[0].Seq == 0 || !res[1].Duplicate {
+		t.Fatalf("Append(4, other 4) = %+v, %v", res, err)
+	}
+	// An unchained line is not a fork of anything before it.
+	plain := signedChat(key, "alice", 5, "unchained")
+	if r := appendOne(plain); r.Seq == 0 {
+		t.Fatalf("unchained line 5: %+v", r)
+	}
+	assertClean(t, l)
+}
+
+// TestOldUnchainedLinesStayValid: a log written before chains (no Prev
+// anywhere) takes lines chaining to its old ones, and verifies clean.
+func TestOldUnchainedLinesStayValid(t *testing.T) {
+	l := newLog(t)
+	ctx := context.Background()
+	key := originKey("alice")
+	old := []eventlog.Body{signedChat(key, "alice", 1, "one"), signedChat(key, "alice", 2, "two")}
+	if _, err := l.Append(ctx, old...); err != nil {
+		t.Fatal(err)
+	}
+	next := chainedChat(key, "alice", 3, "three", old[1].(eventlog.Chat))
+	res, err := l.Append(ctx, next, eventlog.Chat{Name: "Me", Text: "mine"})
+	if err != nil || res[0].Seq == 0 || res[1].Seq == 0 {
+		t.Fatalf("Append = %+v, %v", res, err)
+	}
+	assertClean(t, l)
+}
