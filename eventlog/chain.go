@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // ChainHashSize is the size of a chain hash, Chat.Prev and Nick.Prev.
@@ -55,20 +57,42 @@ func prevOf(m Signed) []byte {
 // it and names it in Prev (ChainHash), and only the last signature of each
 // run is checked (those of all runs together, as VerifyBatch does). When
 // it holds, every message of its run is exactly what the origin signed;
-// when it does not, each message of the run is checked alone. A forged,
-// altered or reordered message breaks its run there, so it is checked on
-// its own signature and refused with the error VerifySigned gives it.
+// when it does not, each message of the run is checked alone, and those up
+// to the last one whose own signature holds are taken on its word. A
+// forged, altered or reordered message breaks its run there, so it is
+// checked on its own signature and refused with the error VerifySigned
+// gives it.
 //
-// The one answer that may differ from VerifySigned's is for a message
-// whose own signature fails but whose origin signed a successor chaining
-// to it: only the origin's key can make such a pair, and the message is
-// then the origin's, as the successor says. doc.go says what follows.
+// Only a chained message (one with Prev) is ever taken on a successor's
+// word: an unchained one (an origin's first, a Sealed or Ack, any line of
+// before chains) may be sent to peers of older protocol versions, which
+// check it alone, so it must hold alone; it ends the run before it.
+//
+// The answers that may differ from VerifySigned's are for a chained
+// message whose own signature fails but whose origin signed a successor
+// chaining to it: only the origin's key can make such a pair, and the
+// message is then the origin's, as the successor says. doc.go ("Hash
+// chains") says how package peering makes every node decide such a message
+// alike whatever its batches.
 func VerifyChained(ms []Signed) []error {
-	errs := make([]error, len(ms))
+	errs, _ := VerifyChainedOpen(ms)
+	return errs
+}
+
+// VerifyChainedOpen is VerifyChained, and also says which refused messages
+// a successor not in ms could still vouch for (open[i]): chained messages
+// whose own signature fails, after the last message of their run that
+// holds, in a run that ends with the newest message of its origin in ms.
+// The refused message the successor of that newest one would chain to
+// vouches for the rest of them through the chain; Log.Vouches says whether
+// the log holds such a successor. Every other refused message is refused
+// whatever comes later.
+func VerifyChainedOpen(ms []Signed) (errs []error, open []bool) {
+	errs = make([]error, len(ms))
+	open = make([]bool, len(ms))
 	next := make([]int, len(ms)) // the next message of i's run, or -1
 	hashes := make([][]byte, len(ms))
-	last := map[NodeID]int{} // the newest message of each origin's open run
-	var tails []int
+	last := map[NodeID]int{} // the newest message of each origin
 	for i, m := range ms {
 		next[i] = -1
 		if m == nil {
@@ -80,7 +104,7 @@ func VerifyChained(ms []Signed) []error {
 			continue
 		}
 		origin, seq := m.OriginKey()
-		if j, ok := last[origin]; ok {
+		if j, ok := last[origin]; ok && len(prevOf(ms[j])) > 0 {
 			if _, pseq := ms[j].OriginKey(); pseq+1 == seq {
 				if prev := prevOf(m); len(prev) > 0 && bytes.Equal(prev, hashOf(ms, hashes, j)) {
 					next[j] = i
@@ -90,6 +114,7 @@ func VerifyChained(ms []Signed) []error {
 		last[origin] = i
 	}
 	// A run's tail is a message that nothing after it chains to.
+	var tails []int
 	for i := range ms {
 		if errs[i] == nil && next[i] < 0 {
 			tails = append(tails, i)
@@ -99,7 +124,10 @@ func VerifyChained(ms []Signed) []error {
 	for k, i := range tails {
 		tailMsgs[k] = ms[i]
 	}
-	tailErrs := VerifyBatch(tailMsgs)
+	tailErr := make(map[int]error, len(tails))
+	for k, err := range VerifyBatch(tailMsgs) {
+		tailErr[tails[k]] = err
+	}
 	// Walk each run from its head: heads are the messages no one
 	// chains to.
 	isNext := make([]bool, len(ms))
@@ -108,11 +136,8 @@ func VerifyChained(ms []Signed) []error {
 			isNext[n] = true
 		}
 	}
-	tailErr := make(map[int]error, len(tails))
-	for k, i := range tails {
-		tailErr[i] = tailErrs[k]
-	}
-	var alone []int // members of runs whose tail failed
+	var failed [][]int // runs whose tail failed
+	var alone []int    // their other members
 	for i := range ms {
 		if errs[i] != nil || isNext[i] {
 			continue
@@ -126,6 +151,7 @@ func VerifyChained(ms []Signed) []error {
 			continue
 		}
 		errs[t] = tailErr[t]
+		failed = append(failed, run)
 		alone = append(alone, run[:len(run)-1]...)
 	}
 	if len(alone) > 0 {
@@ -137,7 +163,29 @@ func VerifyChained(ms []Signed) []error {
 			errs[alone[k]] = err
 		}
 	}
-	return errs
+	for _, run := range failed {
+		// The last member whose own signature holds vouches for every
+		// member before it.
+		v := -1
+		for k := len(run) - 1; k >= 0; k-- {
+			if errs[run[k]] == nil {
+				v = k
+				break
+			}
+		}
+		for k := 0; k < v; k++ {
+			errs[run[k]] = nil
+		}
+		t := run[len(run)-1]
+		origin, _ := ms[t].OriginKey()
+		if last[origin] != t || len(prevOf(ms[t])) == 0 {
+			continue // a later message of its origin broke the chain, or nothing can
+		}
+		for _, i := range run[v+1:] {
+			open[i] = true
+		}
+	}
+	return errs, open
 }
 
 // hashOf returns ChainHash(ms[i]), computed once.
@@ -146,4 +194,48 @@ func hashOf(ms []Signed, hashes [][]byte, i int) []byte {
 		hashes[i] = ChainHash(ms[i])
 	}
 	return hashes[i]
+}
+
+// Vouch is what the log holds after a message: Log.Vouches.
+type Vouch int
+
+const (
+	// VouchNone: the log holds no message with the next origin seq.
+	VouchNone Vouch = iota
+	// Vouched: the log holds the next message, and it names this one in
+	// Prev. Whatever the log holds was checked or vouched for, so the
+	// message is its origin's.
+	Vouched
+	// VouchOther: the log holds a next message that does not name this
+	// one: its origin signed two messages after the one before, and this
+	// is a fork, whoever brought it.
+	VouchOther
+)
+
+// Vouches says, for each of ms, whether the log holds its origin's next
+// message, and whether that one chains to it.
+func (l *Log) Vouches(ms []Signed) ([]Vouch, error) {
+	out := make([]Vouch, len(ms))
+	if len(ms) == 0 {
+		return out, nil
+	}
+	err := l.st.View(func(tx *bolt.Tx) error {
+		p := txProjection{tx: tx}
+		for i, m := range ms {
+			origin, seq := m.OriginKey()
+			next, held, err := p.signed(origin, seq+1)
+			if err != nil {
+				return err
+			}
+			switch {
+			case !held:
+			case bytes.Equal(prevOf(next), ChainHash(m)):
+				out[i] = Vouched
+			default:
+				out[i] = VouchOther
+			}
+		}
+		return nil
+	})
+	return out, err
 }

@@ -131,21 +131,99 @@ func TestVerifyChainedAgreesWithSingleChecks(t *testing.T) {
 	}
 }
 
-// TestVerifyChainedTakesTheChainsWord: the documented difference. A line
-// whose own signature fails is taken when its origin signed a line that
-// chains to it, since only the origin could have; alone it is refused.
+// TestVerifyChainedTakesTheChainsWord: the documented difference. A
+// chained line whose own signature fails is taken when its origin signed
+// a line that chains to it, since only the origin could have; alone it is
+// refused, and open (a successor not in the batch may vouch for it).
 func TestVerifyChainedTakesTheChainsWord(t *testing.T) {
+	key := originKey("alice")
+	first := signedChat(key, "alice", 1, "one")
+	bad := chainedChat(key, "alice", 2, "two", first)
+	bad.Sig = bytes.Clone(bad.Sig)
+	bad.Sig[0] ^= 1
+	third := chainedChat(key, "alice", 3, "three", bad)
+	errs := eventlog.VerifyChained([]eventlog.Signed{first, bad, third})
+	if errs[0] != nil || errs[1] != nil || errs[2] != nil {
+		t.Fatalf("VerifyChained = %v, want the chain's word taken", errs)
+	}
+	if err := eventlog.VerifySigned(bad); !errors.Is(err, eventlog.ErrBadSignature) {
+		t.Fatalf("alone: %v, want ErrBadSignature", err)
+	}
+	errs, open := eventlog.VerifyChainedOpen([]eventlog.Signed{first, bad})
+	if errs[0] != nil || !errors.Is(errs[1], eventlog.ErrBadSignature) || open[0] || !open[1] {
+		t.Fatalf("without its successor: %v open %v, want the line refused and open", errs, open)
+	}
+}
+
+// TestVerifyChainedVouchesOnlyForChainedLines: an unchained line (an
+// origin's first, or one from before chains) may go to peers of older
+// versions, which check it alone: no successor vouches for it.
+func TestVerifyChainedVouchesOnlyForChainedLines(t *testing.T) {
 	key := originKey("alice")
 	first := signedChat(key, "alice", 1, "one")
 	first.Sig = bytes.Clone(first.Sig)
 	first.Sig[0] ^= 1
 	second := chainedChat(key, "alice", 2, "two", first)
-	errs := eventlog.VerifyChained([]eventlog.Signed{first, second})
-	if errs[0] != nil || errs[1] != nil {
-		t.Fatalf("VerifyChained = %v, want the chain's word taken", errs)
+	errs, open := eventlog.VerifyChainedOpen([]eventlog.Signed{first, second})
+	if !errors.Is(errs[0], eventlog.ErrBadSignature) || errs[1] != nil || open[0] || open[1] {
+		t.Fatalf("VerifyChainedOpen = %v open %v, want the unchained line refused, not open", errs, open)
 	}
-	if err := eventlog.VerifySigned(first); !errors.Is(err, eventlog.ErrBadSignature) {
-		t.Fatalf("alone: %v, want ErrBadSignature", err)
+}
+
+// TestVerifyChainedDecidesAlikeWhateverTheTail: a run whose tail fails
+// still takes what a valid line inside it vouches for, as a batch ending
+// at that line would; the failed lines after it are open while nothing of
+// their origin follows them in the batch, and refused for good once
+// something that does not chain to them does.
+func TestVerifyChainedDecidesAlikeWhateverTheTail(t *testing.T) {
+	key := originKey("alice")
+	corrupt := func(c eventlog.Chat) eventlog.Chat {
+		c.Sig = bytes.Clone(c.Sig)
+		c.Sig[0] ^= 1
+		return c
+	}
+	l1 := signedChat(key, "alice", 1, "one")
+	l2 := corrupt(chainedChat(key, "alice", 2, "two", l1))
+	l3 := chainedChat(key, "alice", 3, "three", l2)
+	l4 := corrupt(chainedChat(key, "alice", 4, "four", l3))
+	l5 := corrupt(chainedChat(key, "alice", 5, "five", l4))
+	other := signedChat(originKey("bob"), "bob", 1, "bob's")
+	ms := []eventlog.Signed{l1, l2, other, l3, l4, l5}
+	errs, open := eventlog.VerifyChainedOpen(ms)
+	for i, want := range []bool{false, false, false, false, true, true} {
+		if (errs[i] != nil) != want || open[i] != want {
+			t.Errorf("message %d: %v open %v, want refused and open: %v", i, errs[i], open[i], want)
+		}
+	}
+	// A sixth line that does not chain to the fifth closes them.
+	l6 := signedChat(key, "alice", 6, "six, unchained")
+	errs, open = eventlog.VerifyChainedOpen(append(ms, l6))
+	for i, want := range []bool{false, false, false, false, true, true, false} {
+		if (errs[i] != nil) != want || open[i] {
+			t.Errorf("with a breaking successor, message %d: %v open %v, want refused: %v, never open", i, errs[i], open[i], want)
+		}
+	}
+}
+
+// TestVouchesSaysWhatTheLogHoldsAfterAMessage: the held successor that
+// chains to a message vouches for it; another is a fork.
+func TestVouchesSaysWhatTheLogHoldsAfterAMessage(t *testing.T) {
+	l := newLog(t)
+	key := originKey("alice")
+	l1 := signedChat(key, "alice", 1, "one")
+	l2 := chainedChat(key, "alice", 2, "two", l1)
+	l2.Sig = bytes.Clone(l2.Sig)
+	l2.Sig[0] ^= 1
+	l3 := chainedChat(key, "alice", 3, "three", l2)
+	appendOK(t, l, l1, l3)
+	other2 := chainedChat(key, "alice", 2, "another two", l1)
+	got, err := l.Vouches([]eventlog.Signed{l2, other2, l3, l1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []eventlog.Vouch{eventlog.Vouched, eventlog.VouchOther, eventlog.VouchNone, eventlog.VouchNone}
+	if !slices.Equal(got, want) {
+		t.Errorf("Vouches = %v, want %v", got, want)
 	}
 }
 
