@@ -99,30 +99,40 @@
 // What it names is ChainHash: SHA-256 of the predecessor's signed bytes
 // and its signature. The signature is in it so that a chain vouches for
 // the exact bytes a node stores and relays: a line taken on its
-// successor's word is byte for byte the one its author signed, and a node
-// that checks it alone (an older one, or a batch that holds it without
-// its successor) finds its own signature valid too.
+// successor's word is byte for byte the one its author signed.
 //
 // What this buys: one valid signature on line n vouches for every earlier
 // line of its origin it chains to, so VerifyChained checks one signature
 // per contiguous run of an origin in a batch (the tails of all runs
 // together, in a batch check), and falls back to checking each line of a
-// run whose tail fails. A forged, altered or reordered line does not chain
-// (its hash or position changes), so it breaks the run there and is
-// checked, and refused, on its own signature, with the error VerifySigned
-// gives it. Runs need no anchor in the log: a run's first line is vouched
-// for by its own run's tail, whatever it chains to; whether it fits the
-// held chain is Append's question (below).
+// run whose tail fails, taking the lines up to the last one that holds on
+// its word. A forged, altered or reordered line does not chain (its hash
+// or position changes), so it breaks the run there and is checked, and
+// refused, on its own signature, with the error VerifySigned gives it.
+// Runs need no anchor in the log: a run's first line is vouched for by
+// its own run's tail, whatever it chains to; whether it fits the held
+// chain is Append's question (below). Only a chained line (with Prev) is
+// ever taken on a successor's word: an unchained one (an origin's first,
+// a Sealed or Ack, any line of before chains) may be relayed to peers of
+// older protocol versions, which check it alone, so it must hold alone.
 //
-// The one difference from checking each line alone is an origin that signs
-// a successor chaining to a line of its own with an invalid signature:
-// only its key can make that pair, and a node checking the pair together
-// takes the line (its author did sign its hash), while a node that sees
-// the line without its successor refuses it as forged. So an origin can
-// make nodes disagree about such a line of its own, and a node that took
-// it and later relays it can be blamed by one that checks it alone.
-// Nothing in another's name can be made this way. (Checking every
-// signature removes that, and is what this was built to avoid.)
+// The rule, then: a chained line is its origin's if its own signature
+// holds or a line of its origin that is its origin's chains to it. Only
+// the origin's key can make a line whose own signature fails and a
+// successor that chains to it; the rule takes such a line, as its author
+// vouched for it. Every node must decide such a line alike, or one that
+// stored it would be blamed as a forger by one that refused it when it
+// relays it: so the decision may not depend on where a node's batches
+// happen to cut an origin's run. VerifyChainedOpen says which refused
+// lines are still open (a successor not in the batch could vouch for
+// them), and Log.Vouches whether the log holds that successor (Vouched),
+// another one (VouchOther: a fork), or none. Package peering checks live
+// lines each on its own signature, and holds open caught-up lines back
+// until the rest of the catch-up answer they came in brings their voucher
+// or ends without it (its doc says how), so every node of protocol
+// version 3 decides such a line the same way: stored if and only if its
+// origin signed a successor that chains to it and that some node offers
+// it with the line.
 //
 // The node's own lines: prepare chains each Chat and Nick it signs to the
 // node's own message before it (of any signed type: Sealed and Ack carry

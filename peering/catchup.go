@@ -79,11 +79,14 @@ type catchup struct {
 	mu    sync.Mutex
 	asked *askedState // what this node's SYNC in flight said it lacks
 
-	have    chan struct{}
-	prints  chan wire.SyncPrintsMsg
-	queries chan wire.SyncQueryMsg
-	reqs    chan *syncRequest
-	acc     *syncRequest // a SYNC request being read (read loop only)
+	have chan struct{}
+	// timedOut tells the ingest loop that an answer was given up on at
+	// its deadline: what it held back of the answer is decided then.
+	timedOut chan struct{}
+	prints   chan wire.SyncPrintsMsg
+	queries  chan wire.SyncQueryMsg
+	reqs     chan *syncRequest
+	acc      *syncRequest // a SYNC request being read (read loop only)
 
 	rowsOut  *rate.Limiter
 	bytesOut *rate.Limiter
@@ -129,6 +132,7 @@ func newCatchup(n *Node, c *conn, peerVersion int) *catchup {
 		reconciles: peerVersion >= 2,
 		version:    peerVersion,
 		have:       make(chan struct{}, 1),
+		timedOut:   make(chan struct{}, 1),
 		prints:     make(chan wire.SyncPrintsMsg, maxQueriesInFlight),
 		queries:    make(chan wire.SyncQueryMsg, maxQueriesInFlight),
 		reqs:       make(chan *syncRequest, 1),
@@ -430,6 +434,10 @@ func (cu *catchup) checkDeadline() {
 		cu.clearAsked()
 		cu.n.logger.Debug().Str("peer", cu.c.id.Short()).Dur("silent", time.Since(time.Unix(0, cu.progress.Load()))).Msg("catch-up answer timed out")
 		cu.n.caughtUp(cu.c)
+		select {
+		case cu.timedOut <- struct{}{}:
+		default: // one is waiting already
+		}
 	}
 }
 

@@ -139,6 +139,11 @@ type Config struct {
 
 	// Logger receives diagnostics; the zero value discards them.
 	Logger zerolog.Logger
+
+	// ingestBatch, when set, caps the messages verified and appended
+	// together below maxIngestBatch: tests put batch boundaries where
+	// they want them with it.
+	ingestBatch int
 }
 
 // DefaultConfig returns the limits of the design contract.

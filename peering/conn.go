@@ -56,6 +56,9 @@ type conn struct {
 	queued atomic.Int64 // bytes in sendq, bounded by Config.SendQueueBytes
 	catchq chan []byte  // catch-up frames, sent when sendq is empty
 	ingest chan inbound // read loop -> ingest loop
+	// chain is what the ingest loop holds back of a catch-up answer for
+	// a voucher (pendingChain); the ingest loop's alone.
+	chain pendingChain
 	// ingestRoom bounds the bytes of what waits in ingest: the read loop
 	// takes room before it hands a message over, the ingest loop gives it
 	// back once the message is stored.

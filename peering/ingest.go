@@ -3,6 +3,7 @@ package peering
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -18,7 +19,10 @@ type inbound struct {
 	body   eventlog.Signed // nil for the end of a catch-up answer
 	live   bool            // broadcast now, not caught up
 	synced bool
-	size   int // bytes taken from the connection's ingest room
+	// timedOut marks an answer given up on at its deadline: an end of
+	// the answer (synced) that the view has been told of already.
+	timedOut bool
+	size     int // bytes taken from the connection's ingest room
 }
 
 // maxIngestBatch caps the messages verified and appended together.
@@ -53,8 +57,16 @@ func (c *conn) push(m inbound) error {
 // so also stores what arrived just before a goodbye.
 func (c *conn) ingestLoop(ctx context.Context) {
 	defer c.wg.Done()
-	for first := range c.ingest {
-		batch := drain(first, c.ingest, maxIngestBatch)
+	limit := maxIngestBatch
+	if c.n.cfg.ingestBatch > 0 {
+		limit = c.n.cfg.ingestBatch
+	}
+	for {
+		first, ok := c.nextInbound()
+		if !ok {
+			return
+		}
+		batch := drain(first, c.ingest, limit)
 		// Storing an answer is a sign of its life: a large one must
 		// not time out while this node is the slow side.
 		caughtUp := !batch[len(batch)-1].live
@@ -85,10 +97,33 @@ func (c *conn) ingestLoop(ctx context.Context) {
 	}
 }
 
+// nextInbound waits for the next message, or for this node's answer
+// deadline (catchup.checkDeadline), which ends the answer as SYNCED would
+// for what was held back of it (pendingChain); what is queued before it
+// goes first. It reports false once the read loop closed the queue.
+func (c *conn) nextInbound() (inbound, bool) {
+	select {
+	case m, ok := <-c.ingest:
+		return m, ok
+	default:
+	}
+	select {
+	case m, ok := <-c.ingest:
+		return m, ok
+	case <-c.cu.timedOut:
+		return inbound{synced: true, timedOut: true}, true
+	}
+}
+
 // ingest verifies, appends, shows and relays one batch. Its error ends
 // the connection; a violation (a forged or malformed message) also
 // penalizes the peer.
 func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
+	// Lines held back from earlier batches (pendingChain) go first: the
+	// ones of origins this batch brings more of, so that a successor can
+	// vouch for them, or all of them at the end of an answer, for the
+	// last word on them.
+	batch = from.chain.take(batch)
 	// In a mesh most copies of a line are ones the log holds already:
 	// they are dropped before their signatures cost anything. A forged
 	// copy of a held message is dropped the same way, unseen.
@@ -121,7 +156,10 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 	// A message that fails its check is refused alone: the good ones of
 	// the batch are stored, and then the peer that sent it is dropped
 	// (the error returned at the end).
-	fresh, refused := verifyBatch(fresh)
+	fresh, refused, err := n.verifyBatch(from, fresh)
+	if err != nil {
+		return err
+	}
 	bodies := make([]eventlog.Body, 0, len(fresh))
 	kept := make([]inbound, 0, len(fresh))
 	for _, m := range fresh {
@@ -148,7 +186,9 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 	i := 0
 	for _, m := range kept {
 		if m.synced {
-			n.caughtUp(from)
+			if !m.timedOut {
+				n.caughtUp(from)
+			}
 			continue
 		}
 		res := results[i]
@@ -160,12 +200,7 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 			continue
 		}
 		if res.Forked {
-			// The origin signed two histories: its key did this, not
-			// the peer, which may hold the other branch by the same
-			// rules as this node. Refused, logged, not penalized.
-			origin, seq := res.Body.(eventlog.Signed).OriginKey()
-			n.stats.forked.Add(1)
-			n.limitedLog("fork "+origin.String(), warnLevel).Str("origin", origin.Short()).Uint64("seq", seq).Str("peer", from.id.Short()).Msg("origin forked its chain; message refused")
+			n.forked(from, res.Body.(eventlog.Signed))
 			continue
 		}
 		if res.Duplicate {
@@ -188,39 +223,196 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 	return refused
 }
 
-// verifyBatch checks the signatures of a batch (eventlog.VerifyChained:
-// one per chained run of an origin, those of all runs together) and
-// returns what holds, in order, with the violation of the first message
-// that does not, or nil. A bad message is refused alone: the good ones
-// around it are kept.
-func verifyBatch(batch []inbound) ([]inbound, error) {
-	signed := make([]eventlog.Signed, 0, len(batch))
-	for _, m := range batch {
-		if !m.synced {
-			signed = append(signed, m.body)
+// forked notes a message refused because its origin signed two histories:
+// its key did this, not the peer, which may hold the other branch by the
+// same rules as this node. Refused, logged, not penalized.
+func (n *Node) forked(from *conn, s eventlog.Signed) {
+	origin, seq := s.OriginKey()
+	n.stats.forked.Add(1)
+	n.limitedLog("fork "+origin.String(), warnLevel).Str("origin", origin.Short()).Uint64("seq", seq).Str("peer", from.id.Short()).Msg("origin forked its chain; message refused")
+}
+
+// verifyBatch checks the signatures of a batch and returns what holds, in
+// order, with the violation of the first message that does not, or nil. A
+// bad message is refused alone: the good ones around it are kept.
+//
+// Live lines are checked each on its own signature (eventlog.VerifyBatch):
+// live rates are low, and a node must decide a line it relays at once.
+// Caught-up lines are checked one signature per chained run
+// (eventlog.VerifyChainedOpen), and a chained line whose own signature
+// fails and that nothing in the batch vouches for is decided as doc.go
+// ("Hash chains in catch-up") says: stored if the log holds the successor
+// that chains to it, refused as a fork if the log holds another
+// successor, held back for the rest of the answer otherwise, and only
+// refused as the peer's violation when the answer ends (SYNCED) without
+// a voucher. Its error is for what cannot go on (reading the log).
+func (n *Node) verifyBatch(from *conn, batch []inbound) ([]inbound, error, error) {
+	var live, caught []eventlog.Signed
+	var liveAt, caughtAt []int
+	synced := -1 // the last end of an answer in the batch
+	for i, m := range batch {
+		switch {
+		case m.synced:
+			synced = i
+		case m.live:
+			live, liveAt = append(live, m.body), append(liveAt, i)
+		default:
+			caught, caughtAt = append(caught, m.body), append(caughtAt, i)
 		}
 	}
-	errs := eventlog.VerifyChained(signed)
-	good := make([]inbound, 0, len(batch))
-	var first error
-	i := 0
-	for _, m := range batch {
-		if m.synced {
-			good = append(good, m)
+	errs := make([]error, len(batch))
+	for k, err := range eventlog.VerifyBatch(live) {
+		errs[liveAt[k]] = err
+	}
+	cerrs, open := eventlog.VerifyChainedOpen(caught)
+	// The open lines of an origin form one chained suffix: its newest
+	// line is the one the log's successor would name.
+	newest := map[eventlog.NodeID]int{}
+	var order []eventlog.NodeID
+	for k, err := range cerrs {
+		errs[caughtAt[k]] = err
+		if !open[k] {
 			continue
 		}
+		origin, _ := caught[k].OriginKey()
+		if _, ok := newest[origin]; !ok {
+			order = append(order, origin)
+		}
+		newest[origin] = k
+	}
+	if len(order) > 0 {
+		tips := make([]eventlog.Signed, len(order))
+		for i, origin := range order {
+			tips[i] = caught[newest[origin]]
+		}
+		vouches, err := n.log.Vouches(tips)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read origin index: %w", err)
+		}
+		verdict := make(map[eventlog.NodeID]eventlog.Vouch, len(order))
+		for i, origin := range order {
+			verdict[origin] = vouches[i]
+		}
+		var hold []inbound
+		for k := range caught {
+			if !open[k] {
+				continue
+			}
+			i := caughtAt[k]
+			origin, _ := caught[k].OriginKey()
+			switch {
+			case verdict[origin] == eventlog.Vouched:
+				errs[i] = nil
+			case verdict[origin] == eventlog.VouchOther:
+				n.forked(from, caught[k])
+				errs[i] = errForkRefused
+			case i > synced:
+				hold = append(hold, batch[i])
+				errs[i] = errHeldBack
+			}
+			// Else the answer it came in has ended without a voucher:
+			// refused as the peer's violation, with its own error.
+		}
+		from.chain.hold(n, from, hold)
+	}
+	good := make([]inbound, 0, len(batch))
+	var first error
+	for i, m := range batch {
 		err := errs[i]
-		i++
 		if err == nil {
 			good = append(good, m)
 			continue
 		}
-		if first == nil {
+		if first == nil && err != errHeldBack && err != errForkRefused {
 			origin, seq := m.body.OriginKey()
 			first = violation(fmt.Errorf("%s from origin %s seq %d: %w", m.body.Type(), origin.Short(), seq, err))
 		}
 	}
-	return good, first
+	return good, first, nil
+}
+
+// Marks of caught-up lines verifyBatch neither keeps nor holds against
+// the peer.
+var (
+	errHeldBack    = errors.New("held back for a voucher")
+	errForkRefused = errors.New("refused: the origin forked")
+)
+
+// Bounds of the lines a connection holds back for a voucher. An honest
+// answer sends each origin's lines together and in order, so it has one
+// origin's open lines held at a time, and its voucher comes next; these
+// bound what a long run of lines without valid signatures of their own,
+// or a hostile peer, can make a node keep.
+const (
+	maxHeldBackLines = maxIngestBatch
+	maxHeldBackBytes = 1 << 20
+)
+
+// pendingChain is what a connection holds back: caught-up chained lines
+// whose own signatures fail and that no line received so far vouches for,
+// in the order received, and at most one chained suffix per origin (a
+// later line of its origin either extends it or ends it). Ingest loop
+// only.
+type pendingChain struct {
+	lines []inbound
+	bytes int
+}
+
+// take returns batch with the held-back lines it must be checked with in
+// front: those of the origins batch brings caught-up lines of, or all of
+// them if batch ends an answer. They leave the pending set; verifyBatch
+// holds back again what is still open.
+func (p *pendingChain) take(batch []inbound) []inbound {
+	if len(p.lines) == 0 {
+		return batch
+	}
+	all := false
+	origins := map[eventlog.NodeID]bool{}
+	for _, m := range batch {
+		switch {
+		case m.synced:
+			all = true
+		case !m.live:
+			o, _ := m.body.OriginKey()
+			origins[o] = true
+		}
+	}
+	var front, rest []inbound
+	for _, m := range p.lines {
+		if o, _ := m.body.OriginKey(); all || origins[o] {
+			front = append(front, m)
+		} else {
+			rest = append(rest, m)
+		}
+	}
+	if len(front) == 0 {
+		return batch
+	}
+	p.lines, p.bytes = rest, 0
+	for _, m := range rest {
+		p.bytes += m.size
+	}
+	return append(front, batch...)
+}
+
+// hold adds lines to the pending set, dropping the oldest lines past the
+// bounds: unvouched as yet, they are neither stored nor held against the
+// peer, and a later round brings them again (the log then holds more of
+// what follows them).
+func (p *pendingChain) hold(n *Node, from *conn, lines []inbound) {
+	for _, m := range lines {
+		p.lines = append(p.lines, m)
+		p.bytes += m.size
+	}
+	dropped := 0
+	for len(p.lines) > maxHeldBackLines || (p.bytes > maxHeldBackBytes && len(p.lines) > 1) {
+		p.bytes -= p.lines[0].size
+		p.lines = p.lines[1:]
+		dropped++
+	}
+	if dropped > 0 {
+		n.logger.Debug().Str("peer", from.id.Short()).Int("lines", dropped).Msg("caught-up lines without a voucher past the bound; dropped")
+	}
 }
 
 // show puts a newly stored message on screen.

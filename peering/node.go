@@ -30,6 +30,7 @@ type Log interface {
 	KnownOrigins(ids []eventlog.NodeID) ([]bool, error)
 	Get(seq uint64) (eventlog.Event, bool, error)
 	Holds(msgs []eventlog.Signed) ([]bool, error)
+	Vouches(msgs []eventlog.Signed) ([]eventlog.Vouch, error)
 	SyncState() ([]eventlog.OriginState, error)
 	SyncStateOf(origins []eventlog.NodeID) ([]eventlog.OriginState, error)
 	Summaries() ([]eventlog.OriginSummary, error)

@@ -1,0 +1,204 @@
+package peering
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/peering/wire"
+)
+
+// vouchedPair is an author's lines 1 to 3: line 2 chains to line 1 with a
+// signature of its own that fails, and line 3 chains to line 2 with a
+// good one, so that the author's key vouches for line 2 although line 2
+// alone does not hold. Only the author can make such a pair.
+func vouchedPair(t *testing.T) (lines []wire.ChatMsg, author eventlog.NodeID) {
+	t.Helper()
+	key, id := netTestNewKey(t)
+	l1 := netTestChat(key, 1, "line one")
+	l2 := netTestChainedChat(key, 2, "line two, badly signed", l1)
+	l2.Sig = slices.Clone(l2.Sig)
+	l2.Sig[3] ^= 1
+	l3 := netTestChainedChat(key, 3, "line three, vouching for two", l2)
+	return []wire.ChatMsg{l1, l2, l3}, id
+}
+
+// vouchSend writes the lines to p as frames of type frame, at once.
+func vouchSend(t *testing.T, p *netTestPeer, frame string, lines []wire.ChatMsg) {
+	t.Helper()
+	var burst []byte
+	for _, m := range lines {
+		var payload any = m
+		if frame == wire.FrameCatchup {
+			payload = wire.CatchupMsg{Chat: &m}
+		}
+		f, err := wire.EncodeFrame(frame, payload, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		burst = append(burst, f...)
+	}
+	_ = p.tc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := p.tc.Write(burst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func vouchEvents(lines []wire.ChatMsg) []eventlog.Signed {
+	out := make([]eventlog.Signed, len(lines))
+	for i, m := range lines {
+		out[i] = m.Event()
+	}
+	return out
+}
+
+// vouchHolds reports which of lines n holds.
+func vouchHolds(t *testing.T, n *netTestNode, lines []wire.ChatMsg) []bool {
+	t.Helper()
+	held, err := n.log.Holds(vouchEvents(lines))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return held
+}
+
+// An author's badly signed line that its next line vouches for reaches
+// Alice in a catch-up and is stored; Bob catches up from Alice with every
+// line in an ingest batch of its own, so the line and its voucher are
+// never checked together: Bob holds the line back until the voucher comes
+// and stores both. Nobody honest is penalized, and Alice and Bob hold the
+// same lines. The same holds when Bob held the voucher already (a live
+// copy) and the catch-up brings the line alone: the log vouches.
+func TestALineVouchedForAcrossBatchBoundariesIsStoredAlikeAndBlamesNobody(t *testing.T) {
+	for _, voucherFirst := range []bool{false, true} {
+		name := "the pair in a catch-up"
+		if voucherFirst {
+			name = "the voucher held already"
+		}
+		t.Run(name, func(t *testing.T) {
+			lines, _ := vouchedPair(t)
+			oneByOne := func(cfg *Config) {
+				cfg.ingestBatch = 1
+				cfg.SyncInterval = 500 * time.Millisecond
+			}
+			a := netTestStart(t, "Alice", oneByOne)
+			malloryKey, mallory := netTestNewKey(t)
+			p := netTestDialTLS(t, a.Addr().String(), malloryKey)
+			if err := p.join("Mallory"); err != nil {
+				t.Fatal(err)
+			}
+			vouchSend(t, p, wire.FrameCatchup, lines)
+			netTestWaitFor(t, 20*time.Second, "Alice holding the author's three lines", func() bool {
+				return !slices.Contains(vouchHolds(t, a, lines), false)
+			})
+			if _, penalized := a.penalties.active(mallory, time.Now()); penalized {
+				t.Error("Alice penalized the peer that brought a vouched pair")
+			}
+
+			var b *netTestNode
+			if voucherFirst {
+				// Bob takes line 3 live from another peer first: it
+				// holds on its own signature.
+				b = netTestStart(t, "Bob", oneByOne)
+				otherKey, _ := netTestNewKey(t)
+				q := netTestDialTLS(t, b.Addr().String(), otherKey)
+				if err := q.join("Trent"); err != nil {
+					t.Fatal(err)
+				}
+				vouchSend(t, q, wire.FrameChat, lines[2:])
+				netTestWaitFor(t, 20*time.Second, "Bob holding line 3", func() bool { return vouchHolds(t, b, lines)[2] })
+				if err := b.Connect(context.Background(), a.Addr().String()); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				b = netTestStart(t, "Bob", func(cfg *Config) { oneByOne(cfg); netTestSeeds(a)(cfg) })
+			}
+			netTestWaitFor(t, 20*time.Second, "Bob holding the author's three lines", func() bool {
+				return !slices.Contains(vouchHolds(t, b, lines), false)
+			})
+			// Two rounds more each way: nothing either does after
+			// must blame the other.
+			for _, n := range []*netTestNode{a, b} {
+				from := vouchRounds(n)
+				netTestWaitFor(t, 20*time.Second, n.Name()+" to begin two more catch-up rounds", func() bool {
+					return vouchRounds(n) >= from+2
+				})
+			}
+			for _, pair := range [][2]*netTestNode{{a, b}, {b, a}} {
+				if _, penalized := pair[0].penalties.active(pair[1].ID(), time.Now()); penalized {
+					t.Errorf("%s penalized %s", pair[0].Name(), pair[1].Name())
+				}
+				if !pair[0].connectedTo(pair[1]) {
+					t.Errorf("%s is no longer connected to %s", pair[0].Name(), pair[1].Name())
+				}
+				rep, err := pair[0].log.Verify(context.Background())
+				if err != nil || len(rep.Problems) > 0 {
+					t.Errorf("%s's log does not verify: %v %v", pair[0].Name(), err, rep.Problems)
+				}
+			}
+			if s := b.Stats(); s.PenaltiesViolation > 0 || s.Forked > 0 {
+				t.Errorf("Bob: %d violations, %d forks", s.PenaltiesViolation, s.Forked)
+			}
+		})
+	}
+}
+
+// vouchRounds is how many catch-up rounds n began on its connections.
+func vouchRounds(n *netTestNode) uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var most uint64
+	for _, c := range n.conns {
+		most = max(most, c.cu.roundsBegun.Load())
+	}
+	return most
+}
+
+// The same pair sent live is checked line by line: the badly signed line
+// is refused, the peer that sent it dropped and penalized; the lines that
+// hold alone are stored.
+func TestAVouchedPairSentLiveIsCheckedLineByLine(t *testing.T) {
+	lines, _ := vouchedPair(t)
+	a := netTestStart(t, "Alice", nil)
+	malloryKey, mallory := netTestNewKey(t)
+	p := netTestDialTLS(t, a.Addr().String(), malloryKey)
+	if err := p.join("Mallory"); err != nil {
+		t.Fatal(err)
+	}
+	vouchSend(t, p, wire.FrameChat, lines)
+	if err := hostileTestClosed(p.tc, 10*time.Second); err != nil {
+		t.Errorf("Alice kept the peer that sent a badly signed line live: %v", err)
+	}
+	netTestWaitFor(t, 10*time.Second, "Alice penalizing the sender", func() bool {
+		_, penalized := a.penalties.active(mallory, time.Now())
+		return penalized
+	})
+	if held := vouchHolds(t, a, lines); !held[0] || held[1] {
+		t.Errorf("Alice holds %v of the three lines, want line 1 and never line 2", held)
+	}
+	if a.display.saw("line two, badly signed") {
+		t.Error("Alice showed the badly signed line")
+	}
+}
+
+// A badly signed line whose answer ends (SYNCED) without the line that
+// would vouch for it is refused at that end, as the violation of the peer
+// that sent it; the line before it is stored.
+func TestALineNoVoucherCameForIsRefusedWhenTheAnswerEnds(t *testing.T) {
+	lines, _ := vouchedPair(t)
+	a := netTestStart(t, "Alice", func(cfg *Config) { cfg.ingestBatch = 1 })
+	at := hostileSyncJoin(t, a, wire.ProtocolVersion)
+	vouchSend(t, at.netTestPeer, wire.FrameCatchup, lines[:2])
+	if err := at.write(wire.FrameSynced, wire.SyncedMsg{Sent: 2, Round: at.round.Load()}); err != nil {
+		t.Fatal(err)
+	}
+	netTestWaitFor(t, 10*time.Second, "Alice penalizing the sender", func() bool {
+		_, penalized := a.penalties.active(at.id, time.Now())
+		return penalized
+	})
+	if held := vouchHolds(t, a, lines); !held[0] || held[1] {
+		t.Errorf("Alice holds %v of the lines, want line 1 and never line 2", held)
+	}
+}
