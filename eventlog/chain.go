@@ -75,7 +75,7 @@ func prevOf(m Signed) []byte {
 // chains") says how package peering makes every node decide such a message
 // alike whatever its batches.
 func VerifyChained(ms []Signed) []error {
-	errs, _ := VerifyChainedOpen(ms)
+	errs, _, _ := VerifyChainedOpen(ms)
 	return errs
 }
 
@@ -87,9 +87,18 @@ func VerifyChained(ms []Signed) []error {
 // vouches for the rest of them through the chain; Log.Vouches says whether
 // the log holds such a successor. Every other refused message is refused
 // whatever comes later.
-func VerifyChainedOpen(ms []Signed) (errs []error, open []bool) {
+//
+// vouchedBy[i] is, for a message taken on a later one's word, the index
+// of the message after it in its run, whose signature or whose own
+// voucher vouches for it; -1 for the others. Log.AppendVouched takes it,
+// so that no such message is stored without what vouches for it.
+func VerifyChainedOpen(ms []Signed) (errs []error, open []bool, vouchedBy []int) {
 	errs = make([]error, len(ms))
 	open = make([]bool, len(ms))
+	vouchedBy = make([]int, len(ms))
+	for i := range vouchedBy {
+		vouchedBy[i] = -1
+	}
 	next := make([]int, len(ms)) // the next message of i's run, or -1
 	hashes := make([][]byte, len(ms))
 	last := map[NodeID]int{} // the newest message of each origin
@@ -148,6 +157,9 @@ func VerifyChainedOpen(ms []Signed) (errs []error, open []bool) {
 		}
 		t := run[len(run)-1]
 		if tailErr[t] == nil {
+			for _, j := range run[:len(run)-1] {
+				vouchedBy[j] = next[j]
+			}
 			continue
 		}
 		errs[t] = tailErr[t]
@@ -174,18 +186,25 @@ func VerifyChainedOpen(ms []Signed) (errs []error, open []bool) {
 			}
 		}
 		for k := 0; k < v; k++ {
-			errs[run[k]] = nil
+			if errs[run[k]] != nil {
+				errs[run[k]], vouchedBy[run[k]] = nil, next[run[k]]
+			}
 		}
 		t := run[len(run)-1]
 		origin, _ := ms[t].OriginKey()
 		if last[origin] != t || len(prevOf(ms[t])) == 0 {
 			continue // a later message of its origin broke the chain, or nothing can
 		}
-		for _, i := range run[v+1:] {
+		for k, i := range run[v+1:] {
 			open[i] = true
+			// Stored only if the log vouches for the last of them,
+			// the others each on the word of the one after it.
+			if k < len(run)-v-2 {
+				vouchedBy[i] = next[i]
+			}
 		}
 	}
-	return errs, open
+	return errs, open, vouchedBy
 }
 
 // hashOf returns ChainHash(ms[i]), computed once.

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"github.com/p2pchat/p2pchat/store"
 )
 
 // chainOf is n lines of one origin from seq 1, each chaining to the one
@@ -149,7 +150,7 @@ func TestVerifyChainedTakesTheChainsWord(t *testing.T) {
 	if err := eventlog.VerifySigned(bad); !errors.Is(err, eventlog.ErrBadSignature) {
 		t.Fatalf("alone: %v, want ErrBadSignature", err)
 	}
-	errs, open := eventlog.VerifyChainedOpen([]eventlog.Signed{first, bad})
+	errs, open, _ := eventlog.VerifyChainedOpen([]eventlog.Signed{first, bad})
 	if errs[0] != nil || !errors.Is(errs[1], eventlog.ErrBadSignature) || open[0] || !open[1] {
 		t.Fatalf("without its successor: %v open %v, want the line refused and open", errs, open)
 	}
@@ -164,7 +165,7 @@ func TestVerifyChainedVouchesOnlyForChainedLines(t *testing.T) {
 	first.Sig = bytes.Clone(first.Sig)
 	first.Sig[0] ^= 1
 	second := chainedChat(key, "alice", 2, "two", first)
-	errs, open := eventlog.VerifyChainedOpen([]eventlog.Signed{first, second})
+	errs, open, _ := eventlog.VerifyChainedOpen([]eventlog.Signed{first, second})
 	if !errors.Is(errs[0], eventlog.ErrBadSignature) || errs[1] != nil || open[0] || open[1] {
 		t.Fatalf("VerifyChainedOpen = %v open %v, want the unchained line refused, not open", errs, open)
 	}
@@ -189,7 +190,7 @@ func TestVerifyChainedDecidesAlikeWhateverTheTail(t *testing.T) {
 	l5 := corrupt(chainedChat(key, "alice", 5, "five", l4))
 	other := signedChat(originKey("bob"), "bob", 1, "bob's")
 	ms := []eventlog.Signed{l1, l2, other, l3, l4, l5}
-	errs, open := eventlog.VerifyChainedOpen(ms)
+	errs, open, _ := eventlog.VerifyChainedOpen(ms)
 	for i, want := range []bool{false, false, false, false, true, true} {
 		if (errs[i] != nil) != want || open[i] != want {
 			t.Errorf("message %d: %v open %v, want refused and open: %v", i, errs[i], open[i], want)
@@ -197,7 +198,7 @@ func TestVerifyChainedDecidesAlikeWhateverTheTail(t *testing.T) {
 	}
 	// A sixth line that does not chain to the fifth closes them.
 	l6 := signedChat(key, "alice", 6, "six, unchained")
-	errs, open = eventlog.VerifyChainedOpen(append(ms, l6))
+	errs, open, _ = eventlog.VerifyChainedOpen(append(ms, l6))
 	for i, want := range []bool{false, false, false, false, true, true, false} {
 		if (errs[i] != nil) != want || open[i] {
 			t.Errorf("with a breaking successor, message %d: %v open %v, want refused: %v, never open", i, errs[i], open[i], want)
@@ -347,4 +348,78 @@ func TestOldUnchainedLinesStayValid(t *testing.T) {
 		t.Fatalf("Append = %+v, %v", res, err)
 	}
 	assertClean(t, l)
+}
+
+// TestAppendVouchedNeverStoresALineWithoutItsVoucher: a line taken on its
+// successor's word is stored only with that successor (or a held copy of
+// it); a successor refused past the log's bounds, or as a fork, takes the
+// line with it, so the log never holds a badly signed line that nothing
+// it holds vouches for.
+func TestAppendVouchedNeverStoresALineWithoutItsVoucher(t *testing.T) {
+	key := originKey("alice")
+	l1 := signedChat(key, "alice", 1, "one")
+	pair := func(seq uint64, prev eventlog.Signed) (bad, voucher eventlog.Chat) {
+		bad = chainedChat(key, "alice", seq, "badly signed", prev)
+		bad.Sig = bytes.Clone(bad.Sig)
+		bad.Sig[0] ^= 1
+		return bad, chainedChat(key, "alice", seq+1, "vouching", bad)
+	}
+	ctx := context.Background()
+
+	t.Run("stored together", func(t *testing.T) {
+		l := newLog(t)
+		bad, voucher := pair(2, l1)
+		res, err := l.AppendVouched(ctx, []eventlog.Body{l1, bad, voucher}, []int{-1, 2, -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			if r.Seq == 0 {
+				t.Errorf("body %d not stored: %+v", i, r)
+			}
+		}
+	})
+	t.Run("voucher past MaxAhead", func(t *testing.T) {
+		l := openLog(t, t.TempDir(), store.Options{NoSync: true}, eventlog.Options{MaxAhead: 10})
+		appendOK(t, l, l1)
+		// The watermark is 1: seq 11 is the last one allowed.
+		prev := chainedChat(key, "alice", 10, "ten", l1)
+		bad, voucher := pair(11, prev)
+		res, err := l.AppendVouched(ctx, []eventlog.Body{bad, voucher}, []int{1, -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res[1].TooFarAhead || !res[0].Unvouched || res[0].Seq != 0 {
+			t.Errorf("results %+v, want the voucher too far ahead and the line unvouched", res)
+		}
+		if held, _ := l.Holds([]eventlog.Signed{bad}); held[0] {
+			t.Error("the badly signed line is held without its voucher")
+		}
+	})
+	t.Run("voucher a fork", func(t *testing.T) {
+		l := newLog(t)
+		bad, voucher := pair(2, l1)
+		other3 := chainedChat(key, "alice", 3, "another three", l1)
+		after := chainedChat(key, "alice", 4, "after the other three", other3)
+		appendOK(t, l, l1, after)
+		res, err := l.AppendVouched(ctx, []eventlog.Body{bad, voucher}, []int{1, -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res[1].Forked || !res[0].Unvouched {
+			t.Errorf("results %+v, want the voucher forked and the line unvouched", res)
+		}
+	})
+	t.Run("voucher held already", func(t *testing.T) {
+		l := newLog(t)
+		bad, voucher := pair(2, l1)
+		appendOK(t, l, l1, voucher)
+		res, err := l.AppendVouched(ctx, []eventlog.Body{bad, voucher}, []int{1, -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Seq == 0 || !res[1].Duplicate {
+			t.Errorf("results %+v, want the line stored on the held voucher's word", res)
+		}
+	})
 }

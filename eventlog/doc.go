@@ -132,7 +132,11 @@
 // or ends without it (its doc says how), so every node of protocol
 // version 3 decides such a line the same way: stored if and only if its
 // origin signed a successor that chains to it and that some node offers
-// it with the line.
+// it with the line. For that, a node must never hold such a line without
+// its voucher, or it would relay it alone: AppendVouched writes a line
+// taken on a successor's word only if that successor is written too (or
+// held, chaining to it), whatever refuses the successor (a fork, MaxAhead,
+// MaxPerOrigin), trying its transaction again without the line if need be.
 //
 // The node's own lines: prepare chains each Chat and Nick it signs to the
 // node's own message before it (of any signed type: Sealed and Ack carry

@@ -131,16 +131,26 @@ type Result struct {
 	// message before it, or the held message after it does not name it.
 	// Nothing was written for it.
 	Forked bool
+	// Unvouched is true for a message taken on a later message's word
+	// (AppendVouched) whose voucher was not written: refused, or held
+	// as another message. Nothing was written for it.
+	Unvouched bool
 	// Body is the body as stored: for the node's own Chat and Nick, with
 	// origin, origin seq, time and signature filled in.
 	Body Body
 }
 
 type request struct {
-	bodies  []Body
-	results []Result
-	err     error
-	done    chan struct{}
+	bodies []Body
+	// vouchedBy[i], when set, is the index in bodies of the message
+	// whose writing bodies[i] depends on (AppendVouched), or -1.
+	vouchedBy []int
+	// unvouched marks the bodies found written without their voucher in
+	// an earlier try of the transaction; they are not written.
+	unvouched []bool
+	results   []Result
+	err       error
+	done      chan struct{}
 }
 
 // Open opens the log kept in st, first bringing the file's layout up to
@@ -285,7 +295,44 @@ func (l *Log) Append(ctx context.Context, bodies ...Body) ([]Result, error) {
 	if err := l.Err(); err != nil {
 		return nil, err
 	}
-	r := &request{bodies: bodies, done: make(chan struct{})}
+	return l.append(ctx, &request{bodies: bodies, done: make(chan struct{})})
+}
+
+// AppendVouched is Append for signed messages some of which were taken on
+// a later message's word rather than checked on their own signatures
+// (VerifyChainedOpen): vouchedBy[i] is the index in bodies of the message
+// that chains to bodies[i] and vouches for it, or -1 for one that needs
+// no voucher. A message whose voucher is not written (refused, or a
+// duplicate of a held message that does not chain to it) is not written
+// either (Result.Unvouched), so the log never holds a line whose own
+// signature may fail without the line that vouches for it: a node that
+// relays what it holds in order relays the voucher after it. Decided
+// inside the write transaction, which is tried again without such
+// messages when one is found.
+func (l *Log) AppendVouched(ctx context.Context, bodies []Body, vouchedBy []int) ([]Result, error) {
+	if len(bodies) == 0 {
+		return nil, nil
+	}
+	if len(vouchedBy) != len(bodies) {
+		return nil, fmt.Errorf("append: %d vouchers for %d bodies", len(vouchedBy), len(bodies))
+	}
+	for i, j := range vouchedBy {
+		if j >= 0 && (j <= i || j >= len(bodies)) {
+			return nil, fmt.Errorf("append: body %d vouched for by %d", i, j)
+		}
+	}
+	for _, b := range bodies {
+		if err := storable(b); err != nil {
+			return nil, fmt.Errorf("append: %w: %v", ErrRefused, err)
+		}
+	}
+	if err := l.Err(); err != nil {
+		return nil, err
+	}
+	return l.append(ctx, &request{bodies: bodies, vouchedBy: vouchedBy, unvouched: make([]bool, len(bodies)), done: make(chan struct{})})
+}
+
+func (l *Log) append(ctx context.Context, r *request) ([]Result, error) {
 	select {
 	case l.reqs <- r:
 	case <-l.closing:
@@ -362,8 +409,22 @@ func (l *Log) run(batch []*request) {
 	}
 }
 
-// commit appends every request of the batch in one transaction.
+// errRedo ends a try of commit's transaction that wrote a message
+// without its voucher; the next try leaves that message out.
+var errRedo = errors.New("written without its voucher")
+
+// commit appends every request of the batch in one transaction, tried
+// again while a try finds a message written without its voucher (each
+// try leaves out more, so it ends).
 func (l *Log) commit(batch []*request) error {
+	for {
+		if err := l.commitOnce(batch); !errors.Is(err, errRedo) {
+			return err
+		}
+	}
+}
+
+func (l *Log) commitOnce(batch []*request) error {
 	if err := l.Err(); err != nil {
 		return err
 	}
@@ -381,6 +442,10 @@ func (l *Log) commit(batch []*request) error {
 		for _, r := range batch {
 			r.results = make([]Result, len(r.bodies))
 			for i, body := range r.bodies {
+				if r.unvouched != nil && r.unvouched[i] {
+					r.results[i] = Result{Unvouched: true, Body: body}
+					continue
+				}
 				body, err := l.prepare(&chains, body, now)
 				if err != nil {
 					return err
@@ -455,6 +520,12 @@ func (l *Log) commit(batch []*request) error {
 					touched = append(touched, origin)
 					chains.last[origin] = chainLink{oseq, ChainHash(s)}
 				}
+			}
+			if redo, err := r.checkVouchers(p); err != nil || redo {
+				if err == nil {
+					err = errRedo
+				}
+				return err
 			}
 		}
 		return nil
@@ -910,4 +981,41 @@ func (l *Log) ByOrigin(origin NodeID, after uint64, limit int) ([]Event, error) 
 		return nil
 	})
 	return out, err
+}
+
+// checkVouchers marks the messages of r written without their voucher,
+// and those that depend on them, and reports whether there were any. A
+// voucher counts when it was written, or is a duplicate of a held message
+// that chains to the one it vouches for.
+func (r *request) checkVouchers(p txProjection) (bool, error) {
+	if r.vouchedBy == nil {
+		return false, nil
+	}
+	ok := make([]bool, len(r.bodies)) // written, and vouched for if need be
+	redo := false
+	for i := len(r.bodies) - 1; i >= 0; i-- {
+		if r.results[i].Seq == 0 {
+			continue // not written: nothing to undo
+		}
+		j := r.vouchedBy[i]
+		vouched := j < 0 || ok[j]
+		if !vouched && r.results[j].Duplicate {
+			s, sok := r.bodies[i].(Signed)
+			v, vok := r.bodies[j].(Signed)
+			if sok && vok {
+				origin, seq := v.OriginKey()
+				held, found, err := p.signed(origin, seq)
+				if err != nil {
+					return false, err
+				}
+				vouched = found && bytes.Equal(prevOf(held), ChainHash(s))
+			}
+		}
+		if vouched {
+			ok[i] = true
+			continue
+		}
+		r.unvouched[i], redo = true, true
+	}
+	return redo, nil
 }

@@ -105,8 +105,10 @@
 // SYNCED, or the answer's deadline. An honest answer cannot leave one
 // unvouched: it sends each origin's lines together, in ascending seq
 // (answerSync reads them with eventlog ByOrigin), before SYNCED, and holds
-// such a line only with its voucher (the log stores both or neither, and
-// drops nothing of them). Held-back lines are bounded per connection
+// such a line only with its voucher (eventlog.Log.AppendVouched stores a
+// line taken on a successor's word only with that successor; a line it
+// leaves out because the successor was refused here is checked on its own
+// signature and stored if that holds; the log drops no chat line). Held-back lines are bounded per connection
 // (maxHeldBackLines, maxHeldBackBytes; past them the oldest are dropped
 // unblamed, to come again in a later round) and go with the connection.
 //

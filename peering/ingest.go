@@ -156,13 +156,16 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 	// A message that fails its check is refused alone: the good ones of
 	// the batch are stored, and then the peer that sent it is dropped
 	// (the error returned at the end).
-	fresh, refused, err := n.verifyBatch(from, fresh)
+	fresh, vouchers, refused, err := n.verifyBatch(from, fresh)
 	if err != nil {
 		return err
 	}
 	bodies := make([]eventlog.Body, 0, len(fresh))
+	vouchedBy := make([]int, 0, len(fresh))
+	at := make([]int, len(fresh)) // fresh index -> bodies index, or -1
 	kept := make([]inbound, 0, len(fresh))
-	for _, m := range fresh {
+	for i, m := range fresh {
+		at[i] = -1
 		if m.synced {
 			kept = append(kept, m)
 			continue
@@ -170,18 +173,25 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 		if origin, _ := m.body.OriginKey(); n.isBanned(origin) {
 			continue // neither stored, shown nor relayed
 		}
+		at[i] = len(bodies)
 		bodies = append(bodies, m.body)
 		kept = append(kept, m)
 	}
-	var results []eventlog.Result
-	if len(bodies) > 0 {
-		var err error
-		if results, err = n.log.Append(ctx, bodies...); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("append: %w", err)
+	for i := range fresh {
+		if at[i] < 0 {
+			continue
 		}
+		// A voucher has its line's origin, so neither or both are
+		// banned.
+		v := -1
+		if j := vouchers[i]; j >= 0 {
+			v = at[j]
+		}
+		vouchedBy = append(vouchedBy, v)
+	}
+	results, err := n.appendVouched(ctx, bodies, vouchedBy)
+	if err != nil {
+		return err
 	}
 	i := 0
 	for _, m := range kept {
@@ -203,6 +213,14 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 			n.forked(from, res.Body.(eventlog.Signed))
 			continue
 		}
+		if res.Unvouched {
+			// Its voucher was refused here (a fork, or past this
+			// node's bounds), and its own signature fails: not the
+			// peer's doing, which may have taken both.
+			origin, seq := res.Body.(eventlog.Signed).OriginKey()
+			n.logger.Debug().Str("origin", origin.Short()).Uint64("seq", seq).Msg("line whose voucher was refused; not stored")
+			continue
+		}
 		if res.Duplicate {
 			continue
 		}
@@ -221,6 +239,55 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 		n.stats.relayed.Add(uint64(n.broadcastSigned(res.Body, frame, from)))
 	}
 	return refused
+}
+
+// appendVouched appends bodies (eventlog.Log.AppendVouched), then checks
+// the own signatures of those refused only because their voucher was not
+// written, and appends those that hold: a line that holds alone must not
+// be lost because the line after it is refused.
+func (n *Node) appendVouched(ctx context.Context, bodies []eventlog.Body, vouchedBy []int) ([]eventlog.Result, error) {
+	if len(bodies) == 0 {
+		return nil, nil
+	}
+	fail := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("append: %w", err)
+	}
+	results, err := n.log.AppendVouched(ctx, bodies, vouchedBy)
+	if err != nil {
+		return nil, fail(err)
+	}
+	var again []int
+	var check []eventlog.Signed
+	for i, res := range results {
+		if res.Unvouched {
+			again = append(again, i)
+			check = append(check, bodies[i].(eventlog.Signed))
+		}
+	}
+	if len(again) == 0 {
+		return results, nil
+	}
+	var good []eventlog.Body
+	var goodAt []int
+	for k, err := range eventlog.VerifyBatch(check) {
+		if err == nil {
+			good, goodAt = append(good, check[k]), append(goodAt, again[k])
+		}
+	}
+	if len(good) == 0 {
+		return results, nil
+	}
+	more, err := n.log.Append(ctx, good...)
+	if err != nil {
+		return nil, fail(err)
+	}
+	for k, res := range more {
+		results[goodAt[k]] = res
+	}
+	return results, nil
 }
 
 // forked notes a message refused because its origin signed two histories:
@@ -246,7 +313,10 @@ func (n *Node) forked(from *conn, s eventlog.Signed) {
 // successor, held back for the rest of the answer otherwise, and only
 // refused as the peer's violation when the answer ends (SYNCED) without
 // a voucher. Its error is for what cannot go on (reading the log).
-func (n *Node) verifyBatch(from *conn, batch []inbound) ([]inbound, error, error) {
+//
+// vouchers[i] is the index in what it returns of the line whose writing
+// good[i] depends on (eventlog.VerifyChainedOpen's vouchedBy), or -1.
+func (n *Node) verifyBatch(from *conn, batch []inbound) (good []inbound, vouchers []int, refused, err error) {
 	var live, caught []eventlog.Signed
 	var liveAt, caughtAt []int
 	synced := -1 // the last end of an answer in the batch
@@ -264,7 +334,16 @@ func (n *Node) verifyBatch(from *conn, batch []inbound) ([]inbound, error, error
 	for k, err := range eventlog.VerifyBatch(live) {
 		errs[liveAt[k]] = err
 	}
-	cerrs, open := eventlog.VerifyChainedOpen(caught)
+	cerrs, open, vouchedBy := eventlog.VerifyChainedOpen(caught)
+	voucher := make([]int, len(batch)) // batch index -> batch index, or -1
+	for i := range voucher {
+		voucher[i] = -1
+	}
+	for k, j := range vouchedBy {
+		if j >= 0 {
+			voucher[caughtAt[k]] = caughtAt[j]
+		}
+	}
 	// The open lines of an origin form one chained suffix: its newest
 	// line is the one the log's successor would name.
 	newest := map[eventlog.NodeID]int{}
@@ -287,7 +366,7 @@ func (n *Node) verifyBatch(from *conn, batch []inbound) ([]inbound, error, error
 		}
 		vouches, err := n.log.Vouches(tips)
 		if err != nil {
-			return nil, nil, fmt.Errorf("read origin index: %w", err)
+			return nil, nil, nil, fmt.Errorf("read origin index: %w", err)
 		}
 		verdict := make(map[eventlog.NodeID]eventlog.Vouch, len(order))
 		for i, origin := range order {
@@ -315,20 +394,33 @@ func (n *Node) verifyBatch(from *conn, batch []inbound) ([]inbound, error, error
 		}
 		from.chain.hold(n, from, hold)
 	}
-	good := make([]inbound, 0, len(batch))
-	var first error
+	good = make([]inbound, 0, len(batch))
+	at := make([]int, len(batch)) // batch index -> good index
 	for i, m := range batch {
 		err := errs[i]
 		if err == nil {
+			at[i] = len(good)
 			good = append(good, m)
 			continue
 		}
-		if first == nil && err != errHeldBack && err != errForkRefused {
+		if refused == nil && err != errHeldBack && err != errForkRefused {
 			origin, seq := m.body.OriginKey()
-			first = violation(fmt.Errorf("%s from origin %s seq %d: %w", m.body.Type(), origin.Short(), seq, err))
+			refused = violation(fmt.Errorf("%s from origin %s seq %d: %w", m.body.Type(), origin.Short(), seq, err))
 		}
 	}
-	return good, first, nil
+	vouchers = make([]int, 0, len(good))
+	for i := range batch {
+		if errs[i] != nil {
+			continue
+		}
+		v := -1
+		// A voucher is later in its run: good too, or the line is.
+		if j := voucher[i]; j >= 0 && errs[j] == nil {
+			v = at[j]
+		}
+		vouchers = append(vouchers, v)
+	}
+	return good, vouchers, refused, nil
 }
 
 // Marks of caught-up lines verifyBatch neither keeps nor holds against

@@ -24,6 +24,7 @@ import (
 // *eventlog.Log; the node never touches the database itself.
 type Log interface {
 	Append(ctx context.Context, bodies ...eventlog.Body) ([]eventlog.Result, error)
+	AppendVouched(ctx context.Context, bodies []eventlog.Body, vouchedBy []int) ([]eventlog.Result, error)
 	Peers() ([]eventlog.Peer, error)
 	Peer(id eventlog.NodeID) (eventlog.Peer, bool, error)
 	LookupPeers(ids []eventlog.NodeID) (map[eventlog.NodeID]eventlog.Peer, error)

@@ -42,7 +42,7 @@ func TestVerifyBatchRefusesOnlyTheBadSignatures(t *testing.T) {
 				}
 				batch = append(batch, inbound{synced: true}) // the end of a catch-up, unsigned
 				// Live lines need neither a log nor a connection.
-				good, err, readErr := (*Node)(nil).verifyBatch(nil, batch)
+				good, _, err, readErr := (*Node)(nil).verifyBatch(nil, batch)
 				if readErr != nil {
 					t.Fatal(readErr)
 				}
