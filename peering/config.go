@@ -118,6 +118,14 @@ type Config struct {
 	// NewAuthorBurst. Past it the connection waits like a flood.
 	NewAuthorRate  int
 	NewAuthorBurst int
+	// CatchupAuthors is how many origins the log has never held that
+	// catch-up this node asked for may bring on one connection free of
+	// the new-author budget: at most this many per request, and per
+	// connection a bucket of this many refilled over each SyncInterval.
+	// From a version 2 peer a request also takes no more under each
+	// prefix than the peer said it holds there (catchup.go). Lines of
+	// other origins it has never held pay as live lines do.
+	CatchupAuthors int
 	// MaxRefusedJoins bounds the JOIN events appended per minute for
 	// peers refused because this node is full, so that fresh keys
 	// knocking at a full node do not grow its log and table.
@@ -171,6 +179,7 @@ func DefaultConfig() Config {
 		NewPeerBurst:       1000,
 		NewAuthorRate:      10,
 		NewAuthorBurst:     1000,
+		CatchupAuthors:     100_000,
 		MaxRefusedJoins:    60,
 		MaxDialFailRecords: 120,
 		FloodGrace:         30 * time.Second,
@@ -219,6 +228,7 @@ func (c *Config) fill() {
 	setDefault(&c.NewPeerBurst, d.NewPeerBurst)
 	setDefault(&c.NewAuthorRate, d.NewAuthorRate)
 	setDefault(&c.NewAuthorBurst, d.NewAuthorBurst)
+	setDefault(&c.CatchupAuthors, d.CatchupAuthors)
 	setDefault(&c.MaxRefusedJoins, d.MaxRefusedJoins)
 	setDefault(&c.MaxDialFailRecords, d.MaxDialFailRecords)
 	setDefault(&c.FloodGrace, d.FloodGrace)

@@ -15,10 +15,13 @@ import (
 // inbound is one signed message (or the end of a catch-up answer) on its
 // way from a connection's read loop to its ingest loop.
 type inbound struct {
-	body   eventlog.Signed // nil for the end of a catch-up answer
-	live   bool            // broadcast now, not caught up
-	synced bool
-	size   int // bytes taken from the connection's ingest room
+	body eventlog.Signed // nil for the end of a catch-up answer
+	live bool            // broadcast now, not caught up
+	// charged is a caught-up line that came free of nothing this node
+	// asked for: it pays the new-author budget as a live line does.
+	charged bool
+	synced  bool
+	size    int // bytes taken from the connection's ingest room
 }
 
 // maxIngestBatch caps the messages verified and appended together.
