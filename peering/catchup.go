@@ -94,7 +94,7 @@ type catchup struct {
 	// freeAuthors counts the origins the log never held that CATCHUP
 	// brought free: Config.CatchupAuthors, refilled over each
 	// SyncInterval. A request asks only for what it has room for, so an
-	// honest answer never runs out; guarded by mu.
+	// honest answer never runs out.
 	freeAuthors *rate.Limiter
 
 	// What this connection's catch-up sent, for docs/SCALING.md: the
@@ -116,11 +116,13 @@ type catchup struct {
 // they are free only while the request lets new authors in. From a
 // version 2 peer, under each scope prefix at most as many as the peer
 // said it holds there in the fingerprints that made the prefix a leaf
-// (claims); from a version 1 peer, which says nothing, any. Either way
-// each takes a token of the connection's freeAuthors bucket, so neither a
-// peer that lies in its counts nor an old one that cannot tell brings
-// more than Config.CatchupAuthors per request, nor more per connection
-// than that again per SyncInterval. A line of an origin past those bounds
+// (claims), and the request asks only for prefixes whose claims add up to
+// what the bucket below holds; from a version 1 peer, which says nothing,
+// Config.CatchupAuthors in all. Either way each takes a token of the
+// connection's freeAuthors bucket, so neither a peer that lies in its
+// counts nor an old one that cannot tell brings more than
+// Config.CatchupAuthors per request, nor more per connection than that
+// again per SyncInterval. A line of an origin past those bounds
 // is charged as a live line: chat budget and new-author budget, and the
 // penalty of a flood.
 type askedState struct {
@@ -128,7 +130,8 @@ type askedState struct {
 	origins map[eventlog.NodeID]wire.SyncOrigin
 	free    int64
 	// claims is, per scope prefix, how many more origins this node holds
-	// nothing of may come free; nil from a version 1 peer.
+	// nothing of may come free; a version 1 request's one prefix is "".
+	// Without claims, only the bucket counts.
 	claims map[string]int64
 	// newcomers are the origins let in free so far: their further lines
 	// are free like a listed origin's tail.
@@ -284,7 +287,8 @@ func (cu *catchup) beginRound() error {
 		if err != nil {
 			return err
 		}
-		a := &askedState{origins: make(map[eventlog.NodeID]wire.SyncOrigin, listed), free: maxFreeCatchupTail}
+		a := &askedState{origins: make(map[eventlog.NodeID]wire.SyncOrigin, listed), free: maxFreeCatchupTail,
+			claims: map[string]int64{"": int64(cu.n.cfg.CatchupAuthors)}}
 		for _, s := range states[:listed] {
 			o := syncOrigin(s)
 			a.origins[s.Origin] = o
@@ -381,9 +385,7 @@ func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string, cl
 	// the peer never counts more than it accepts.
 	p := syncPacker{maxFrame: cu.n.cfg.MaxFrame, budget: maxSyncRequestBytes - maxSyncRequestBytes/8, round: cu.roundSeq}
 	a := &askedState{origins: map[eventlog.NodeID]wire.SyncOrigin{}, free: maxFreeCatchupTail, claims: map[string]int64{}}
-	cu.mu.Lock()
 	room := int64(cu.freeAuthors.Tokens())
-	cu.mu.Unlock()
 	for _, leaf := range leaves {
 		claim := int64(claims[leaf])
 		if claim > room {

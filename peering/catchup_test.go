@@ -174,13 +174,16 @@ func TestUnknownAuthorsAreBoundedPerConnectionWhateverThePeerClaims(t *testing.T
 	for _, tc := range []struct {
 		name   string
 		claims map[string]int64
+		bucket int
+		want   int
 	}{
-		{"version 1, no claims", nil},
-		{"a claim past the bucket", map[string]int64{"": 1 << 31}},
+		{"no claims: the bucket", nil, 3, 3},
+		{"a claim past the bucket", map[string]int64{"": 1 << 31}, 3, 3},
+		{"a version 1 request: its own bound", map[string]int64{"": 4}, 100, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := catchupTestConn()
-			c.cu.freeAuthors = rate.NewLimiter(0, 3)
+			c.cu.freeAuthors = rate.NewLimiter(0, tc.bucket)
 			a := &askedState{origins: map[eventlog.NodeID]wire.SyncOrigin{}, free: 100, claims: tc.claims}
 			catchupTestAsk(c, a)
 			freed := 0
@@ -193,8 +196,8 @@ func TestUnknownAuthorsAreBoundedPerConnectionWhateverThePeerClaims(t *testing.T
 					freed++
 				}
 			}
-			if freed != 3 {
-				t.Errorf("%d of 10 unknown authors came free, want the bucket's 3", freed)
+			if freed != tc.want {
+				t.Errorf("%d of 10 unknown authors came free, want %d", freed, tc.want)
 			}
 		})
 	}

@@ -79,7 +79,7 @@
 // node that holds little still reconciles first, to learn these counts),
 // and at most Config.CatchupAuthors (100,000) per connection, a bucket
 // refilled over each SyncInterval, whatever the peer claims; a version 1
-// peer, which claims nothing, has the bucket alone. A request asks only
+// peer, which claims nothing, at most that many per request. A request asks only
 // for the prefixes whose counts fit in what the bucket holds, so an honest
 // answer always fits, and a request that left prefixes out is followed by
 // the next round at once. Any other CATCHUP line pays as a live line: chat
