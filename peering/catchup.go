@@ -93,8 +93,9 @@ type catchup struct {
 	rounds   *rate.Limiter
 	// freeAuthors counts the origins the log never held that CATCHUP
 	// brought free: Config.CatchupAuthors, refilled over each
-	// SyncInterval. A request asks only for what it has room for, so an
-	// honest answer never runs out.
+	// SyncInterval; each takes a token of the node's bucket
+	// (Node.catchupAuthors) too. A request asks only for what both have
+	// room for, so an honest answer never runs out.
 	freeAuthors *rate.Limiter
 
 	// What this connection's catch-up sent, for docs/SCALING.md: the
@@ -122,7 +123,9 @@ type catchup struct {
 // connection's freeAuthors bucket, so neither a peer that lies in its
 // counts nor an old one that cannot tell brings more than
 // Config.CatchupAuthors per request, nor more per connection than that
-// again per SyncInterval. A line of an origin past those bounds
+// again per SyncInterval; and every one takes a token of the node's
+// bucket, so identities of one attacker together bring no more than
+// Config.CatchupAuthors and Config.CatchupAuthorsPerHour. A line of an origin past those bounds
 // is charged as a live line: chat budget and new-author budget, and the
 // penalty of a flood.
 type askedState struct {
@@ -372,7 +375,7 @@ func (cu *catchup) onPrintsInLoop(msg wire.SyncPrintsMsg) error {
 // state of every origin it holds under them, as many whole prefixes as fit
 // in maxSyncRequestBytes and whose claims (how many origins the peer said
 // it holds there; none if absent) fit in the new authors the connection
-// may still take free; the next round does the rest. A prefix the peer
+// and the node may still take free; the next round does the rest. A prefix the peer
 // claims more origins under than the whole freeAuthors bucket is never
 // asked of it: an honest peer holds that many only past
 // 16 × Config.CatchupAuthors authors this node lacks.
@@ -385,7 +388,7 @@ func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string, cl
 	// the peer never counts more than it accepts.
 	p := syncPacker{maxFrame: cu.n.cfg.MaxFrame, budget: maxSyncRequestBytes - maxSyncRequestBytes/8, round: cu.roundSeq}
 	a := &askedState{origins: map[eventlog.NodeID]wire.SyncOrigin{}, free: maxFreeCatchupTail, claims: map[string]int64{}}
-	room := int64(cu.freeAuthors.Tokens())
+	room := int64(min(cu.freeAuthors.Tokens(), cu.n.catchupAuthors.Tokens()))
 	for _, leaf := range leaves {
 		claim := int64(claims[leaf])
 		if claim > room {
@@ -562,7 +565,7 @@ func (cu *catchup) takeFree(s eventlog.Signed) bool {
 		if a.claims != nil && a.claims[prefix] <= 0 {
 			return false
 		}
-		if !cu.freeAuthors.Allow() {
+		if !cu.takeAuthor() {
 			return false
 		}
 		if a.claims != nil {
@@ -574,6 +577,29 @@ func (cu *catchup) takeFree(s eventlog.Signed) bool {
 		a.newcomers[origin] = true
 	}
 	a.free--
+	return true
+}
+
+// nodeCatchupAuthors is the node's bucket of the new authors catch-up may
+// bring over all its connections: Config.CatchupAuthors, refilled at
+// Config.CatchupAuthorsPerHour.
+func nodeCatchupAuthors(cfg *Config) *rate.Limiter {
+	return rate.NewLimiter(rate.Every(time.Hour/time.Duration(cfg.CatchupAuthorsPerHour)), cfg.CatchupAuthors)
+}
+
+// takeAuthor takes a token for one new author from the connection's
+// bucket and the node's, or from neither.
+func (cu *catchup) takeAuthor() bool {
+	now := time.Now()
+	node := cu.n.catchupAuthors.ReserveN(now, 1)
+	if !node.OK() || node.DelayFrom(now) > 0 {
+		node.CancelAt(now)
+		return false
+	}
+	if !cu.freeAuthors.AllowN(now, 1) {
+		node.CancelAt(now)
+		return false
+	}
 	return true
 }
 

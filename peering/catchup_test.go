@@ -87,6 +87,7 @@ func catchupTestConn() *conn {
 	c.ingestRoom = semaphore.NewWeighted(int64(c.n.cfg.IngestQueueBytes))
 	c.done = context.Background()
 	c.n.caught = newCatchupView()
+	c.n.catchupAuthors = nodeCatchupAuthors(&c.n.cfg)
 	c.cu = newCatchup(c.n, c, wire.ProtocolVersion)
 	return c
 }

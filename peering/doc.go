@@ -78,9 +78,11 @@
 // under each prefix as the peer's fingerprints said it holds there (a
 // node that holds little still reconciles first, to learn these counts),
 // and at most Config.CatchupAuthors (100,000) per connection, a bucket
-// refilled over each SyncInterval, whatever the peer claims; a version 1
+// refilled over each SyncInterval, and as many for the whole node, a
+// bucket refilled at Config.CatchupAuthorsPerHour (10,000), whatever the
+// peer claims; a version 1
 // peer, which claims nothing, at most that many per request. A request asks only
-// for the prefixes whose counts fit in what the bucket holds, so an honest
+// for the prefixes whose counts fit in what both buckets hold, so an honest
 // answer always fits, and a request that left prefixes out is followed by
 // the next round at once. Any other CATCHUP line pays as a live line: chat
 // budget and new-author budget, with the penalty of a flood. An answer

@@ -493,3 +493,80 @@ func TestFreshAuthorsACatchupAnswerNeverClaimedPayAsLiveOnes(t *testing.T) {
 		})
 	}
 }
+
+// TestNewAuthorsFromCatchupAreBoundedForTheWholeNode has a peer answer
+// Alice's SYNC with exactly the fresh authors it claimed, the whole
+// bucket, as an honest peer would; a second identity of the same attacker
+// then claims as many again on a connection of its own, whose bucket is
+// full. The node's bucket is spent: Alice asks the second identity for
+// nothing, and stores no more of its authors than live lines may bring.
+func TestNewAuthorsFromCatchupAreBoundedForTheWholeNode(t *testing.T) {
+	const (
+		catchupAuthors = 480
+		perPrefix      = catchupAuthors / 16
+		newBurst       = 100
+		newRate        = 10
+		grace          = 2 * time.Second
+	)
+	// Fresh authors, perPrefix under each first hex digit of their IDs:
+	// what a claim of perPrefix under each child of the root vouches for.
+	var claimed []any
+	under := make([]int, 16)
+	for len(claimed) < catchupAuthors {
+		key, id := netTestNewKey(t)
+		if under[id[0]>>4] == perPrefix {
+			continue
+		}
+		under[id[0]>>4]++
+		c := netTestChat(key, 1, fmt.Sprintf("claimed %d", len(claimed)))
+		claimed = append(claimed, wire.CatchupMsg{Chat: &c})
+	}
+	var unclaimed []any
+	for i, key := range hostileSyncKeys(t, 1000) {
+		c := netTestChat(key, 1, fmt.Sprintf("second identity %d", i))
+		unclaimed = append(unclaimed, wire.CatchupMsg{Chat: &c})
+	}
+	a, b := hostileSyncPair(t, func(cfg *Config) {
+		cfg.CatchupAuthors, cfg.CatchupAuthorsPerHour = catchupAuthors, 1
+		cfg.NewAuthorBurst, cfg.NewAuthorRate = newBurst, newRate
+		cfg.FloodGrace = grace
+	})
+	origins := func() int {
+		s, err := a.log.Summaries()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(s)
+	}
+	before := origins()
+
+	first := hostileSyncLie(t, a, perPrefix)
+	select {
+	case <-first.request:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Alice sent the first identity no SYNC")
+	}
+	first.sendAll(t, wire.FrameCatchup, claimed)
+	netTestWaitFor(t, 30*time.Second, "Alice to store every claimed author", func() bool { return origins()-before >= catchupAuthors })
+	if _, penalized := a.penalties.active(first.id, time.Now()); penalized {
+		t.Error("Alice penalized a peer that sent what it claimed")
+	}
+
+	second := hostileSyncLie(t, a, perPrefix)
+	netTestWaitFor(t, 10*time.Second, "Alice's fingerprint query to the second identity answered", func() bool { return second.answered.Load() > 0 })
+	second.sendAll(t, wire.FrameCatchup, unclaimed)
+	netTestWaitFor(t, 30*time.Second, "Alice to penalize the second identity", func() bool {
+		_, penalized := a.penalties.active(second.id, time.Now())
+		return penalized
+	})
+	if got := second.requests.Load(); got != 0 {
+		t.Errorf("Alice sent the second identity %d SYNC requests with the node's bucket spent", got)
+	}
+	stored := origins() - before - catchupAuthors
+	bound := newBurst + newRate*int(2*grace/time.Second) + maxIngestBatch
+	t.Logf("the second identity sent %d fresh authors; Alice stored %d of them (bound %d)", len(unclaimed), stored, bound)
+	if stored > bound {
+		t.Errorf("Alice stored %d fresh authors of the second identity, bound %d", stored, bound)
+	}
+	hostileSyncAfter(t, a, b, "a second identity claiming fresh authors")
+}
