@@ -29,7 +29,9 @@ import (
 //     Config.NewAuthorRate after Config.NewAuthorBurst.
 //
 // Catch-up this node asked for is free (catchup.admit decides which
-// CATCHUP lines those are; any other is charged as chat). Past a budget the read loop waits before it handles the
+// CATCHUP lines those are, and bounds the new authors among them by
+// Config.CatchupAuthors and what the peer said it holds; any other
+// CATCHUP line pays as a live one, chat and new-author budget both). Past a budget the read loop waits before it handles the
 // frame: it stops reading, TCP's window closes, and the sender slows down.
 // Nothing is dropped. A peer that keeps the connection waiting for more
 // than Config.FloodGrace within Config.FloodWindow is flooding: its
@@ -123,16 +125,17 @@ func (c *conn) chargeWork(units int) error {
 	return c.wait(now, reserve(c.budget.gossip, now, units), "gossip")
 }
 
-// chargeNewAuthors charges the origins of batch's live messages that the
-// log has never held to the connection's new-author budget, and waits
-// while it is spent. It runs in the ingest loop, so the wait backs up the
+// chargeNewAuthors charges the origins of batch's live messages (and of
+// CATCHUP lines charged as live, catchup.admit) that the log has never
+// held to the connection's new-author budget, and waits while it is
+// spent. It runs in the ingest loop, so the wait backs up the
 // ingest queue, then the read loop, then TCP. A peer that would wait for
 // longer than the flood grace is penalized.
 func (c *conn) chargeNewAuthors(batch []inbound) error {
 	seen := map[eventlog.NodeID]bool{}
 	var origins []eventlog.NodeID
 	for _, m := range batch {
-		if !m.live || m.synced {
+		if !(m.live || m.charged) || m.synced {
 			continue
 		}
 		if o, _ := m.body.OriginKey(); !seen[o] {

@@ -29,7 +29,9 @@ const (
 	// maxFreeCatchupTail is how many CATCHUP lines past its highest seqs
 	// (or of origins it holds nothing of) a node takes free of the chat
 	// budget per request: it cannot know how many there are, and the
-	// contract's catch-up of 100k messages must get through.
+	// contract's catch-up of 100k messages must get through. How many
+	// origins it holds nothing of a request may bring is bounded apart:
+	// see askedState.
 	maxFreeCatchupTail = 200_000
 )
 
@@ -93,6 +95,12 @@ type catchup struct {
 	bytesIn  *rate.Limiter
 	answers  *rate.Limiter
 	rounds   *rate.Limiter
+	// freeAuthors counts the origins the log never held that CATCHUP
+	// brought free: Config.CatchupAuthors, refilled over each
+	// SyncInterval; each takes a token of the node's bucket
+	// (Node.catchupAuthors) too. A request asks only for what both have
+	// room for, so an honest answer never runs out.
+	freeAuthors *rate.Limiter
 
 	// What this connection's catch-up sent, for docs/SCALING.md: the
 	// request side (SYNCQ, SYNCFP, SYNC) and the answers (CATCHUP,
@@ -106,10 +114,39 @@ type catchup struct {
 
 // askedState is what this node's SYNC in flight told the peer it lacks:
 // the CATCHUP lines that fall there are free, up to free of them.
+//
+// Lines of an origin the request lists are free where the request said it
+// lacks them. An origin inside the scope that it does not list is one this
+// node holds nothing of, and nothing says how many such a peer may have:
+// they are free only while the request lets new authors in. From a
+// version 2 peer, under each scope prefix at most as many as the peer
+// said it holds there in the fingerprints that made the prefix a leaf
+// (claims), and the request asks only for prefixes whose claims add up to
+// what the bucket below holds; from a version 1 peer, which says nothing,
+// Config.CatchupAuthors in all. Either way each takes a token of the
+// connection's freeAuthors bucket, so neither a peer that lies in its
+// counts nor an old one that cannot tell brings more than
+// Config.CatchupAuthors per request, nor more per connection than that
+// again per SyncInterval; and every one takes a token of the node's
+// bucket, so identities of one attacker together bring no more than
+// Config.CatchupAuthors and Config.CatchupAuthorsPerHour. A line of an origin past those bounds
+// is charged as a live line: chat budget and new-author budget, and the
+// penalty of a flood.
 type askedState struct {
 	scope   prefixSet
 	origins map[eventlog.NodeID]wire.SyncOrigin
 	free    int64
+	// claims is, per scope prefix, how many more origins this node holds
+	// nothing of may come free; a version 1 request's one prefix is "".
+	// Without claims, only the bucket counts.
+	claims map[string]int64
+	// newcomers are the origins let in free so far: their further lines
+	// are free like a listed origin's tail.
+	newcomers map[eventlog.NodeID]bool
+	// cut is set when prefixes that differ were left for a later round
+	// (past the request's bytes or the new authors it had room for): the
+	// next round starts once this one ends, as a HAVE would start it.
+	cut bool
 }
 
 // reconcileRound is the ask loop's state of one reconciliation. It holds
@@ -122,6 +159,7 @@ type reconcileRound struct {
 	asked    map[string]bool
 	inflight int
 	leaves   []string
+	claims   map[string]uint32 // per leaf, how many origins the peer holds there
 }
 
 func newCatchup(n *Node, c *conn, peerVersion int) *catchup {
@@ -141,6 +179,8 @@ func newCatchup(n *Node, c *conn, peerVersion int) *catchup {
 		bytesIn:    rate.NewLimiter(catchupInBytesPerSec, max(catchupInBytesPerSec/4, 2*wire.DefaultMaxFrame, 2*n.cfg.MaxFrame)),
 		answers:    rate.NewLimiter(interval, answerBurst),
 		rounds:     rate.NewLimiter(interval, answerBurst),
+		freeAuthors: rate.NewLimiter(rate.Limit(float64(n.cfg.CatchupAuthors)/n.cfg.SyncInterval.Seconds()),
+			n.cfg.CatchupAuthors),
 	}
 }
 
@@ -256,7 +296,8 @@ func (cu *catchup) beginRound() error {
 		if err != nil {
 			return err
 		}
-		a := &askedState{origins: make(map[eventlog.NodeID]wire.SyncOrigin, listed), free: maxFreeCatchupTail}
+		a := &askedState{origins: make(map[eventlog.NodeID]wire.SyncOrigin, listed), free: maxFreeCatchupTail,
+			claims: map[string]int64{"": int64(cu.n.cfg.CatchupAuthors)}}
 		for _, s := range states[:listed] {
 			o := syncOrigin(s)
 			a.origins[s.Origin] = o
@@ -265,15 +306,12 @@ func (cu *catchup) beginRound() error {
 		cu.sendRequest(a, frames)
 		return nil
 	}
-	snap, err := cu.n.log.Summaries()
-	if err != nil {
-		return fmt.Errorf("read summaries: %w", err)
-	}
 	cu.roundSeq++
-	if len(snap) <= leafOrigins {
-		return cu.sendScoped(snap, []string{""})
-	}
-	cu.round = &reconcileRound{id: cu.roundSeq, queue: []string{""}, asked: map[string]bool{}}
+	// Even a node that holds little compares first: the fingerprints
+	// tell it how many origins the peer holds under each prefix, which
+	// bounds the new authors its answer may bring free (askedState). A
+	// newcomer's round costs one query more for it.
+	cu.round = &reconcileRound{id: cu.roundSeq, queue: []string{""}, asked: map[string]bool{}, claims: map[string]uint32{}}
 	cu.sendQueries()
 	return nil
 }
@@ -325,6 +363,7 @@ func (cu *catchup) onPrintsInLoop(msg wire.SyncPrintsMsg) error {
 			child := node.Prefix + string(wire.HexDigits[i])
 			if ours.counts[i] <= leafOrigins || len(child) >= wire.MaxPrefixDepth {
 				r.leaves = append(r.leaves, child)
+				r.claims[child] = node.Counts[i]
 			} else {
 				r.queue = append(r.queue, child)
 			}
@@ -335,13 +374,18 @@ func (cu *catchup) onPrintsInLoop(msg wire.SyncPrintsMsg) error {
 		return nil
 	}
 	cu.round = nil
-	return cu.sendScoped(snap, r.leaves)
+	return cu.sendScoped(snap, r.leaves, r.claims)
 }
 
 // sendScoped sends the SYNC request for the given prefixes: this node's
 // state of every origin it holds under them, as many whole prefixes as fit
-// in maxSyncRequestBytes; the next round does the rest.
-func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string) error {
+// in maxSyncRequestBytes and whose claims (how many origins the peer said
+// it holds there; none if absent) fit in the new authors the connection
+// and the node may still take free; the next round does the rest. A prefix the peer
+// claims more origins under than the whole freeAuthors bucket is never
+// asked of it: an honest peer holds that many only past
+// 16 × Config.CatchupAuthors authors this node lacks.
+func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string, claims map[string]uint32) error {
 	if len(leaves) == 0 {
 		cu.phase.CompareAndSwap(phaseReconciling, phaseIdle)
 		return nil
@@ -349,8 +393,14 @@ func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string) er
 	// An eighth of the budget is left for the frames' own overhead, so
 	// the peer never counts more than it accepts.
 	p := syncPacker{maxFrame: cu.n.cfg.MaxFrame, budget: maxSyncRequestBytes - maxSyncRequestBytes/8, round: cu.roundSeq}
-	a := &askedState{origins: map[eventlog.NodeID]wire.SyncOrigin{}, free: maxFreeCatchupTail}
+	a := &askedState{origins: map[eventlog.NodeID]wire.SyncOrigin{}, free: maxFreeCatchupTail, claims: map[string]int64{}}
+	room := int64(min(cu.freeAuthors.Tokens(), cu.n.catchupAuthors.Tokens()))
 	for _, leaf := range leaves {
+		claim := int64(claims[leaf])
+		if claim > room {
+			a.cut = true // for a later round, once the bucket has refilled
+			continue
+		}
 		lo, hi := prefixRange(snap, leaf)
 		ids := make([]eventlog.NodeID, 0, hi-lo)
 		for _, s := range snap[lo:hi] {
@@ -371,6 +421,7 @@ func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string) er
 			cost += oc
 		}
 		if cost > p.budget {
+			a.cut = true
 			break
 		}
 		if _, err := p.addScope(leaf); err != nil {
@@ -384,6 +435,14 @@ func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string) er
 			a.free += o.Lacked()
 		}
 		a.scope.add(leaf)
+		a.claims[leaf] = claim
+		room -= claim
+	}
+	if len(a.scope.set) == 0 {
+		// Nothing fitted: asking with an empty scope would mean every
+		// origin.
+		cu.phase.CompareAndSwap(phaseReconciling, phaseIdle)
+		return nil
 	}
 	frames, err := p.done()
 	if err != nil {
@@ -428,23 +487,36 @@ func (cu *catchup) checkDeadline() {
 	}
 	if cu.phase.CompareAndSwap(phaseReconciling, phaseIdle) {
 		cu.round = nil
+		cu.endHeldBack()
 		return
 	}
 	if cu.phase.CompareAndSwap(phaseAwaiting, phaseIdle) {
 		cu.clearAsked()
 		cu.n.logger.Debug().Str("peer", cu.c.id.Short()).Dur("silent", time.Since(time.Unix(0, cu.progress.Load()))).Msg("catch-up answer timed out")
 		cu.n.caughtUp(cu.c)
-		select {
-		case cu.timedOut <- struct{}{}:
-		default: // one is waiting already
-		}
+		cu.endHeldBack()
 	}
 }
 
-func (cu *catchup) clearAsked() {
+// endHeldBack tells the ingest loop that a round was given up on at its
+// deadline: what it held back for a voucher (pendingChain) is decided
+// then, as at a SYNCED. A round that silent has no answer in flight, so
+// no voucher of an honest peer's is still to come.
+func (cu *catchup) endHeldBack() {
+	select {
+	case cu.timedOut <- struct{}{}:
+	default: // one is waiting already
+	}
+}
+
+// clearAsked ends the request in flight and reports whether it left
+// prefixes for a later round.
+func (cu *catchup) clearAsked() (cut bool) {
 	cu.mu.Lock()
+	defer cu.mu.Unlock()
+	cut = cu.asked != nil && cu.asked.cut
 	cu.asked = nil
-	cu.mu.Unlock()
+	return cut
 }
 
 // onSynced ends this node's request in flight; a SYNCED nobody waits for
@@ -461,7 +533,9 @@ func (cu *catchup) onSynced(payload []byte) error {
 	if !cu.phase.CompareAndSwap(phaseAwaiting, phaseIdle) {
 		return nil
 	}
-	cu.clearAsked()
+	if cu.clearAsked() {
+		cu.onHave()
+	}
 	// Through the ingest queue, so that the view is complete when shown.
 	return cu.c.push(inbound{synced: true})
 }
@@ -475,15 +549,18 @@ func (cu *catchup) onHave() {
 }
 
 // admit decides what one CATCHUP line costs. A line this node's request
-// in flight said it lacks is free of the chat budget, up to the count the
-// request allows, and paced by the catch-up byte limiter (the read loop
-// waits: backpressure, no penalty); any other is charged as live chat.
-func (cu *catchup) admit(ctx context.Context, s eventlog.Signed, size int) error {
+// in flight said it lacks is free of the chat budget, up to the counts the
+// request allows (askedState), and paced by the catch-up byte limiter (the
+// read loop waits: backpressure, no penalty). Any other is charged as a
+// live line: here the chat budget, and free is false so that the ingest
+// loop charges its origin to the new-author budget if the log never held
+// it (chargeNewAuthors).
+func (cu *catchup) admit(ctx context.Context, s eventlog.Signed, size int) (free bool, err error) {
 	if cu.phase.Load() == phaseAwaiting && cu.takeFree(s) {
 		cu.alive()
-		return cu.bytesIn.WaitN(ctx, min(size, cu.bytesIn.Burst()))
+		return true, cu.bytesIn.WaitN(ctx, min(size, cu.bytesIn.Burst()))
 	}
-	return cu.c.charge(wire.FrameChat, size)
+	return false, cu.c.charge(wire.FrameChat, size)
 }
 
 func (cu *catchup) takeFree(s eventlog.Signed) bool {
@@ -491,13 +568,57 @@ func (cu *catchup) takeFree(s eventlog.Signed) bool {
 	cu.mu.Lock()
 	defer cu.mu.Unlock()
 	a := cu.asked
-	if a == nil || a.free <= 0 || !a.scope.contains(origin) {
+	if a == nil || a.free <= 0 {
 		return false
 	}
-	if o, listed := a.origins[origin]; listed && !o.Wants(seq) {
+	prefix, in := a.scope.find(origin)
+	if !in {
 		return false
+	}
+	if o, listed := a.origins[origin]; listed {
+		if !o.Wants(seq) {
+			return false
+		}
+	} else if !a.newcomers[origin] {
+		// An origin this node holds nothing of, new to this answer.
+		if a.claims != nil && a.claims[prefix] <= 0 {
+			return false
+		}
+		if !cu.takeAuthor() {
+			return false
+		}
+		if a.claims != nil {
+			a.claims[prefix]--
+		}
+		if a.newcomers == nil {
+			a.newcomers = map[eventlog.NodeID]bool{}
+		}
+		a.newcomers[origin] = true
 	}
 	a.free--
+	return true
+}
+
+// nodeCatchupAuthors is the node's bucket of the new authors catch-up may
+// bring over all its connections: Config.CatchupAuthors, refilled at
+// Config.CatchupAuthorsPerHour.
+func nodeCatchupAuthors(cfg *Config) *rate.Limiter {
+	return rate.NewLimiter(rate.Every(time.Hour/time.Duration(cfg.CatchupAuthorsPerHour)), cfg.CatchupAuthors)
+}
+
+// takeAuthor takes a token for one new author from the connection's
+// bucket and the node's, or from neither.
+func (cu *catchup) takeAuthor() bool {
+	now := time.Now()
+	node := cu.n.catchupAuthors.ReserveN(now, 1)
+	if !node.OK() || node.DelayFrom(now) > 0 {
+		node.CancelAt(now)
+		return false
+	}
+	if !cu.freeAuthors.AllowN(now, 1) {
+		node.CancelAt(now)
+		return false
+	}
 	return true
 }
 
@@ -654,16 +775,22 @@ func (s *prefixSet) add(p string) {
 func (s *prefixSet) all() bool { return len(s.set) == 0 || s.set[""] }
 
 func (s *prefixSet) contains(id eventlog.NodeID) bool {
+	_, ok := s.find(id)
+	return ok
+}
+
+// find returns the shortest prefix of the set that covers id.
+func (s *prefixSet) find(id eventlog.NodeID) (string, bool) {
 	if s.all() {
-		return true
+		return "", true
 	}
 	full := hex.EncodeToString(id[:wire.MaxPrefixDepth/2])
 	for l, used := range s.lens {
 		if used && s.set[full[:l]] {
-			return true
+			return full[:l], true
 		}
 	}
-	return false
+	return "", false
 }
 
 // each calls fn for the summaries within the set, in order, until fn

@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/peering/wire"
 	"github.com/p2pchat/p2pchat/peering/wire/wiretest"
 	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
 )
 
 // gappedState is an origin holding seqs 2, 4, …, 64: 32 holes, the most a
@@ -85,6 +87,7 @@ func catchupTestConn() *conn {
 	c.ingestRoom = semaphore.NewWeighted(int64(c.n.cfg.IngestQueueBytes))
 	c.done = context.Background()
 	c.n.caught = newCatchupView()
+	c.n.catchupAuthors = nodeCatchupAuthors(&c.n.cfg)
 	c.cu = newCatchup(c.n, c, wire.ProtocolVersion)
 	return c
 }
@@ -106,15 +109,124 @@ func TestCatchupIsFreeOnlyForWhatThisNodeSaidItLacks(t *testing.T) {
 	// The budget allows one frame: the first charged line passes, the
 	// second is a flood.
 	for _, seq := range []uint64{4, 5, 10} { // two holes and the tail: free
-		if err := cu.admit(ctx, line(held.Origin, seq), 100); err != nil {
+		if _, err := cu.admit(ctx, line(held.Origin, seq), 100); err != nil {
 			t.Fatalf("seq %d, which this node said it lacks: %v", seq, err)
 		}
 	}
-	if err := cu.admit(ctx, line(held.Origin, 3), 100); err != nil {
+	if _, err := cu.admit(ctx, line(held.Origin, 3), 100); err != nil {
 		t.Fatalf("the first charged line is within the burst: %v", err)
 	}
-	if err := cu.admit(ctx, line(held.Origin, 11), 100); !errors.Is(err, errPenalized) {
+	if _, err := cu.admit(ctx, line(held.Origin, 11), 100); !errors.Is(err, errPenalized) {
 		t.Errorf("a line past the count asked for: %v, want it charged", err)
+	}
+}
+
+// catchupTestAsk puts a request in flight on c: a, with every charged
+// line let through, so that the tests see which lines are free.
+func catchupTestAsk(c *conn, a *askedState) {
+	c.budget.chat = rate.NewLimiter(rate.Inf, 0)
+	c.cu.mu.Lock()
+	c.cu.asked = a
+	c.cu.mu.Unlock()
+	c.cu.phase.Store(phaseAwaiting)
+}
+
+// catchupTestOrigin is an origin ID whose first nibble is the hex digit
+// first.
+func catchupTestOrigin(first, i byte) eventlog.NodeID {
+	id := wiretest.ID(i)
+	id[0] = byte(strings.IndexByte(wire.HexDigits, first))<<4 | id[0]&0x0f
+	return id
+}
+
+func TestUnknownAuthorsAreFreeOnlyUpToWhatThePeerClaimed(t *testing.T) {
+	c := catchupTestConn()
+	// The peer said it holds 2 origins under "0" and 1 under "f".
+	a := &askedState{origins: map[eventlog.NodeID]wire.SyncOrigin{}, free: 100, claims: map[string]int64{"0": 2, "f": 1}}
+	a.scope.add("0")
+	a.scope.add("f")
+	catchupTestAsk(c, a)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		origin eventlog.NodeID
+		seq    uint64
+		free   bool
+	}{
+		{catchupTestOrigin('0', 1), 1, true},
+		{catchupTestOrigin('0', 1), 2, true}, // a further line of one let in
+		{catchupTestOrigin('0', 2), 1, true},
+		{catchupTestOrigin('0', 3), 1, false}, // past the claim under "0"
+		{catchupTestOrigin('0', 2), 2, true},
+		{catchupTestOrigin('f', 1), 1, true},
+		{catchupTestOrigin('f', 2), 1, false},
+		{catchupTestOrigin('7', 1), 1, false}, // outside the scope
+	} {
+		free, err := c.cu.admit(ctx, eventlog.Chat{Origin: tc.origin, OriginSeq: tc.seq}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if free != tc.free {
+			t.Errorf("origin %x seq %d: free %v, want %v", tc.origin[:2], tc.seq, free, tc.free)
+		}
+	}
+}
+
+func TestUnknownAuthorsAreBoundedPerConnectionWhateverThePeerClaims(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		claims map[string]int64
+		bucket int
+		want   int
+	}{
+		{"no claims: the bucket", nil, 3, 3},
+		{"a claim past the bucket", map[string]int64{"": 1 << 31}, 3, 3},
+		{"a version 1 request: its own bound", map[string]int64{"": 4}, 100, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := catchupTestConn()
+			c.cu.freeAuthors = rate.NewLimiter(0, tc.bucket)
+			a := &askedState{origins: map[eventlog.NodeID]wire.SyncOrigin{}, free: 100, claims: tc.claims}
+			catchupTestAsk(c, a)
+			freed := 0
+			for i := range 10 {
+				free, err := c.cu.admit(context.Background(), eventlog.Chat{Origin: wiretest.ID(byte(i)), OriginSeq: 1}, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if free {
+					freed++
+				}
+			}
+			if freed != tc.want {
+				t.Errorf("%d of 10 unknown authors came free, want %d", freed, tc.want)
+			}
+		})
+	}
+}
+
+func TestARequestAsksOnlyForTheNewAuthorsItHasRoomFor(t *testing.T) {
+	alice := netTestStart(t, "Alice", nil)
+	c := &conn{n: alice.Node, sendq: make(chan []byte, 1000), closing: make(chan struct{})}
+	c.cu = newCatchup(alice.Node, c, wire.ProtocolVersion)
+	c.cu.freeAuthors = rate.NewLimiter(0, 100)
+	claims := map[string]uint32{"0": 60, "1": 50, "2": 40, "3": 1 << 30}
+	if err := c.cu.sendScoped(nil, []string{"0", "1", "2", "3"}, claims); err != nil {
+		t.Fatal(err)
+	}
+	a := c.cu.asked
+	if a == nil {
+		t.Fatal("no request sent")
+	}
+	var got []string
+	for p := range a.scope.set {
+		got = append(got, p)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"0", "2"}) || !a.cut {
+		t.Errorf("asked for %v (cut %v), want 0 and 2 (60 + 40 of 100) and the rest left for later", got, a.cut)
+	}
+	if a.claims["0"] != 60 || a.claims["2"] != 40 {
+		t.Errorf("claims %v", a.claims)
 	}
 }
 
@@ -147,10 +259,10 @@ func TestCatchupOutsideTheScopeOrAfterSyncedIsCharged(t *testing.T) {
 			c := catchupTestConn()
 			tc.setup(c.cu)
 			ctx := context.Background()
-			if err := c.cu.admit(ctx, tc.line, 100); err != nil {
+			if _, err := c.cu.admit(ctx, tc.line, 100); err != nil {
 				t.Fatalf("first line within the burst: %v", err)
 			}
-			if err := c.cu.admit(ctx, tc.line, 100); !errors.Is(err, errPenalized) {
+			if _, err := c.cu.admit(ctx, tc.line, 100); !errors.Is(err, errPenalized) {
 				t.Errorf("second line: %v, want it charged as chat", err)
 			}
 		})
@@ -308,7 +420,7 @@ func TestTheLargestScopedSyncIsOneThePeerAccepts(t *testing.T) {
 	}
 	c := &conn{n: alice.Node, sendq: make(chan []byte, 1000), closing: make(chan struct{})}
 	c.cu = newCatchup(alice.Node, c, wire.ProtocolVersion)
-	if err := c.cu.sendScoped(snap, leaves); err != nil {
+	if err := c.cu.sendScoped(snap, leaves, nil); err != nil {
 		t.Fatal(err)
 	}
 	peer := catchupTestConn()

@@ -118,6 +118,22 @@ type Config struct {
 	// NewAuthorBurst. Past it the connection waits like a flood.
 	NewAuthorRate  int
 	NewAuthorBurst int
+	// CatchupAuthors is how many origins the log has never held that
+	// catch-up this node asked for may bring on one connection free of
+	// the new-author budget: at most this many per request, and per
+	// connection a bucket of this many refilled over each SyncInterval
+	// (and the node-wide bucket of CatchupAuthorsPerHour).
+	// From a version 2 peer a request also takes no more under each
+	// prefix than the peer said it holds there (catchup.go). Lines of
+	// other origins it has never held pay as live lines do.
+	CatchupAuthors int
+	// CatchupAuthorsPerHour refills the node-wide bucket of new authors
+	// that catch-up may bring, which holds CatchupAuthors: however many
+	// connections (and fresh node IDs) a peer uses, all of them together
+	// bring at most CatchupAuthors at once and this many an hour after.
+	// A newcomer takes the whole burst; a node that knows its network
+	// meets a few new authors an hour.
+	CatchupAuthorsPerHour int
 	// MaxRefusedJoins bounds the JOIN events appended per minute for
 	// peers refused because this node is full, so that fresh keys
 	// knocking at a full node do not grow its log and table.
@@ -149,40 +165,42 @@ type Config struct {
 // DefaultConfig returns the limits of the design contract.
 func DefaultConfig() Config {
 	return Config{
-		MaxFrame:           wire.DefaultMaxFrame,
-		MaxPeers:           32,
-		MaxConns:           128,
-		MaxConnsPerIP:      64,
-		SendQueue:          4096,
-		SendQueueBytes:     4 << 20,
-		IngestQueueBytes:   4 << 20,
-		MaxParallelDials:   8,
-		HandshakeTimeout:   5 * time.Second,
-		PingInterval:       30 * time.Second,
-		IdleTimeout:        90 * time.Second,
-		WriteTimeout:       10 * time.Second,
-		SyncInterval:       time.Minute,
-		SyncTimeout:        30 * time.Second,
-		MaxKnownPeers:      10000,
-		StaleAfter:         7 * 24 * time.Hour,
-		Backoff:            DefaultBackoff(),
-		ChatRate:           1000,
-		ChatBurst:          10000,
-		ByteRate:           1 << 20,
-		ByteBurst:          16 << 20,
-		GossipRate:         2000,
-		GossipBurst:        10000,
-		NewPeerRate:        10,
-		NewPeerBurst:       1000,
-		NewAuthorRate:      10,
-		NewAuthorBurst:     1000,
-		MaxRefusedJoins:    60,
-		MaxDialFailRecords: 120,
-		FloodGrace:         30 * time.Second,
-		FloodWindow:        time.Minute,
-		FloodPenalty:       10 * time.Minute,
-		LogEvery:           10 * time.Second,
-		Logger:             zerolog.Nop(),
+		MaxFrame:              wire.DefaultMaxFrame,
+		MaxPeers:              32,
+		MaxConns:              128,
+		MaxConnsPerIP:         64,
+		SendQueue:             4096,
+		SendQueueBytes:        4 << 20,
+		IngestQueueBytes:      4 << 20,
+		MaxParallelDials:      8,
+		HandshakeTimeout:      5 * time.Second,
+		PingInterval:          30 * time.Second,
+		IdleTimeout:           90 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		SyncInterval:          time.Minute,
+		SyncTimeout:           30 * time.Second,
+		MaxKnownPeers:         10000,
+		StaleAfter:            7 * 24 * time.Hour,
+		Backoff:               DefaultBackoff(),
+		ChatRate:              1000,
+		ChatBurst:             10000,
+		ByteRate:              1 << 20,
+		ByteBurst:             16 << 20,
+		GossipRate:            2000,
+		GossipBurst:           10000,
+		NewPeerRate:           10,
+		NewPeerBurst:          1000,
+		NewAuthorRate:         10,
+		NewAuthorBurst:        1000,
+		CatchupAuthors:        100_000,
+		CatchupAuthorsPerHour: 10_000,
+		MaxRefusedJoins:       60,
+		MaxDialFailRecords:    120,
+		FloodGrace:            30 * time.Second,
+		FloodWindow:           time.Minute,
+		FloodPenalty:          10 * time.Minute,
+		LogEvery:              10 * time.Second,
+		Logger:                zerolog.Nop(),
 	}
 }
 
@@ -224,6 +242,8 @@ func (c *Config) fill() {
 	setDefault(&c.NewPeerBurst, d.NewPeerBurst)
 	setDefault(&c.NewAuthorRate, d.NewAuthorRate)
 	setDefault(&c.NewAuthorBurst, d.NewAuthorBurst)
+	setDefault(&c.CatchupAuthors, d.CatchupAuthors)
+	setDefault(&c.CatchupAuthorsPerHour, d.CatchupAuthorsPerHour)
 	setDefault(&c.MaxRefusedJoins, d.MaxRefusedJoins)
 	setDefault(&c.MaxDialFailRecords, d.MaxDialFailRecords)
 	setDefault(&c.FloodGrace, d.FloodGrace)

@@ -728,9 +728,11 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 		}
 		m := inbound{body: body, live: typ != wire.FrameCatchup, size: len(payload)}
 		if !m.live {
-			if err := c.cu.admit(ctx, body, len(payload)); err != nil {
+			free, err := c.cu.admit(ctx, body, len(payload))
+			if err != nil {
 				return err
 			}
+			m.charged = !free
 		}
 		return c.push(m)
 	case wire.FrameSynced:

@@ -77,9 +77,20 @@
 // and once per interval after, reading the log and sending under its own
 // row and byte limiters. CATCHUP is free of the chat budget only for the seqs the
 // request said it lacks (its holes, and up to 200,000 past its highest
-// seqs or of origins it holds nothing of), paced by a byte limiter; any
-// other CATCHUP is charged as chat. An answer silent for Config.SyncTimeout
-// is given up on. The node shows what came as one block once every peer
+// seqs or of origins it holds nothing of), paced by a byte limiter. Of
+// origins it holds nothing of, an answer brings free at most as many
+// under each prefix as the peer's fingerprints said it holds there (a
+// node that holds little still reconciles first, to learn these counts),
+// and at most Config.CatchupAuthors (100,000) per connection, a bucket
+// refilled over each SyncInterval, and as many for the whole node, a
+// bucket refilled at Config.CatchupAuthorsPerHour (10,000), whatever the
+// peer claims; a version 1
+// peer, which claims nothing, at most that many per request. A request asks only
+// for the prefixes whose counts fit in what both buckets hold, so an honest
+// answer always fits, and a request that left prefixes out is followed by
+// the next round at once. Any other CATCHUP line pays as a live line: chat
+// budget and new-author budget, with the penalty of a flood. An answer
+// silent for Config.SyncTimeout is given up on. The node shows what came as one block once every peer
 // it asked has answered or given up, or once the block reaches 1 MiB or
 // has waited four answer deadlines, so no peer holds lines hostage. Any
 // peer can fill in any author's lines, since signatures make them
@@ -147,7 +158,8 @@
 // SEALED, ACK, PEERS, SYNC, SYNCQ, SYNCFP and HAVE frames (Config.ChatRate), units of gossip work
 // such as PEERS entries looked up (Config.GossipRate, a slow budget apart
 // from chat), node IDs new to the table (Config.NewPeerRate; the rest of
-// a PEERS is ignored) and authors new to the log (Config.NewAuthorRate),
+// a PEERS is ignored) and authors new to the log (Config.NewAuthorRate in
+// live lines, Config.CatchupAuthors in catch-up this node asked for),
 // each a token bucket of golang.org/x/time/rate. Past a budget the read
 // loop waits, so TCP slows the sender, and a peer that keeps it waiting
 // beyond Config.FloodGrace is disconnected and its node ID refused for

@@ -3,10 +3,12 @@ package peering
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,14 +32,20 @@ import (
 const hostileSyncHeapBound = 32 << 20
 
 // hostileSyncPair starts Alice and Bob, connected, with a short sync
-// interval and answer deadline so that the attacks play out in seconds.
-func hostileSyncPair(t *testing.T) (a, b *netTestNode) {
+// interval and answer deadline so that the attacks play out in seconds;
+// alice, if not nil, changes Alice's configuration further.
+func hostileSyncPair(t *testing.T, alice func(*Config)) (a, b *netTestNode) {
 	t.Helper()
 	tweak := func(cfg *Config) {
 		cfg.SyncInterval = 500 * time.Millisecond
 		cfg.SyncTimeout = 3 * time.Second
 	}
-	a = netTestStart(t, "Alice", tweak)
+	a = netTestStart(t, "Alice", func(cfg *Config) {
+		tweak(cfg)
+		if alice != nil {
+			alice(cfg)
+		}
+	})
 	b = netTestStart(t, "Bob", func(cfg *Config) { tweak(cfg); netTestSeeds(a)(cfg) })
 	netTestWaitFor(t, 10*time.Second, "Alice and Bob connected", func() bool { return a.connectedTo(b) && b.connectedTo(a) })
 	return a, b
@@ -169,15 +177,15 @@ func hostileSyncKeys(t *testing.T, n int) []ed25519.PrivateKey {
 // sendAll writes frames one after another, as fast as the node reads
 // them, and returns how many it wrote before an error (the node may drop
 // the attacker: that is its right).
-func (at *hostileSyncAttacker) sendAll(t *testing.T, typ string, msgs []any) int {
+func (p *netTestPeer) sendAll(t *testing.T, typ string, msgs []any) int {
 	t.Helper()
-	_ = at.tc.SetWriteDeadline(time.Now().Add(3 * time.Minute))
+	_ = p.tc.SetWriteDeadline(time.Now().Add(3 * time.Minute))
 	for i, m := range msgs {
 		frame, err := wire.EncodeFrame(typ, m, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := at.tc.Write(frame); err != nil {
+		if _, err := p.tc.Write(frame); err != nil {
 			t.Logf("the node stopped reading the attacker after %d frames: %v", i, err)
 			return i
 		}
@@ -186,7 +194,7 @@ func (at *hostileSyncAttacker) sendAll(t *testing.T, typ string, msgs []any) int
 }
 
 func TestGappedAuthorsDoNotCutCatchUp(t *testing.T) {
-	a, b := hostileSyncPair(t)
+	a, b := hostileSyncPair(t, nil)
 	at := hostileSyncJoin(t, a, wire.ProtocolVersion)
 	// 300 fresh authors, each with lines 2, 4, …, 64: 32 holes apiece,
 	// about 750 bytes each in a SYNC, 9,600 lines, within a chat burst.
@@ -241,7 +249,7 @@ func TestMoreThanTwentyThousandAuthorsStillSync(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	a, b := hostileSyncPair(t)
+	a, b := hostileSyncPair(t, nil)
 	at := hostileSyncJoin(t, a, 1)
 	at.sendAll(t, wire.FrameCatchup, msgs)
 	if err := at.write(wire.FrameSynced, wire.SyncedMsg{Sent: authors}); err != nil {
@@ -271,7 +279,7 @@ func TestCatchupNeverEndedWithSyncedIsShownAndBounded(t *testing.T) {
 			msgs = append(msgs, wire.CatchupMsg{Chat: &c})
 		}
 	}
-	a, b := hostileSyncPair(t)
+	a, b := hostileSyncPair(t, nil)
 	at := hostileSyncJoin(t, a, 1)
 	sent := at.sendAll(t, wire.FrameCatchup, msgs)
 	if sent < len(msgs) {
@@ -288,7 +296,7 @@ func TestCatchupNeverEndedWithSyncedIsShownAndBounded(t *testing.T) {
 }
 
 func TestHaveAndSyncedInTurnsCannotMakeANodeAskWithoutEnd(t *testing.T) {
-	a, b := hostileSyncPair(t)
+	a, b := hostileSyncPair(t, nil)
 	at := hostileSyncJoin(t, a, wire.ProtocolVersion)
 	start := time.Now()
 	before := at.rounds.Load()
@@ -315,7 +323,7 @@ func TestHaveAndSyncedInTurnsCannotMakeANodeAskWithoutEnd(t *testing.T) {
 }
 
 func TestRepeatedSyncRequestsAreAnsweredAtMostOncePerInterval(t *testing.T) {
-	a, b := hostileSyncPair(t)
+	a, b := hostileSyncPair(t, nil)
 	for i := range 50 {
 		a.say(t, fmt.Sprintf("history %d", i))
 	}
@@ -338,4 +346,227 @@ func TestRepeatedSyncRequestsAreAnsweredAtMostOncePerInterval(t *testing.T) {
 		t.Errorf("200 SYNC requests in %s were answered %d times, want 1 to %d", elapsed.Round(time.Millisecond), got, allowed)
 	}
 	hostileSyncAfter(t, a, b, "200 SYNC requests")
+}
+
+// hostileSyncLiar is a version 2 peer that answers every SYNCQ of the
+// node it joined with claim origins under each child prefix, whatever it
+// holds, and notes the node's SYNC requests.
+type hostileSyncLiar struct {
+	*netTestPeer
+	answered atomic.Int64 // SYNCQ answered
+	requests atomic.Int64 // whole SYNC requests received
+	request  chan uint64  // the round of each; dropped if nobody reads
+	done     chan struct{}
+}
+
+func hostileSyncLie(t *testing.T, target *netTestNode, claim uint32) *hostileSyncLiar {
+	t.Helper()
+	key, _ := netTestNewKey(t)
+	p := netTestDialTLS(t, target.Addr().String(), key)
+	if err := p.join("Mallory"); err != nil {
+		t.Fatal(err)
+	}
+	l := &hostileSyncLiar{netTestPeer: p, request: make(chan uint64, 16), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for {
+			typ, payload, err := p.fr.Next()
+			if err != nil {
+				return
+			}
+			switch typ {
+			case wire.FrameSyncQuery:
+				var q wire.SyncQueryMsg
+				if json.Unmarshal(payload, &q) != nil {
+					return
+				}
+				out := wire.SyncPrintsMsg{Round: q.Round}
+				for _, prefix := range q.Prefixes {
+					node := wire.PrintNode{Prefix: prefix, Counts: make([]uint32, 16), Sums: make([]byte, 256)}
+					for i := range node.Counts {
+						node.Counts[i] = claim
+					}
+					_, _ = rand.Read(node.Sums)
+					out.Nodes = append(out.Nodes, node)
+				}
+				// tls.Conn serializes writes: this one and the
+				// test's CATCHUP frames never interleave.
+				if p.write(wire.FrameSyncPrints, out) != nil {
+					return
+				}
+				l.answered.Add(1)
+			case wire.FrameSync:
+				var msg wire.SyncMsg
+				if json.Unmarshal(payload, &msg) == nil && !msg.More {
+					l.requests.Add(1)
+					select {
+					case l.request <- msg.Round:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		p.tc.Close()
+		<-l.done
+	})
+	return l
+}
+
+// TestFreshAuthorsACatchupAnswerNeverClaimedPayAsLiveOnes has a peer
+// answer Alice's SYNC with lines of 3,000 fresh authors, having claimed in
+// its fingerprints a few origins under each prefix, all the new authors a
+// request of Alice's may bring, or more than that (then Alice asks it for
+// nothing, and the lines come unasked). What the claims allow is free; the
+// rest pays as live lines: Alice stores at most the claims of the requests
+// she sent, the new-author burst, the rate over twice the flood grace and
+// one ingest batch, and penalizes the liar for a new-author flood.
+func TestFreshAuthorsACatchupAnswerNeverClaimedPayAsLiveOnes(t *testing.T) {
+	const (
+		fresh          = 3000
+		catchupAuthors = 480
+		newBurst       = 100
+		newRate        = 10
+		grace          = 2 * time.Second
+	)
+	var lines []any
+	for i, key := range hostileSyncKeys(t, fresh) {
+		c := netTestChat(key, 1, fmt.Sprintf("unclaimed %d", i))
+		lines = append(lines, wire.CatchupMsg{Chat: &c})
+	}
+	for _, tc := range []struct {
+		name  string
+		claim uint32 // per child prefix
+		asked bool   // whether Alice sends the liar a request
+	}{
+		{"a few claimed", 2, true},
+		{"the whole bucket claimed", catchupAuthors / 16, true},
+		{"more than the bucket claimed", 1 << 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := hostileSyncPair(t, func(cfg *Config) {
+				cfg.CatchupAuthors = catchupAuthors
+				cfg.NewAuthorBurst, cfg.NewAuthorRate = newBurst, newRate
+				cfg.FloodGrace = grace
+			})
+			before, err := a.log.Summaries()
+			if err != nil {
+				t.Fatal(err)
+			}
+			liar := hostileSyncLie(t, a, tc.claim)
+			if tc.asked {
+				select {
+				case <-liar.request:
+				case <-time.After(10 * time.Second):
+					t.Fatal("Alice sent the liar no SYNC")
+				}
+			} else {
+				netTestWaitFor(t, 10*time.Second, "Alice's fingerprint query answered", func() bool { return liar.answered.Load() > 0 })
+			}
+			sent := liar.sendAll(t, wire.FrameCatchup, lines)
+			netTestWaitFor(t, 30*time.Second, "Alice to penalize the liar", func() bool {
+				_, penalized := a.penalties.active(liar.id, time.Now())
+				return penalized
+			})
+			netTestWaitFor(t, 10*time.Second, "the liar's connection to end", func() bool {
+				return !slices.ContainsFunc(a.Users(), func(u User) bool { return u.ID == liar.id })
+			})
+			if !a.logs.has("penalized peer", "new-author flood") {
+				t.Errorf("Alice penalized the liar, but not for a new-author flood:\n%s", a.logs)
+			}
+			after, err := a.log.Summaries()
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored := len(after) - len(before)
+			requests := liar.requests.Load()
+			bound := int(requests)*min(16*int(tc.claim), catchupAuthors) + newBurst + newRate*int(2*grace/time.Second) + maxIngestBatch
+			t.Logf("%d of %d fresh authors sent; Alice stored %d (bound %d: %d requests sent to the liar)", sent, fresh, stored, bound, requests)
+			if tc.asked == (requests == 0) {
+				t.Errorf("Alice sent the liar %d requests", requests)
+			}
+			if stored > bound {
+				t.Errorf("Alice stored %d fresh authors, bound %d", stored, bound)
+			}
+			hostileSyncAfter(t, a, b, fmt.Sprintf("%d fresh authors, %s", fresh, tc.name))
+		})
+	}
+}
+
+// TestNewAuthorsFromCatchupAreBoundedForTheWholeNode has a peer answer
+// Alice's SYNC with exactly the fresh authors it claimed, the whole
+// bucket, as an honest peer would; a second identity of the same attacker
+// then claims as many again on a connection of its own, whose bucket is
+// full. The node's bucket is spent: Alice asks the second identity for
+// nothing, and stores no more of its authors than live lines may bring.
+func TestNewAuthorsFromCatchupAreBoundedForTheWholeNode(t *testing.T) {
+	const (
+		catchupAuthors = 480
+		perPrefix      = catchupAuthors / 16
+		newBurst       = 100
+		newRate        = 10
+		grace          = 2 * time.Second
+	)
+	// Fresh authors, perPrefix under each first hex digit of their IDs:
+	// what a claim of perPrefix under each child of the root vouches for.
+	var claimed []any
+	under := make([]int, 16)
+	for len(claimed) < catchupAuthors {
+		key, id := netTestNewKey(t)
+		if under[id[0]>>4] == perPrefix {
+			continue
+		}
+		under[id[0]>>4]++
+		c := netTestChat(key, 1, fmt.Sprintf("claimed %d", len(claimed)))
+		claimed = append(claimed, wire.CatchupMsg{Chat: &c})
+	}
+	var unclaimed []any
+	for i, key := range hostileSyncKeys(t, 1000) {
+		c := netTestChat(key, 1, fmt.Sprintf("second identity %d", i))
+		unclaimed = append(unclaimed, wire.CatchupMsg{Chat: &c})
+	}
+	a, b := hostileSyncPair(t, func(cfg *Config) {
+		cfg.CatchupAuthors, cfg.CatchupAuthorsPerHour = catchupAuthors, 1
+		cfg.NewAuthorBurst, cfg.NewAuthorRate = newBurst, newRate
+		cfg.FloodGrace = grace
+	})
+	origins := func() int {
+		s, err := a.log.Summaries()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(s)
+	}
+	before := origins()
+
+	first := hostileSyncLie(t, a, perPrefix)
+	select {
+	case <-first.request:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Alice sent the first identity no SYNC")
+	}
+	first.sendAll(t, wire.FrameCatchup, claimed)
+	netTestWaitFor(t, 30*time.Second, "Alice to store every claimed author", func() bool { return origins()-before >= catchupAuthors })
+	if _, penalized := a.penalties.active(first.id, time.Now()); penalized {
+		t.Error("Alice penalized a peer that sent what it claimed")
+	}
+
+	second := hostileSyncLie(t, a, perPrefix)
+	netTestWaitFor(t, 10*time.Second, "Alice's fingerprint query to the second identity answered", func() bool { return second.answered.Load() > 0 })
+	second.sendAll(t, wire.FrameCatchup, unclaimed)
+	netTestWaitFor(t, 30*time.Second, "Alice to penalize the second identity", func() bool {
+		_, penalized := a.penalties.active(second.id, time.Now())
+		return penalized
+	})
+	if got := second.requests.Load(); got != 0 {
+		t.Errorf("Alice sent the second identity %d SYNC requests with the node's bucket spent", got)
+	}
+	stored := origins() - before - catchupAuthors
+	bound := newBurst + newRate*int(2*grace/time.Second) + maxIngestBatch
+	t.Logf("the second identity sent %d fresh authors; Alice stored %d of them (bound %d)", len(unclaimed), stored, bound)
+	if stored > bound {
+		t.Errorf("Alice stored %d fresh authors of the second identity, bound %d", stored, bound)
+	}
+	hostileSyncAfter(t, a, b, "a second identity claiming fresh authors")
 }

@@ -16,9 +16,12 @@ import (
 // inbound is one signed message (or the end of a catch-up answer) on its
 // way from a connection's read loop to its ingest loop.
 type inbound struct {
-	body   eventlog.Signed // nil for the end of a catch-up answer
-	live   bool            // broadcast now, not caught up
-	synced bool
+	body eventlog.Signed // nil for the end of a catch-up answer
+	live bool            // broadcast now, not caught up
+	// charged is a caught-up line that came free of nothing this node
+	// asked for: it pays the new-author budget as a live line does.
+	charged bool
+	synced  bool
 	// timedOut marks an answer given up on at its deadline: an end of
 	// the answer (synced) that the view has been told of already.
 	timedOut bool
@@ -493,6 +496,7 @@ func (p *pendingChain) take(batch []inbound) []inbound {
 // what follows them).
 func (p *pendingChain) hold(n *Node, from *conn, lines []inbound) {
 	for _, m := range lines {
+		m.charged = false // paid for once, when it came
 		p.lines = append(p.lines, m)
 		p.bytes += m.size
 	}

@@ -91,6 +91,7 @@ type Node struct {
 	punches   punchState   // NAT punches under way (punch.go)
 
 	newIDs          *rate.Limiter // node IDs new to the table that may dial in
+	catchupAuthors  *rate.Limiter // new authors catch-up may bring, all connections together
 	refusedJoins    *rate.Limiter // JOINs recorded of peers not connected
 	dialFailRecords *rate.Limiter // DIAL_FAILED events appended
 	passOnLimit     *rate.Limiter // PEERS news passed on (gossip.go)
@@ -151,6 +152,7 @@ func New(cfg Config, log Log, display Display) (*Node, error) {
 		caught:     newCatchupView(),
 
 		newIDs:          rate.NewLimiter(rate.Limit(cfg.NewPeerRate), cfg.NewPeerBurst),
+		catchupAuthors:  nodeCatchupAuthors(&cfg),
 		refusedJoins:    rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.MaxRefusedJoins)), cfg.MaxRefusedJoins),
 		dialFailRecords: rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.MaxDialFailRecords)), cfg.MaxDialFailRecords),
 		passOnLimit:     rate.NewLimiter(passOnRate, passOnBurst),

@@ -249,3 +249,59 @@ func TestSyncCostGrowsWithTheDifference(t *testing.T) {
 		}
 	}
 }
+
+// TestANewcomerCatchesUpOnEveryAuthor has an empty node dial one that
+// holds syncScaleAuthors authors (P2PCHAT_SYNC_AUTHORS=100000 for the
+// contract's scale). The newcomer's requests bring authors it has never
+// held, bounded by what the peer said it holds and by
+// Config.CatchupAuthors: with the default, one request takes them all;
+// with a bucket of a quarter of them, the requests that follow take the
+// rest as the bucket refills. Either way no one is penalized.
+func TestANewcomerCatchesUpOnEveryAuthor(t *testing.T) {
+	authors := syncScaleAuthors(t)
+	lines := syncScaleLines(0, authors, func(i int) []uint64 {
+		if i%10 == 0 {
+			return []uint64{1, 2, 3}
+		}
+		return []uint64{1}
+	})
+	for _, tc := range []struct {
+		name           string
+		catchupAuthors int
+	}{
+		{"default bucket", 0},
+		{"a quarter of the authors per interval", authors / 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tweak := func(cfg *Config) {
+				cfg.SyncInterval = 500 * time.Millisecond
+				cfg.CatchupAuthors = tc.catchupAuthors
+			}
+			a := netTestStart(t, "Alice", tweak)
+			syncScaleAppend(t, a.log, lines)
+			b := netTestStart(t, "Bob", tweak)
+			start := time.Now()
+			if err := b.Connect(context.Background(), a.Addr().String()); err != nil {
+				t.Fatal(err)
+			}
+			netTestWaitFor(t, 5*time.Minute, "Bob to hold every line of Alice's", func() bool {
+				st := b.Stats()
+				return st.CaughtUp-st.CaughtUpDuplicates >= uint64(len(lines))
+			})
+			_, _, rounds, _ := syncCounters(a, b)
+			t.Logf("%d authors, %d lines caught up in %s, %d rounds", authors, len(lines), time.Since(start).Round(time.Millisecond), rounds)
+			sums, err := b.log.Summaries()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sums) != authors {
+				t.Errorf("Bob holds %d authors, want %d", len(sums), authors)
+			}
+			for _, n := range []*netTestNode{a, b} {
+				if n.logs.has("penalized peer", "") {
+					t.Errorf("%s penalized an honest peer:\n%s", n.Name(), n.logs)
+				}
+			}
+		})
+	}
+}

@@ -189,9 +189,17 @@ func TestAVouchedPairSentLiveIsCheckedLineByLine(t *testing.T) {
 func TestALineNoVoucherCameForIsRefusedWhenTheAnswerEnds(t *testing.T) {
 	lines, _ := vouchedPair(t)
 	a := netTestStart(t, "Alice", func(cfg *Config) { cfg.ingestBatch = 1 })
-	at := hostileSyncJoin(t, a, wire.ProtocolVersion)
+	// A peer that answers Alice's fingerprint queries, so that her round
+	// comes to a SYNC it can end.
+	at := hostileSyncLie(t, a, 1)
+	var round uint64
+	select {
+	case round = <-at.request:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no SYNC request from Alice")
+	}
 	vouchSend(t, at.netTestPeer, wire.FrameCatchup, lines[:2])
-	if err := at.write(wire.FrameSynced, wire.SyncedMsg{Sent: 2, Round: at.round.Load()}); err != nil {
+	if err := at.write(wire.FrameSynced, wire.SyncedMsg{Sent: 2, Round: round}); err != nil {
 		t.Fatal(err)
 	}
 	netTestWaitFor(t, 10*time.Second, "Alice penalizing the sender", func() bool {
