@@ -113,7 +113,9 @@
 // back (pendingChain) and checked again with the next caught-up lines of
 // its origin on the connection, which vouch for it or not. It is refused
 // as the peer's violation only when the answer ends without a voucher:
-// SYNCED, or the answer's deadline. An honest answer cannot leave one
+// SYNCED, or the round given up on at its deadline (Config.SyncTimeout
+// without a sign of life, whether reconciling or awaiting the answer:
+// catchup.endHeldBack). An honest answer cannot leave one
 // unvouched: it sends each origin's lines together, in ascending seq
 // (answerSync reads them with eventlog ByOrigin), before SYNCED, and holds
 // such a line only with its voucher (eventlog.Log.AppendVouched stores a
