@@ -155,22 +155,7 @@ func testABadLineAfterGoodOnes(t *testing.T, chained bool) {
 				if err := p.join("Mallory"); err != nil {
 					t.Fatal(err)
 				}
-				var burst []byte
-				for _, m := range append(slices.Clone(good), kind.bad(malloryKey)) {
-					var payload any = m
-					if frame == wire.FrameCatchup {
-						payload = wire.CatchupMsg{Chat: &m}
-					}
-					f, err := wire.EncodeFrame(frame, payload, 0)
-					if err != nil {
-						t.Fatal(err)
-					}
-					burst = append(burst, f...)
-				}
-				_ = p.tc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				if _, err := p.tc.Write(burst); err != nil {
-					t.Fatal(err)
-				}
+				vouchSend(t, p, frame, append(slices.Clone(good), kind.bad(malloryKey)))
 				sent := make([]eventlog.Signed, lines)
 				for i, m := range good {
 					sent[i] = m.Event()
@@ -327,18 +312,7 @@ func TestAnAlteredLineInsideAChainedCatchUpIsRefusedAlone(t *testing.T) {
 	if err := p.join("Mallory"); err != nil {
 		t.Fatal(err)
 	}
-	var burst []byte
-	for i := range chain {
-		f, err := wire.EncodeFrame(wire.FrameCatchup, wire.CatchupMsg{Chat: &chain[i]}, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		burst = append(burst, f...)
-	}
-	_ = p.tc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := p.tc.Write(burst); err != nil {
-		t.Fatal(err)
-	}
+	vouchSend(t, p, wire.FrameCatchup, chain)
 	before := make([]eventlog.Signed, bad)
 	for i := range before {
 		before[i] = chain[i].Event()
