@@ -104,11 +104,7 @@ func VerifyChainedOpen(ms []Signed) (errs []error, open []bool, vouchedBy []int)
 	last := map[NodeID]int{} // the newest message of each origin
 	for i, m := range ms {
 		next[i] = -1
-		if m == nil {
-			errs[i] = errors.New("no signed message")
-			continue
-		}
-		if err := m.checkFields(); err != nil {
+		if err := checkShape(m); err != nil {
 			errs[i] = err
 			continue
 		}

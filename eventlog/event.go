@@ -311,7 +311,7 @@ func (c *Chat) Sign(key ed25519.PrivateKey) {
 
 // Verify checks the field limits and the signature against Origin
 // (signature.go says by which rules).
-func (c Chat) Verify() error { return verifyOne(c) }
+func (c Chat) Verify() error { return VerifySigned(c) }
 
 func (c Chat) checkFields() error {
 	if err := CheckName(c.Name); err != nil {
@@ -335,7 +335,7 @@ func (n *Nick) Sign(key ed25519.PrivateKey) {
 }
 
 // Verify checks the name rules and the signature against Origin.
-func (n Nick) Verify() error { return verifyOne(n) }
+func (n Nick) Verify() error { return VerifySigned(n) }
 
 func (n Nick) checkFields() error {
 	if err := CheckName(n.Name); err != nil {

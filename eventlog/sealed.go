@@ -151,7 +151,7 @@ func (a *Ack) Sign(key ed25519.PrivateKey) {
 
 // Verify checks the size limits and the signature against Origin. It
 // cannot check the boxes: only the two ends can open them.
-func (s Sealed) Verify() error { return verifyOne(s) }
+func (s Sealed) Verify() error { return VerifySigned(s) }
 
 func (s Sealed) checkFields() error {
 	if err := CheckName(s.Name); err != nil {
@@ -174,7 +174,7 @@ func (s Sealed) checkFields() error {
 func (s Sealed) signature() signature { return signature{s.Origin, s.signingBytes(), s.Sig} }
 
 // Verify checks the signature against Origin.
-func (a Ack) Verify() error { return verifyOne(a) }
+func (a Ack) Verify() error { return VerifySigned(a) }
 
 func (a Ack) checkFields() error {
 	if a.OriginSeq == 0 || a.Ref == 0 {

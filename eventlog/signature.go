@@ -26,23 +26,25 @@ func (s signature) valid() bool {
 	return len(s.sig) == ed25519.SignatureSize && ed25519consensus.Verify(s.origin.PublicKey(), s.msg, s.sig)
 }
 
-// verifyOne checks a signed message's fields, then its signature.
-func verifyOne(m Signed) error {
-	if err := m.checkFields(); err != nil {
+// checkShape checks what a signed message must be before its signature is
+// worth checking: present, with valid fields.
+func checkShape(m Signed) error {
+	if m == nil {
+		return errors.New("no signed message")
+	}
+	return m.checkFields()
+}
+
+// VerifySigned checks one signed message as its Verify method does: its
+// shape, then its signature.
+func VerifySigned(m Signed) error {
+	if err := checkShape(m); err != nil {
 		return err
 	}
 	if !m.signature().valid() {
 		return ErrBadSignature
 	}
 	return nil
-}
-
-// VerifySigned checks one signed message as its Verify method does.
-func VerifySigned(m Signed) error {
-	if m == nil {
-		return errors.New("no signed message")
-	}
-	return verifyOne(m)
 }
 
 // minParallelVerify is the fewest messages a core is given when a batch
@@ -79,11 +81,7 @@ func verifyPart(ms []Signed, errs []error) {
 	sigs := make([]signature, 0, len(ms))
 	at := make([]int, 0, len(ms)) // where each of sigs is in ms
 	for i, m := range ms {
-		if m == nil {
-			errs[i] = errors.New("no signed message")
-			continue
-		}
-		if err := m.checkFields(); err != nil {
+		if err := checkShape(m); err != nil {
 			errs[i] = err
 			continue
 		}
