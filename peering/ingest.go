@@ -609,7 +609,13 @@ func (n *Node) caughtUp(c *conn) {
 	v := n.caught
 	v.mu.Lock()
 	delete(v.awaiting, c)
-	due := len(v.awaiting) == 0 || n.viewOverdueLocked()
+	n.showViewLocked(len(v.awaiting) == 0 || n.viewOverdueLocked())
+}
+
+// showViewLocked, called with n.caught.mu held, releases it and, if due,
+// takes the pending batch and shows it outside the lock.
+func (n *Node) showViewLocked(due bool) {
+	v := n.caught
 	if !due {
 		v.mu.Unlock()
 		return
@@ -654,14 +660,7 @@ func (n *Node) addCaughtUp(body eventlog.Body) {
 	case eventlog.Sealed, eventlog.Ack:
 		b.sealed++
 	}
-	if b.bytes < maxCaughtUpBytes && !n.viewOverdueLocked() {
-		v.mu.Unlock()
-		return
-	}
-	batch := v.pending
-	v.pending = newViewBatch()
-	v.mu.Unlock()
-	n.showBatch(batch)
+	n.showViewLocked(b.bytes >= maxCaughtUpBytes || n.viewOverdueLocked())
 }
 
 // showBatch shows one batch of caught-up messages and, if there were any,
