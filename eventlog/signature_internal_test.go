@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"filippo.io/edwards25519"
+	"github.com/hdevalence/ed25519consensus"
+	"pgregory.net/rapid"
 )
 
 // A signature whose R has a small-order component added is one that only
@@ -69,4 +71,46 @@ func TestASignatureWithASmallOrderComponentIsJudgedAlikeAloneAndInABatch(t *test
 			t.Errorf("in a batch, message %d: %v", i, err)
 		}
 	}
+}
+
+// batchHolds sums the terms of each key before it multiplies; that must
+// not change a single verdict. ed25519consensus's batch check, which
+// multiplies every term apart, is the oracle: for batches of a few keys,
+// interleaved, with signatures, messages or keys spoiled here and there,
+// the two agree.
+func TestABatchWithEachKeysTermsSummedJudgesAsEd25519consensus(t *testing.T) {
+	keys := make([]ed25519.PrivateKey, 4)
+	for i := range keys {
+		seed := sha512.Sum512([]byte{byte(i)})
+		keys[i] = ed25519.NewKeyFromSeed(seed[:32])
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, 40).Draw(t, "n")
+		nkeys := rapid.IntRange(1, len(keys)).Draw(t, "keys")
+		sigs := make([]signature, n)
+		for i := range sigs {
+			key := keys[rapid.IntRange(0, nkeys-1).Draw(t, "key")]
+			msg := []byte(rapid.StringN(0, 40, -1).Draw(t, "msg"))
+			sg := signature{msg: msg, sig: ed25519.Sign(key, msg)}
+			copy(sg.origin[:], key.Public().(ed25519.PublicKey))
+			switch rapid.IntRange(0, 9).Draw(t, "spoil") {
+			case 0: // a flipped bit of the signature
+				sg.sig[rapid.IntRange(0, 63).Draw(t, "byte")] ^= 1 << rapid.IntRange(0, 7).Draw(t, "bit")
+			case 1: // another message
+				sg.msg = append(sg.msg, 'x')
+			case 2: // another key
+				copy(sg.origin[:], keys[(rapid.IntRange(1, len(keys)-1).Draw(t, "other"))].Public().(ed25519.PublicKey))
+			case 3: // a short signature
+				sg.sig = sg.sig[:63]
+			}
+			sigs[i] = sg
+		}
+		oracle := ed25519consensus.NewBatchVerifier()
+		for _, sg := range sigs {
+			oracle.Add(sg.origin.PublicKey(), sg.msg, sg.sig)
+		}
+		if got, want := batchHolds(sigs), oracle.Verify(); got != want {
+			t.Fatalf("batchHolds = %v, ed25519consensus says %v", got, want)
+		}
+	})
 }
