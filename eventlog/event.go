@@ -274,7 +274,11 @@ func (n Nick) OriginKey() (NodeID, uint64) { return n.Origin, n.OriginSeq }
 // for protocol version 1: a domain tag, then every field in order, with
 // lengths so that no two messages share an encoding.
 func signingBytes(tag string, origin NodeID, seq uint64, t time.Time, fields ...string) []byte {
-	b := make([]byte, 0, len(tag)+1+len(origin)+16+64)
+	size := len(tag) + 1 + len(origin) + 16
+	for _, f := range fields {
+		size += 4 + len(f)
+	}
+	b := make([]byte, 0, size)
 	b = append(b, tag...)
 	b = append(b, 0)
 	b = append(b, origin[:]...)
