@@ -236,10 +236,8 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 		// never the bytes received: padding a peer added dies here. It
 		// goes on before it is shown: the next peers need not wait for
 		// this node's screen.
-		frame, err := wire.SignedFrame(res.Body, n.cfg.MaxFrame)
-		if err == nil {
-			n.stats.relayed.Add(uint64(n.broadcastSigned(res.Body, frame, from)))
-		}
+		relayed, err := n.broadcastSigned(res.Body, from)
+		n.stats.relayed.Add(uint64(relayed))
 		n.show(res.Body)
 		if err != nil {
 			return err

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
-	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // outboxSize bounds the own lines waiting to be stored; past it Say waits,
@@ -96,11 +95,11 @@ func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
 		if b, ok := res.Body.(eventlog.Sealed); ok {
 			n.sent(b)
 		}
-		frame, err := wire.SignedFrame(res.Body, n.cfg.MaxFrame)
+		sent, err := n.broadcastSigned(res.Body, nil)
 		if err != nil {
 			return err
 		}
-		n.stats.sent.Add(uint64(n.broadcastSigned(res.Body, frame, nil)))
+		n.stats.sent.Add(uint64(sent))
 		// Shown once sent: the peers need not wait for this node's
 		// screen, which can be a slow terminal.
 		switch b := res.Body.(type) {
