@@ -50,14 +50,17 @@
 // eventlog.VerifyBatch; a bad one is refused alone and ends the
 // connection once the good ones are stored), appended once per (origin,
 // origin seq) unless it forks its origin's chain (refused and logged, not
-// held against the peer: eventlog's doc says why), shown, and relayed to
+// held against the peer: eventlog's doc says why), relayed to
 // every other peer that can read it (a chained line needs protocol
 // version 3, wire.MinVersion; older peers get every other line) in the
 // canonical encoding of what was verified, never the bytes received, so
 // lines cross a partial mesh, padding dies at the first node, and
 // duplicates die at the first node that has seen them (before their
-// signatures are even checked). Own lines go through an outbox that
-// commits them in batches, so a paste costs a few fsyncs, not one per line.
+// signatures are even checked), and then shown: the next peers do not wait
+// for this node's screen. Own lines go through an outbox that commits them
+// in batches, so a paste costs a few fsyncs, not one per line, and are sent
+// before they are shown, but for a private message, whose delivery notice
+// must not come before it.
 //
 // Catch-up (catchup.go, sync.go). Each connection has a catchup of its
 // own, which owns its limiters, its answer deadline and what its request

@@ -232,14 +232,16 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 			n.addCaughtUp(res.Body)
 			continue
 		}
-		n.show(res.Body)
 		// What goes on is the canonical encoding of what was verified,
-		// never the bytes received: padding a peer added dies here.
-		frame, err := wire.SignedFrame(res.Body, n.cfg.MaxFrame)
+		// never the bytes received: padding a peer added dies here. It
+		// goes on before it is shown: the next peers need not wait for
+		// this node's screen.
+		relayed, err := n.broadcastSigned(res.Body, from)
+		n.stats.relayed.Add(uint64(relayed))
+		n.show(res.Body)
 		if err != nil {
 			return err
 		}
-		n.stats.relayed.Add(uint64(n.broadcastSigned(res.Body, frame, from)))
 	}
 	return refused
 }

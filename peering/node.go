@@ -322,25 +322,45 @@ func (n *Node) broadcast(frame []byte, except *conn) int {
 	return n.broadcastTo(frame, except, 1)
 }
 
-// broadcastSigned sends the frame of a signed message to every peer that
-// can read it (wire.MinVersion) but except.
-func (n *Node) broadcastSigned(body eventlog.Body, frame []byte, except *conn) int {
-	return n.broadcastTo(frame, except, wire.MinVersion(body))
+// broadcastSigned sends a signed message, in its canonical encoding, to
+// every peer that can read it (wire.MinVersion) but except, and returns to
+// how many. It encodes the message only if some peer gets it: a node's
+// only peer is often the one a line came from.
+func (n *Node) broadcastSigned(body eventlog.Body, except *conn) (int, error) {
+	peers := n.peersReading(except, wire.MinVersion(body))
+	if len(peers) == 0 {
+		return 0, nil
+	}
+	frame, err := wire.SignedFrame(body, n.cfg.MaxFrame)
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range peers {
+		c.send(frame)
+	}
+	return len(peers), nil
 }
 
 func (n *Node) broadcastTo(frame []byte, except *conn, minVersion int) int {
+	peers := n.peersReading(except, minVersion)
+	for _, c := range peers {
+		c.send(frame)
+	}
+	return len(peers)
+}
+
+// peersReading lists the connected peers but except whose protocol
+// version is at least minVersion.
+func (n *Node) peersReading(except *conn, minVersion int) []*conn {
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	peers := make([]*conn, 0, len(n.conns))
 	for _, c := range n.conns {
 		if c != except && c.version >= minVersion {
 			peers = append(peers, c)
 		}
 	}
-	n.mu.Unlock()
-	for _, c := range peers {
-		c.send(frame)
-	}
-	return len(peers)
+	return peers
 }
 
 // User is a connected peer as the REPL lists it.

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
-	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
 // outboxSize bounds the own lines waiting to be stored; past it Say waits,
@@ -18,7 +17,7 @@ const outboxSize = 4096
 var ErrStopped = errors.New("node is shutting down")
 
 // Say queues a line from this node. The outbox loop signs and appends it
-// (durably), and only then shows and broadcasts it. Lines keep their order.
+// (durably), and only then broadcasts and shows it. Lines keep their order.
 // Say returns once the line is queued, so pasted text is stored in a few
 // group commits instead of one fsync per line.
 func (n *Node) Say(ctx context.Context, text string) error {
@@ -54,7 +53,7 @@ func (n *Node) closeOutbox() {
 	<-n.outboxDone
 }
 
-// outboxLoop stores, shows and broadcasts the node's own messages, a batch
+// outboxLoop stores, broadcasts and shows the node's own messages, a batch
 // per commit.
 func (n *Node) outboxLoop(ctx context.Context) {
 	defer n.wg.Done()
@@ -91,6 +90,18 @@ func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
 		return err
 	}
 	for _, res := range results {
+		// A private message is shown before it goes out, so that the
+		// notice of its delivery can never come first.
+		if b, ok := res.Body.(eventlog.Sealed); ok {
+			n.sent(b)
+		}
+		sent, err := n.broadcastSigned(res.Body, nil)
+		if err != nil {
+			return err
+		}
+		n.stats.sent.Add(uint64(sent))
+		// Shown once sent: the peers need not wait for this node's
+		// screen, which can be a slow terminal.
 		switch b := res.Body.(type) {
 		case eventlog.Chat:
 			n.display.ShowChat(b.OriginTime, n.label(n.self, b.Name), b.Text)
@@ -99,14 +110,7 @@ func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
 			n.name = b.Name
 			n.mu.Unlock()
 			n.display.ShowSystem("you are now known as " + b.Name)
-		case eventlog.Sealed:
-			n.sent(b)
 		}
-		frame, err := wire.SignedFrame(res.Body, n.cfg.MaxFrame)
-		if err != nil {
-			return err
-		}
-		n.stats.sent.Add(uint64(n.broadcastSigned(res.Body, frame, nil)))
 	}
 	return nil
 }
