@@ -106,6 +106,8 @@ type catchup struct {
 	// request side (SYNCQ, SYNCFP, SYNC) and the answers (CATCHUP,
 	// SYNCED), in bytes, and the rounds begun.
 	requestBytes, answerBytes, roundsBegun atomic.Uint64
+	// linesFrames counts the answers' LINES frames.
+	linesFrames atomic.Uint64
 
 	// Ask loop only.
 	round    *reconcileRound

@@ -18,6 +18,9 @@ import (
 // limiters), so it moves about 1.6 times as many lines a second.
 const FrameLines = "LINES"
 
+// LinesVersion is the lowest protocol version of a peer that reads LINES.
+const LinesVersion = 4
+
 // MaxLinesPerFrame bounds the lines of one LINES frame. Lines of chat are
 // short, so the frame limit alone would let a frame carry a few hundred of
 // them; the bound keeps what one frame makes a receiver decode, hash and
