@@ -11,6 +11,7 @@ import (
 
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/peering/wire"
+	"golang.org/x/sync/semaphore"
 )
 
 // linesTestHistory appends to n's log n lines of a fresh author, chained
@@ -277,5 +278,38 @@ func TestALineVouchedForInsideALinesAnswerIsStored(t *testing.T) {
 	})
 	if _, penalized := a.penalties.active(at.id, time.Now()); penalized {
 		t.Error("Alice penalized the peer that brought a vouched pair")
+	}
+}
+
+// The catch-up queue holds at most catchQueueBytes of frames, however few
+// they are: sixteen LINES frames of 64 KiB fill it where 256 CATCHUP
+// frames would not.
+func TestTheCatchupQueueIsBoundedInBytes(t *testing.T) {
+	cfg := DefaultConfig()
+	c := &conn{catchq: make(chan []byte, catchupPage), closing: make(chan struct{}),
+		catchRoom: semaphore.NewWeighted(catchQueueBytes(&cfg))}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.done = ctx
+	frame := make([]byte, wire.DefaultMaxFrame)
+	want := int(catchQueueBytes(&cfg)) / len(frame)
+	queued := make(chan int)
+	go func() {
+		n := 0
+		for c.sendBulk(frame) {
+			n++
+		}
+		queued <- n
+	}()
+	netTestWaitFor(t, 10*time.Second, "the queue to fill", func() bool { return len(c.catchq) == want })
+	// The next frame waits for room, until the connection ends.
+	close(c.closing)
+	cancel()
+	if n := <-queued; n != want || len(c.catchq) != want {
+		t.Errorf("%d frames of %d bytes queued, want %d (%d bytes)", n, len(frame), want, catchQueueBytes(&cfg))
+	}
+	// The write loop's side gives the room back.
+	c.takeBulk(<-c.catchq)
+	if !c.catchRoom.TryAcquire(int64(len(frame))) {
+		t.Error("a frame taken from the queue did not give its room back")
 	}
 }
