@@ -15,18 +15,19 @@ import (
 // receiver can compute it: the hash of the line before it in the frame.
 // That takes a chained 100-byte line from about 410 bytes as CATCHUP to
 // about 260, and catch-up is paced in bytes (peering's answer and inbound
-// limiters), so it moves about 1.6 times as many lines a second.
+// limiters), so at the pacing bound it moves about 1.6 times as many
+// lines a second.
 const FrameLines = "LINES"
 
 // LinesVersion is the lowest protocol version of a peer that reads LINES.
 const LinesVersion = 4
 
-// MaxLinesPerFrame bounds the lines of one LINES frame. Lines of chat are
-// short, so the frame limit alone would let a frame carry a few hundred of
-// them; the bound keeps what one frame makes a receiver decode, hash and
-// queue at once close to one ingest batch, and a 256-line frame of
-// typical lines is already most of DefaultMaxFrame, so the bound costs
-// next to nothing in bytes.
+// MaxLinesPerFrame bounds the lines of one LINES frame. A line of a short
+// text is about 130 bytes, so the frame limit alone would let a frame
+// carry some 500; 256 keeps what one frame makes a receiver decode, hash
+// and queue at once to half an ingest batch (peering's maxIngestBatch),
+// and 256 lines of 100 bytes already fill DefaultMaxFrame, so the bound
+// costs next to nothing in bytes where lines are typical.
 const MaxLinesPerFrame = 256
 
 // LinesMsg is the payload of LINES: lines of Origin, seqs ascending.
