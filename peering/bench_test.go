@@ -389,6 +389,7 @@ func BenchmarkCatchUp100k(b *testing.B) {
 		// Setting up and tearing down nodes is not what is measured; Bob's
 		// start is, as a newcomer's catch-up begins with it.
 		var cpu time.Duration
+		var answered uint64 // bytes of Alice's answers, SYNCED included
 		b.ResetTimer()
 		for range b.N {
 			b.StopTimer()
@@ -400,6 +401,7 @@ func BenchmarkCatchUp100k(b *testing.B) {
 			benchWaitFor(b, "Bob holding all of Alice's lines", func() bool { return bob.holds(b, a.ID()) >= catchUpLines })
 			cpu += benchCPU(b)
 			b.StopTimer()
+			answered += benchAnswerBytes(a)
 			bob.stop()
 			a.stop()
 		}
@@ -414,7 +416,20 @@ func BenchmarkCatchUp100k(b *testing.B) {
 		b.ReportMetric(rate/fsyncRate, "x_fsync")
 		b.ReportMetric(single, "single_verify_msgs/s")
 		b.ReportMetric(rate/single, "x_single_verify")
+		b.ReportMetric(float64(answered)/msgs, "answer_B/msg")
 	})
+}
+
+// benchAnswerBytes is what n's catch-up answers sent on its connections:
+// divided by the lines caught up, the wire's cost of a line.
+func benchAnswerBytes(n *benchNode) uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var sum uint64
+	for _, c := range n.conns {
+		sum += c.cu.answerBytes.Load()
+	}
+	return sum
 }
 
 // benchSingleVerifyRate is how many lines per second crypto/ed25519

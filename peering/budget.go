@@ -99,9 +99,9 @@ func (b *connBudget) hold(now time.Time, d time.Duration, what string, grace, wi
 // allows the frame. The wait ends early if the connection closes. A
 // flooding peer is penalized and the error ends its connection.
 func (c *conn) charge(typ string, size int) error {
-	if typ == wire.FrameCatchup {
-		// Charged by catchup.admit once decoded: only then is it known
-		// whether this node asked for it.
+	if typ == wire.FrameCatchup || typ == wire.FrameLines {
+		// Charged by catchup.admit once decoded, line by line: only
+		// then is it known whether this node asked for it.
 		return nil
 	}
 	now := time.Now()

@@ -104,8 +104,10 @@ type catchup struct {
 
 	// What this connection's catch-up sent, for docs/SCALING.md: the
 	// request side (SYNCQ, SYNCFP, SYNC) and the answers (CATCHUP,
-	// SYNCED), in bytes, and the rounds begun.
+	// LINES, SYNCED), in bytes, and the rounds begun.
 	requestBytes, answerBytes, roundsBegun atomic.Uint64
+	// linesFrames counts the answers' LINES frames.
+	linesFrames atomic.Uint64
 
 	// Ask loop only.
 	round    *reconcileRound

@@ -457,7 +457,8 @@ func TestAnOldPeersRequestPastTheBoundIsAnsweredUpToWhereItWasRead(t *testing.T)
 			t.Fatal(err)
 		}
 	}
-	c := &conn{n: alice.Node, catchq: make(chan []byte, 16), closing: make(chan struct{})}
+	c := &conn{n: alice.Node, catchq: make(chan []byte, 16), closing: make(chan struct{}),
+		catchRoom: semaphore.NewWeighted(catchQueueBytes(&alice.cfg)), done: context.Background()}
 	c.cu = newCatchup(alice.Node, c, 1)
 	// The peer lists origins in ID order: 20,000 that Alice has never
 	// heard of, all below low, then one more, which she does not read.

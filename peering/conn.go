@@ -55,7 +55,10 @@ type conn struct {
 	sendq  chan []byte  // live frames
 	queued atomic.Int64 // bytes in sendq, bounded by Config.SendQueueBytes
 	catchq chan []byte  // catch-up frames, sent when sendq is empty
-	ingest chan inbound // read loop -> ingest loop
+	// catchRoom bounds the bytes of what waits in catchq: a LINES frame
+	// may be a hundred times the size of a CATCHUP one.
+	catchRoom *semaphore.Weighted
+	ingest    chan inbound // read loop -> ingest loop
 	// chain is what the ingest loop holds back of a catch-up answer for
 	// a voucher (pendingChain); the ingest loop's alone.
 	chain pendingChain
@@ -191,6 +194,7 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 		closing:  make(chan struct{}),
 
 		ingestRoom: semaphore.NewWeighted(int64(n.cfg.IngestQueueBytes)),
+		catchRoom:  semaphore.NewWeighted(catchQueueBytes(&n.cfg)),
 	}
 	c.done, c.stopDone = context.WithCancel(context.Background())
 	c.budget.setup(&n.cfg)
@@ -538,15 +542,37 @@ func (c *conn) sendMsg(typ string, v any) {
 	c.send(frame)
 }
 
-// sendBulk queues a catch-up frame, waiting for room: catch-up moves at
-// the pace the peer reads. It reports false if the connection is closing.
+// maxCatchQueueBytes bounds the catch-up frames waiting for one peer, in
+// bytes: at the answer's 16 MiB/s, 1 MiB is some 60 ms of catch-up, room
+// enough to keep the connection busy.
+const maxCatchQueueBytes = 1 << 20
+
+// catchQueueBytes is the room of a connection's catch-up queue: at least
+// two frames of the largest size.
+func catchQueueBytes(cfg *Config) int64 {
+	return int64(max(maxCatchQueueBytes, 2*cfg.MaxFrame, 2*wire.DefaultMaxFrame))
+}
+
+// sendBulk queues a catch-up frame, waiting for room, in frames and in
+// bytes: catch-up moves at the pace the peer reads. It reports false if
+// the connection is closing.
 func (c *conn) sendBulk(frame []byte) bool {
+	if c.catchRoom.Acquire(c.done, int64(len(frame))) != nil {
+		return false
+	}
 	select {
 	case c.catchq <- frame:
 		return true
 	case <-c.closing:
+		c.catchRoom.Release(int64(len(frame)))
 		return false
 	}
+}
+
+// takeBulk is the write loop's side of sendBulk: frame has left catchq.
+func (c *conn) takeBulk(frame []byte) []byte {
+	c.catchRoom.Release(int64(len(frame)))
+	return frame
 }
 
 // writeNow writes one frame directly, for connections refused before their
@@ -603,7 +629,7 @@ func (c *conn) writeLoop() {
 			}
 			select {
 			case frame := <-c.catchq:
-				if !write(frame) {
+				if !write(c.takeBulk(frame)) {
 					return false
 				}
 				continue
@@ -631,7 +657,7 @@ func (c *conn) writeLoop() {
 				return
 			}
 		case frame := <-c.catchq:
-			if !writeQueued(frame) {
+			if !writeQueued(c.takeBulk(frame)) {
 				return
 			}
 		case <-ping.C:
@@ -735,6 +761,8 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 			m.charged = !free
 		}
 		return c.push(m)
+	case wire.FrameLines:
+		return c.onLines(ctx, len(typ)+len(payload)+2, payload)
 	case wire.FrameSynced:
 		return c.cu.onSynced(payload)
 	case wire.FrameSync:
@@ -772,6 +800,34 @@ func (c *conn) handle(ctx context.Context, typ string, payload []byte) error {
 	}
 	// Unknown types are ignored so that later protocol versions can add
 	// frames.
+	return nil
+}
+
+// onLines takes a LINES frame of frameBytes bytes: each of its lines goes
+// the way a CATCHUP line goes (catchup.admit, then the ingest queue),
+// charged its share of the frame's bytes, so that packing lines together
+// neither frees them of a bound nor makes one of them pay for the rest.
+// A frame that does not decode or validate is a violation, as a
+// malformed CATCHUP is.
+func (c *conn) onLines(ctx context.Context, frameBytes int, payload []byte) error {
+	lines, err := wire.DecodeLines(payload)
+	if err != nil {
+		return violation(err)
+	}
+	share, extra := frameBytes/len(lines), frameBytes%len(lines)
+	for i, line := range lines {
+		size := share
+		if i < extra {
+			size++
+		}
+		free, err := c.cu.admit(ctx, line, size)
+		if err != nil {
+			return err
+		}
+		if err := c.push(inbound{body: line, charged: !free, size: size}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -74,9 +74,12 @@
 // frames by their encoded size, at most 1 MiB per request. A version 1
 // peer gets the whole-log SYNC it expects (at most 300 origins per frame,
 // 20,000 in all). The other side answers with CATCHUP frames of what is
-// missing within the request's scope, oldest first, behind live traffic,
-// then SYNCED, which repeats the request's round number so that a late
-// one cannot end a newer request. It answers at most twice back to back
+// missing within the request's scope, oldest first, behind live traffic
+// (to a peer of version 4, runs of one origin's chained chat lines go as
+// LINES frames instead, the origin written once and each Prev the
+// receiver can compute left out: wire.FrameLines), then SYNCED, which
+// counts the lines sent and repeats the request's round number so that a
+// late one cannot end a newer request. It answers at most twice back to back
 // and once per interval after, reading the log and sending under its own
 // row and byte limiters. CATCHUP is free of the chat budget only for the seqs the
 // request said it lacks (its holes, and up to 200,000 past its highest
@@ -92,7 +95,9 @@
 // for the prefixes whose counts fit in what both buckets hold, so an honest
 // answer always fits, and a request that left prefixes out is followed by
 // the next round at once. Any other CATCHUP line pays as a live line: chat
-// budget and new-author budget, with the penalty of a flood. An answer
+// budget and new-author budget, with the penalty of a flood. Each line of
+// a LINES frame takes the path of a CATCHUP line, charged its share of
+// the frame's bytes (conn.onLines). An answer
 // silent for Config.SyncTimeout is given up on. The node shows what came as one block once every peer
 // it asked has answered or given up, or once the block reaches 1 MiB or
 // has waited four answer deadlines, so no peer holds lines hostage. Any

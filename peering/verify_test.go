@@ -88,7 +88,8 @@ func TestVerifyBatchRefusesOnlyTheBadSignatures(t *testing.T) {
 // second line under a number already used, or a line chaining to another
 // line than the one held before it) is validly signed: the first one
 // stays, the fork is neither stored nor shown, and the relaying peer is
-// not to blame.
+// not to blame. Chained lines are also sent packed as LINES (version 4),
+// unasked, which must go exactly as CATCHUP does.
 func TestABadLineAfterGoodOnesIsRefusedAloneLiveAndInCatchUp(t *testing.T) {
 	for _, chained := range []bool{false, true} {
 		t.Run(fmt.Sprintf("chained=%v", chained), func(t *testing.T) { testABadLineAfterGoodOnes(t, chained) })
@@ -143,7 +144,11 @@ func testABadLineAfterGoodOnes(t *testing.T, chained bool) {
 			return netTestChainedChat(carolKey, lines+1, badText, other)
 		}, false})
 	}
-	for _, frame := range []string{wire.FrameChat, wire.FrameCatchup} {
+	frames := []string{wire.FrameChat, wire.FrameCatchup}
+	if chained {
+		frames = append(frames, wire.FrameLines)
+	}
+	for _, frame := range frames {
 		for _, kind := range kinds {
 			t.Run(frame+"/"+kind.name, func(t *testing.T) {
 				// A chained caught-up line whose own signature fails
@@ -293,7 +298,15 @@ func TestAVersionTwoPeerGetsOnlyLinesItCanRead(t *testing.T) {
 // A line altered inside a chained catch-up breaks the chain there: the
 // lines before it are stored (checked on their own once their run's tail
 // fails), the altered one never is, and the peer that sent it is dropped.
+// As LINES, the lines after it in its frame fail with it: their Prev is
+// filled in from the altered line.
 func TestAnAlteredLineInsideAChainedCatchUpIsRefusedAlone(t *testing.T) {
+	for _, frame := range []string{wire.FrameCatchup, wire.FrameLines} {
+		t.Run(frame, func(t *testing.T) { testAnAlteredLineInsideAChainedCatchUp(t, frame) })
+	}
+}
+
+func testAnAlteredLineInsideAChainedCatchUp(t *testing.T, frame string) {
 	const lines, bad = 200, 120
 	carolKey, _ := netTestNewKey(t)
 	chain := make([]wire.ChatMsg, lines)
@@ -312,7 +325,7 @@ func TestAnAlteredLineInsideAChainedCatchUpIsRefusedAlone(t *testing.T) {
 	if err := p.join("Mallory"); err != nil {
 		t.Fatal(err)
 	}
-	vouchSend(t, p, wire.FrameCatchup, chain)
+	vouchSend(t, p, frame, chain)
 	before := make([]eventlog.Signed, bad)
 	for i := range before {
 		before[i] = chain[i].Event()

@@ -25,21 +25,37 @@ func vouchedPair(t *testing.T) (lines []wire.ChatMsg, author eventlog.NodeID) {
 	return []wire.ChatMsg{l1, l2, l3}, id
 }
 
-// vouchSend writes the lines to p as frames of type frame, at once.
+// vouchSend writes the lines to p as frames of type frame, at once. As
+// LINES, they go as an answer packs them: runs of chained lines as LINES,
+// any other line as CATCHUP.
 func vouchSend(t *testing.T, p *netTestPeer, frame string, lines []wire.ChatMsg) {
 	t.Helper()
 	var burst []byte
+	packer := wire.NewLinesPacker(0)
 	for _, m := range lines {
-		var payload any = m
-		if frame == wire.FrameCatchup {
-			payload = wire.CatchupMsg{Chat: &m}
+		if frame == wire.FrameLines && wire.Chained(m.Event()) {
+			done, _, err := packer.Add(m.Event())
+			if err != nil {
+				t.Fatal(err)
+			}
+			burst = append(burst, done...)
+			continue
 		}
-		f, err := wire.EncodeFrame(frame, payload, 0)
+		done, _ := packer.Flush()
+		burst = append(burst, done...)
+		var payload any = m
+		typ := frame
+		if frame == wire.FrameCatchup || frame == wire.FrameLines {
+			typ, payload = wire.FrameCatchup, wire.CatchupMsg{Chat: &m}
+		}
+		f, err := wire.EncodeFrame(typ, payload, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		burst = append(burst, f...)
 	}
+	done, _ := packer.Flush()
+	burst = append(burst, done...)
 	_ = p.tc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	if _, err := p.tc.Write(burst); err != nil {
 		t.Fatal(err)
@@ -187,6 +203,12 @@ func TestAVouchedPairSentLiveIsCheckedLineByLine(t *testing.T) {
 // would vouch for it is refused at that end, as the violation of the peer
 // that sent it; the line before it is stored.
 func TestALineNoVoucherCameForIsRefusedWhenTheAnswerEnds(t *testing.T) {
+	for _, frame := range []string{wire.FrameCatchup, wire.FrameLines} {
+		t.Run(frame, func(t *testing.T) { testALineNoVoucherCameFor(t, frame) })
+	}
+}
+
+func testALineNoVoucherCameFor(t *testing.T, frame string) {
 	lines, _ := vouchedPair(t)
 	a := netTestStart(t, "Alice", func(cfg *Config) { cfg.ingestBatch = 1 })
 	// A peer that answers Alice's fingerprint queries, so that her round
@@ -198,7 +220,7 @@ func TestALineNoVoucherCameForIsRefusedWhenTheAnswerEnds(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no SYNC request from Alice")
 	}
-	vouchSend(t, at.netTestPeer, wire.FrameCatchup, lines[:2])
+	vouchSend(t, at.netTestPeer, frame, lines[:2])
 	if err := at.write(wire.FrameSynced, wire.SyncedMsg{Sent: 2, Round: round}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,5 +14,9 @@
 //
 // Frame types this version does not know are read like any other frame
 // and left to the caller to ignore, so later versions can add frames.
-// ProtocolVersion, sent in JOIN, says which frames a peer understands.
+// ProtocolVersion, sent in JOIN, says which frames a peer understands:
+// LINES (version 4), which packs a run of one origin's chained lines into
+// a frame in answer to SYNC, goes only to peers of version 4 or later,
+// and its lines decode (LinesMsg.Events) to exactly the events their
+// CATCHUP frames give.
 package wire

@@ -29,6 +29,7 @@ var fuzzFramePayloads = map[string]func() any{
 	wire.FramePunch:      func() any { return &wire.PunchMsg{} },
 	wire.FrameSync:       func() any { return &wire.SyncMsg{} },
 	wire.FrameCatchup:    func() any { return &wire.CatchupMsg{} },
+	wire.FrameLines:      func() any { return &wire.LinesMsg{} },
 	wire.FrameSynced:     func() any { return &wire.SyncedMsg{} },
 	wire.FrameHave:       func() any { return &struct{}{} },
 	wire.FrameSyncQuery:  func() any { return &wire.SyncQueryMsg{} },
@@ -60,6 +61,9 @@ func FuzzFrame(f *testing.F) {
 		{wire.FramePunch, wire.PunchMsg{ID: wiretest.ID(2), Name: "Bob", Addr: "192.0.2.2:8081"}},
 		{wire.FrameSync, wire.SyncMsg{Origins: []wire.SyncOrigin{{Origin: wiretest.ID(1), Watermark: 3, Max: 9, Missing: []eventlog.Range{{From: 5, To: 6}}}}, More: true}},
 		{wire.FrameCatchup, wire.CatchupMsg{Chat: &wire.ChatMsg{Origin: wiretest.ID(1), Seq: 1, Name: "Al", Text: "hi"}}},
+		{wire.FrameLines, wire.LinesMsg{Origin: wiretest.ID(1), Lines: []wire.LineMsg{
+			{Seq: 2, Time: 3, Name: "Al", Text: "hi", Sig: []byte{1, 2}, Prev: make([]byte, eventlog.ChainHashSize)},
+			{Seq: 3, Time: 4, Name: "Al", Text: "ho", Sig: []byte{3, 4}}}}},
 		{wire.FrameSynced, wire.SyncedMsg{Sent: 4}},
 		{wire.FrameHave, struct{}{}},
 		{wire.FrameSyncQuery, wire.SyncQueryMsg{Round: 1, Prefixes: []string{"", "a"}}},
@@ -146,6 +150,8 @@ func fuzzCheckDecode(t *testing.T, typ string, payload []byte) {
 		_ = m.Validate(eventlog.MaxPeersList, eventlog.MaxAddrs)
 	case *wire.SyncMsg:
 		_ = m.Validate()
+	case *wire.LinesMsg:
+		fuzzCheckLines(t, m, payload)
 	}
 	if typ == wire.FrameChat || typ == wire.FrameNick || typ == wire.FrameCatchup {
 		_, _ = wire.DecodeSigned(typ, payload)
@@ -166,5 +172,29 @@ func fuzzCheckDecode(t *testing.T, typ string, payload []byte) {
 	second, err := wire.EncodeFrame(typ, again, roomy)
 	if err != nil || !bytes.Equal(first, second) {
 		t.Fatalf("%s changed on a second trip:\n%q\n%q (%v)", typ, first, second, err)
+	}
+}
+
+// fuzzCheckLines checks that a LINES payload that validates expands to
+// lines of one origin, within the frame's bounds, each with the Prev a
+// run can give it.
+func fuzzCheckLines(t *testing.T, m *wire.LinesMsg, payload []byte) {
+	events, err := wire.DecodeLines(payload)
+	if (err == nil) != (m.Validate() == nil) {
+		t.Fatalf("DecodeLines() = %v, but Validate() disagrees", err)
+	}
+	if err != nil {
+		return
+	}
+	if len(events) == 0 || len(events) > wire.MaxLinesPerFrame {
+		t.Fatalf("a valid LINES of %d lines", len(events))
+	}
+	for i, e := range events {
+		if e.Origin != m.Origin || e.OriginSeq != m.Lines[i].Seq {
+			t.Fatalf("line %d decoded as %s %d", i, e.Origin.Short(), e.OriginSeq)
+		}
+		if i > 0 && len(e.Prev) != eventlog.ChainHashSize {
+			t.Fatalf("line %d decoded with a prev of %d bytes", i, len(e.Prev))
+		}
 	}
 }

@@ -11,8 +11,11 @@ import (
 // ProtocolVersion is the wire protocol version this node speaks and sends in
 // its JOIN. Version 3 added Prev to CHAT and NICK (chained lines); a peer
 // of an older version refuses a payload with a field it does not know, so
-// a chained line is never sent to it (MinVersion).
-const ProtocolVersion = 3
+// a chained line is never sent to it (MinVersion). Version 4 added LINES
+// (FrameLines), which carries a run of one origin's chained lines in
+// answer to SYNC in about half the bytes of their CATCHUP frames; it is
+// sent only to peers of version 4 or later, older ones get CATCHUP.
+const ProtocolVersion = 4
 
 // MinVersion is the lowest protocol version of a peer that can read the
 // frame carrying body: 3 for a chained Chat or Nick, whose signature
