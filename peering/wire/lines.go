@@ -53,12 +53,11 @@ type LineMsg struct {
 }
 
 // Validate checks the bounds of a LINES frame: 1 to MaxLinesPerFrame
-// lines, seqs strictly ascending, each line's fields within the bounds of
-// a chat line (eventlog.CheckName, CheckText, a Prev of
-// eventlog.ChainHashSize bytes and never on seq 1), and a Prev left out
-// only where it can be filled in from the line before. The signatures are
-// not checked here: the lines go where a CATCHUP line goes, and are
-// verified there.
+// lines, seqs strictly ascending and never 0, a Prev of
+// eventlog.ChainHashSize bytes and never on seq 1, and a Prev left out
+// only where it can be filled in from the line before. Names, texts and
+// signatures are not checked here: the lines go where a CATCHUP line
+// goes, and are checked there, as a CATCHUP line's are.
 func (m LinesMsg) Validate() error {
 	if m.Origin.IsZero() {
 		return errors.New("LINES: origin is missing")
@@ -84,15 +83,13 @@ func (m LinesMsg) Validate() error {
 	return nil
 }
 
+// validate checks what the frame's shape depends on. Name and text are
+// checked where every line's are, with its signature (eventlog), not here
+// too: the read loop that decodes a LINES frame is one goroutine for the
+// whole of a catch-up, and need not do that work twice.
 func (l LineMsg) validate() error {
 	if l.Seq == 0 {
 		return errors.New("origin seq 0")
-	}
-	if err := eventlog.CheckName(l.Name); err != nil {
-		return err
-	}
-	if err := eventlog.CheckText(l.Text); err != nil {
-		return err
 	}
 	switch {
 	case len(l.Prev) == 0:

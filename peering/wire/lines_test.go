@@ -207,9 +207,6 @@ func TestLinesValidateRefusesWhatNoRunCanHold(t *testing.T) {
 		{"seq 0", func(m *wire.LinesMsg) { m.Lines[0].Seq = 0 }, "origin seq 0"},
 		{"prev on seq 1", func(m *wire.LinesMsg) { m.Lines[0].Seq = 1 }, "prev on origin seq 1"},
 		{"short prev", func(m *wire.LinesMsg) { m.Lines[0].Prev = m.Lines[0].Prev[:5] }, "prev has 5 bytes"},
-		{"empty name", func(m *wire.LinesMsg) { m.Lines[1].Name = "" }, "name is empty"},
-		{"long text", func(m *wire.LinesMsg) { m.Lines[1].Text = strings.Repeat("x", eventlog.MaxTextLen+1) }, "text is"},
-		{"control in text", func(m *wire.LinesMsg) { m.Lines[1].Text = "a\x1bb" }, "control"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,6 +215,41 @@ func TestLinesValidateRefusesWhatNoRunCanHold(t *testing.T) {
 			err := m.Validate()
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Validate() = %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// Names and texts are not Validate's: a line of a LINES frame has them
+// checked with its signature, where a CATCHUP line's are, and fails there.
+func TestALinesLineWithABadNameOrTextFailsWhereEveryLineIsChecked(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		alter func(*wire.LineMsg)
+		want  string
+	}{
+		{"empty name", func(l *wire.LineMsg) { l.Name = "" }, "name is empty"},
+		{"long text", func(l *wire.LineMsg) { l.Text = strings.Repeat("x", eventlog.MaxTextLen+1) }, "text is"},
+		{"control in text", func(l *wire.LineMsg) { l.Text = "a\x1bb" }, "control"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			chats := linesTestChain(t, 1, 2, 3, 20)
+			frames, _ := linesTestPack(t, chats, 0)
+			_, payload, err := wire.NewFrameReader(bytes.NewReader(frames[0]), 0).Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m wire.LinesMsg
+			if err := wire.DecodeStrict(payload, &m); err != nil {
+				t.Fatal(err)
+			}
+			tt.alter(&m.Lines[1])
+			if err := m.Validate(); err != nil {
+				t.Fatalf("Validate() = %v: names and texts are checked with the signature", err)
+			}
+			err = eventlog.VerifySigned(m.Events()[1])
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("VerifySigned() = %v, want an error with %q", err, tt.want)
 			}
 		})
 	}
