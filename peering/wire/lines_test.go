@@ -173,16 +173,7 @@ func TestLinesCostAboutHalfTheBytesOfCatchup(t *testing.T) {
 func TestLinesValidateRefusesWhatNoRunCanHold(t *testing.T) {
 	good := func() wire.LinesMsg {
 		chats := linesTestChain(t, 1, 2, 3, 20)
-		frames, _ := linesTestPack(t, chats, 0)
-		_, payload, err := wire.NewFrameReader(bytes.NewReader(frames[0]), 0).Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m wire.LinesMsg
-		if err := wire.DecodeStrict(payload, &m); err != nil {
-			t.Fatal(err)
-		}
-		return m
+		return linesTestFirstFrame(t, chats)
 	}
 	if err := good().Validate(); err != nil {
 		t.Fatalf("a packed frame does not validate: %v", err)
@@ -234,20 +225,12 @@ func TestALinesLineWithABadNameOrTextFailsWhereEveryLineIsChecked(t *testing.T) 
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			chats := linesTestChain(t, 1, 2, 3, 20)
-			frames, _ := linesTestPack(t, chats, 0)
-			_, payload, err := wire.NewFrameReader(bytes.NewReader(frames[0]), 0).Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var m wire.LinesMsg
-			if err := wire.DecodeStrict(payload, &m); err != nil {
-				t.Fatal(err)
-			}
+			m := linesTestFirstFrame(t, chats)
 			tt.alter(&m.Lines[1])
 			if err := m.Validate(); err != nil {
 				t.Fatalf("Validate() = %v: names and texts are checked with the signature", err)
 			}
-			err = eventlog.VerifySigned(m.Events()[1])
+			err := eventlog.VerifySigned(m.Events()[1])
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("VerifySigned() = %v, want an error with %q", err, tt.want)
 			}
@@ -262,15 +245,7 @@ func TestALinesLineWithABadNameOrTextFailsWhereEveryLineIsChecked(t *testing.T) 
 // line loses the rest of its frame, and is dropped either way.)
 func TestAnAlteredLineInLinesBreaksItsChain(t *testing.T) {
 	chats := linesTestChain(t, 1, 2, 4, 30)
-	frames, _ := linesTestPack(t, chats, 0)
-	_, payload, err := wire.NewFrameReader(bytes.NewReader(frames[0]), 0).Next()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m wire.LinesMsg
-	if err := wire.DecodeStrict(payload, &m); err != nil {
-		t.Fatal(err)
-	}
+	m := linesTestFirstFrame(t, chats)
 	m.Lines[1].Text = "altered"
 	if err := m.Validate(); err != nil {
 		t.Fatal(err)
@@ -281,4 +256,19 @@ func TestAnAlteredLineInLinesBreaksItsChain(t *testing.T) {
 			t.Errorf("line %d: Verify() = %v", i, err)
 		}
 	}
+}
+
+// linesTestFirstFrame packs chats and decodes the first LINES frame.
+func linesTestFirstFrame(t *testing.T, chats []eventlog.Chat) wire.LinesMsg {
+	t.Helper()
+	frames, _ := linesTestPack(t, chats, 0)
+	_, payload, err := wire.NewFrameReader(bytes.NewReader(frames[0]), 0).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m wire.LinesMsg
+	if err := wire.DecodeStrict(payload, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
