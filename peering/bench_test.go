@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -401,7 +402,9 @@ func BenchmarkCatchUp100k(b *testing.B) {
 			benchWaitFor(b, "Bob holding all of Alice's lines", func() bool { return bob.holds(b, a.ID()) >= catchUpLines })
 			cpu += benchCPU(b)
 			b.StopTimer()
-			answered += benchAnswerBytes(a)
+			// What the answers sent, divided by the lines caught up: the wire's
+			// cost of a line.
+			answered += catchupSum(a.Node, func(cu *catchup) *atomic.Uint64 { return &cu.answerBytes })
 			bob.stop()
 			a.stop()
 		}
@@ -420,14 +423,13 @@ func BenchmarkCatchUp100k(b *testing.B) {
 	})
 }
 
-// benchAnswerBytes is what n's catch-up answers sent on its connections:
-// divided by the lines caught up, the wire's cost of a line.
-func benchAnswerBytes(n *benchNode) uint64 {
+// catchupSum adds up one counter of the catch-up of every connection of n.
+func catchupSum(n *Node, counter func(*catchup) *atomic.Uint64) uint64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var sum uint64
 	for _, c := range n.conns {
-		sum += c.cu.answerBytes.Load()
+		sum += counter(c.cu).Load()
 	}
 	return sum
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,13 +84,7 @@ func linesTestSame(t *testing.T, x, y []eventlog.Body) bool {
 
 // linesFramesSent is how many LINES frames n's answers sent.
 func linesFramesSent(n *netTestNode) uint64 {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	var sum uint64
-	for _, c := range n.conns {
-		sum += c.cu.linesFrames.Load()
-	}
-	return sum
+	return catchupSum(n.Node, func(cu *catchup) *atomic.Uint64 { return &cu.linesFrames })
 }
 
 // Two nodes of version 4 catch up with LINES, and the newcomer stores
