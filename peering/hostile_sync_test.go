@@ -359,6 +359,19 @@ type hostileSyncLiar struct {
 	done     chan struct{}
 }
 
+// awaitRequest waits for the node's next SYNC request and returns its
+// round; failing, it ends the test with why.
+func (l *hostileSyncLiar) awaitRequest(t *testing.T, why string) uint64 {
+	t.Helper()
+	select {
+	case round := <-l.request:
+		return round
+	case <-time.After(10 * time.Second):
+		t.Fatal(why)
+	}
+	return 0
+}
+
 func hostileSyncLie(t *testing.T, target *netTestNode, claim uint32) *hostileSyncLiar {
 	t.Helper()
 	key, _ := netTestNewKey(t)
@@ -541,11 +554,7 @@ func TestNewAuthorsFromCatchupAreBoundedForTheWholeNode(t *testing.T) {
 	before := origins()
 
 	first := hostileSyncLie(t, a, perPrefix)
-	select {
-	case <-first.request:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Alice sent the first identity no SYNC")
-	}
+	first.awaitRequest(t, "Alice sent the first identity no SYNC")
 	first.sendAll(t, wire.FrameCatchup, claimed)
 	netTestWaitFor(t, 30*time.Second, "Alice to store every claimed author", func() bool { return origins()-before >= catchupAuthors })
 	if _, penalized := a.penalties.active(first.id, time.Now()); penalized {

@@ -258,12 +258,7 @@ func TestALineVouchedForInsideALinesAnswerIsStored(t *testing.T) {
 	lines, _ := vouchedPair(t)
 	a := netTestStart(t, "Alice", nil)
 	at := hostileSyncLie(t, a, 1)
-	var round uint64
-	select {
-	case round = <-at.request:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no SYNC request from Alice")
-	}
+	round := at.awaitRequest(t, "no SYNC request from Alice")
 	vouchSend(t, at.netTestPeer, wire.FrameLines, lines)
 	if err := at.write(wire.FrameSynced, wire.SyncedMsg{Sent: len(lines), Round: round}); err != nil {
 		t.Fatal(err)

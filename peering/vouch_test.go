@@ -214,12 +214,7 @@ func testALineNoVoucherCameFor(t *testing.T, frame string) {
 	// A peer that answers Alice's fingerprint queries, so that her round
 	// comes to a SYNC it can end.
 	at := hostileSyncLie(t, a, 1)
-	var round uint64
-	select {
-	case round = <-at.request:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no SYNC request from Alice")
-	}
+	round := at.awaitRequest(t, "no SYNC request from Alice")
 	vouchSend(t, at.netTestPeer, frame, lines[:2])
 	if err := at.write(wire.FrameSynced, wire.SyncedMsg{Sent: 2, Round: round}); err != nil {
 		t.Fatal(err)
