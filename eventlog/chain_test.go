@@ -53,33 +53,27 @@ func TestVerifyChainedAgreesWithSingleChecks(t *testing.T) {
 		}
 		return ms
 	}
+	// altered is Alice's lines with line i changed by change.
+	altered := func(i int, change func(*eventlog.Chat)) func() []eventlog.Signed {
+		return func() []eventlog.Signed {
+			ms := slices.Clone(alice)
+			c := ms[i].(eventlog.Chat)
+			change(&c)
+			ms[i] = c
+			return ms
+		}
+	}
 	cases := map[string]func() []eventlog.Signed{
-		"clean":       interleave,
-		"one origin":  func() []eventlog.Signed { return slices.Clone(alice) },
-		"nothing":     func() []eventlog.Signed { return nil },
-		"one message": func() []eventlog.Signed { return alice[:1] },
-		"altered text mid-run": func() []eventlog.Signed {
-			ms := slices.Clone(alice)
-			c := ms[20].(eventlog.Chat)
-			c.Text = "pay mallory"
-			ms[20] = c
-			return ms
-		},
-		"altered text at the tail": func() []eventlog.Signed {
-			ms := slices.Clone(alice)
-			c := ms[39].(eventlog.Chat)
-			c.Text = "pay mallory"
-			ms[39] = c
-			return ms
-		},
-		"altered signature mid-run": func() []eventlog.Signed {
-			ms := slices.Clone(alice)
-			c := ms[10].(eventlog.Chat)
+		"clean":                    interleave,
+		"one origin":               func() []eventlog.Signed { return slices.Clone(alice) },
+		"nothing":                  func() []eventlog.Signed { return nil },
+		"one message":              func() []eventlog.Signed { return alice[:1] },
+		"altered text mid-run":     altered(20, func(c *eventlog.Chat) { c.Text = "pay mallory" }),
+		"altered text at the tail": altered(39, func(c *eventlog.Chat) { c.Text = "pay mallory" }),
+		"altered signature mid-run": altered(10, func(c *eventlog.Chat) {
 			c.Sig = bytes.Clone(c.Sig)
 			c.Sig[5] ^= 1
-			ms[10] = c
-			return ms
-		},
+		}),
 		"forged in another's name, chained to a real line": func() []eventlog.Signed {
 			ms := slices.Clone(alice[:30])
 			forged := chainedChat(mallory, "alice", 31, "forged", ms[29])
