@@ -126,17 +126,18 @@
 // happen to cut an origin's run. VerifyChainedOpen says which refused
 // lines are still open (a successor not in the batch could vouch for
 // them), and Log.Vouches whether the log holds that successor (Vouched),
-// another one (VouchOther: a fork), or none. Package peering checks live
-// lines each on its own signature, and holds open caught-up lines back
-// until the rest of the catch-up answer they came in brings their voucher
-// or ends without it (its doc says how), so every node of protocol
-// version 3 decides such a line the same way: stored if and only if its
-// origin signed a successor that chains to it and that some node offers
-// it with the line. For that, a node must never hold such a line without
-// its voucher, or it would relay it alone: AppendVouched writes a line
-// taken on a successor's word only if that successor is written too (or
-// held, chaining to it), whatever refuses the successor (a fork, MaxAhead,
-// MaxPerOrigin), trying its transaction again without the line if need be.
+// another one (VouchOther: a fork), or none. Package peering holds open
+// lines back until later lines from the same peer bring their voucher:
+// caught-up ones until their answer ends without it, live ones until a
+// later line of their origin does not chain to them (its doc says how),
+// so every node of protocol version 3 decides such a line the same way:
+// stored if and only if its origin signed a successor that chains to it
+// and that some node offers it with the line. For that, a node must never
+// hold such a line without its voucher, or it would relay it alone:
+// AppendVouched writes a line taken on a successor's word only if that
+// successor is written too (or held, chaining to it), whatever refuses
+// the successor (a fork, MaxAhead, MaxPerOrigin), trying its transaction
+// again without the line if need be.
 //
 // The node's own lines: prepare chains each Chat and Nick it signs to the
 // node's own message before it (of any signed type: Sealed and Ack carry

@@ -46,9 +46,9 @@
 // Chat. A line is appended to the log before it is shown or sent. A
 // received CHAT is decoded strictly (package wire: unknown fields, duplicate
 // keys and trailing data are violations), verified (a drained batch at a
-// time, each line on its own signature, the batch's together:
-// eventlog.VerifyBatch; a bad one is refused alone and ends the
-// connection once the good ones are stored), appended once per (origin,
+// time, one signature per chained run of an origin, as caught-up lines
+// are: below; a bad one is refused alone and ends the connection once the
+// good ones are stored), appended once per (origin,
 // origin seq) unless it forks its origin's chain (refused and logged, not
 // held against the peer: eventlog's doc says why), relayed to
 // every other peer that can read it (a chained line needs protocol
@@ -105,33 +105,40 @@
 // trustworthy wherever they come from; HAVE asks peers to start a round
 // at once (at most as often as answers are allowed).
 //
-// Caught-up lines are checked one signature per chained run of an origin
-// (eventlog.VerifyChained), since a catch-up brings many lines of few
-// authors; live lines never are (above): their rates are low, and a line
-// relayed at once must hold alone. A chained line can be its origin's
-// although its own signature fails, when the origin signed a successor
-// chaining to it (eventlog's doc, "Hash chains"); a node that checked such
-// a line without its successor, because its batch ended between them,
-// would refuse it, penalize the honest peer that relayed it, and disagree
-// with nodes whose batches held both. So a caught-up line that fails and
-// that nothing in its batch vouches for, while it is the newest of its
-// origin there (eventlog.VerifyChainedOpen), is not refused at once: it is
-// stored if the log holds the successor that chains to it, refused as a
-// fork (not the peer's fault) if the log holds another, and otherwise held
-// back (pendingChain) and checked again with the next caught-up lines of
-// its origin on the connection, which vouch for it or not. It is refused
-// as the peer's violation only when the answer ends without a voucher:
-// SYNCED, or the round given up on at its deadline (Config.SyncTimeout
-// without a sign of life, whether reconciling or awaiting the answer:
-// catchup.endHeldBack). An honest answer cannot leave one
-// unvouched: it sends each origin's lines together, in ascending seq
-// (answerSync reads them with eventlog ByOrigin), before SYNCED, and holds
-// such a line only with its voucher (eventlog.Log.AppendVouched stores a
-// line taken on a successor's word only with that successor; a line it
-// leaves out because the successor was refused here is checked on its own
-// signature and stored if that holds; the log drops no chat line). Held-back lines are bounded per connection
-// (maxHeldBackLines, maxHeldBackBytes; past them the oldest are dropped
-// unblamed, to come again in a later round) and go with the connection.
+// Lines are checked one signature per chained run of an origin
+// (eventlog.VerifyChained), live and caught-up lines each apart, since a
+// burst or a catch-up brings many lines of few authors and a run's last
+// signature vouches for every line before it. A chained line can be its
+// origin's although its own signature fails, when the origin signed a
+// successor chaining to it (eventlog's doc, "Hash chains"); a node that
+// checked such a line without its successor, because its batch ended
+// between them, would refuse it, penalize the honest peer that relayed
+// it, and disagree with nodes whose batches held both. So a line that
+// fails and that nothing in its batch vouches for, while it is the newest
+// of its origin there (eventlog.VerifyChainedOpen), is not refused at
+// once: it is stored if the log holds the successor that chains to it,
+// refused as a fork (not the peer's fault) if the log holds another, and
+// otherwise held back (pendingChain) and checked again with the next lines
+// of its origin and of its kind on the connection, which vouch for it or
+// not. A caught-up one is refused as the peer's violation only when the
+// answer ends without a voucher: SYNCED, or the round given up on at its
+// deadline (Config.SyncTimeout without a sign of life, whether
+// reconciling or awaiting the answer: catchup.endHeldBack). A live one,
+// which no answer ends, is refused as the peer's violation when a later
+// line of its origin from the peer does not chain to it, and at once if
+// the peer is its origin: an honest node signs every line of its own. An
+// honest peer cannot leave one unvouched: an answer sends each origin's
+// lines together, in ascending seq (answerSync reads them with eventlog
+// ByOrigin), before SYNCED; a relay sends the lines of a batch in order,
+// so a line taken on its successor's word goes right before that
+// successor; and a node holds such a line only with its voucher
+// (eventlog.Log.AppendVouched stores a line taken on a successor's word
+// only with that successor; a line it leaves out because the successor
+// was refused here is checked on its own signature and stored if that
+// holds; the log drops no chat line). Held-back lines are bounded per
+// connection (maxHeldBackLines, maxHeldBackBytes; past them the oldest are
+// dropped unblamed, to come again in a later round) and go with the
+// connection.
 //
 // Why fingerprints of ID prefixes rather than version vectors sent only
 // for changed feeds (SSB's EBT): EBT keeps per-peer state of which

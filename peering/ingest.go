@@ -308,94 +308,68 @@ func (n *Node) forked(from *conn, s eventlog.Signed) {
 // order, with the violation of the first message that does not, or nil. A
 // bad message is refused alone: the good ones around it are kept.
 //
-// Live lines are checked each on its own signature (eventlog.VerifyBatch):
-// live rates are low, and a node must decide a line it relays at once.
-// Caught-up lines are checked one signature per chained run
-// (eventlog.VerifyChainedOpen), and a chained line whose own signature
+// Live lines and caught-up lines are each checked one signature per
+// chained run of an origin (eventlog.VerifyChainedOpen): a burst or a
+// catch-up brings many lines of few authors, and a run's last signature
+// vouches for every line before it. A chained line whose own signature
 // fails and that nothing in the batch vouches for is decided as doc.go
-// ("Hash chains in catch-up") says: stored if the log holds the successor
-// that chains to it, refused as a fork if the log holds another
-// successor, held back for the rest of the answer otherwise, and only
-// refused as the peer's violation when the answer ends (SYNCED) without
-// a voucher. Its error is for what cannot go on (reading the log).
+// ("Hash chains") says: stored if the log holds the successor that chains
+// to it, refused as a fork if the log holds another successor, and
+// otherwise held back for the connection's next lines of its origin. A
+// caught-up one is refused as the peer's violation when its answer ends
+// (SYNCED) without a voucher; a live one, which no answer ends, only when
+// a later line of its origin breaks its chain, or at once if the peer is
+// its origin, since an honest node never sends a line of its own that it
+// did not sign. Its error is for what cannot go on (reading the log).
 //
 // vouchers[i] is the index in what it returns of the line whose writing
 // good[i] depends on (eventlog.VerifyChainedOpen's vouchedBy), or -1.
 func (n *Node) verifyBatch(from *conn, batch []inbound) (good []inbound, vouchers []int, refused, err error) {
-	var live, caught []eventlog.Signed
-	var liveAt, caughtAt []int
+	var live, caught checking
 	synced := -1 // the last end of an answer in the batch
 	for i, m := range batch {
 		switch {
 		case m.synced:
 			synced = i
 		case m.live:
-			live, liveAt = append(live, m.body), append(liveAt, i)
+			live.add(m.body, i)
 		default:
-			caught, caughtAt = append(caught, m.body), append(caughtAt, i)
+			caught.add(m.body, i)
 		}
 	}
 	errs := make([]error, len(batch))
-	for k, err := range eventlog.VerifyBatch(live) {
-		errs[liveAt[k]] = err
-	}
-	cerrs, open, vouchedBy := eventlog.VerifyChainedOpen(caught)
 	voucher := make([]int, len(batch)) // batch index -> batch index, or -1
 	for i := range voucher {
 		voucher[i] = -1
 	}
-	for k, j := range vouchedBy {
-		if j >= 0 {
-			voucher[caughtAt[k]] = caughtAt[j]
-		}
+	var open []int // batch indexes
+	for _, c := range []*checking{&live, &caught} {
+		open = c.verify(errs, voucher, open)
 	}
-	// The open lines of an origin form one chained suffix: its newest
-	// line is the one the log's successor would name.
-	newest := map[eventlog.NodeID]int{}
-	var order []eventlog.NodeID
-	for k, err := range cerrs {
-		errs[caughtAt[k]] = err
-		if !open[k] {
-			continue
-		}
-		origin, _ := caught[k].OriginKey()
-		if _, ok := newest[origin]; !ok {
-			order = append(order, origin)
-		}
-		newest[origin] = k
-	}
-	if len(order) > 0 {
-		tips := make([]eventlog.Signed, len(order))
-		for i, origin := range order {
-			tips[i] = caught[newest[origin]]
-		}
-		vouches, err := n.log.Vouches(tips)
+	if len(open) > 0 {
+		verdict, err := n.openVerdicts(batch, open)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("read origin index: %w", err)
-		}
-		verdict := make(map[eventlog.NodeID]eventlog.Vouch, len(order))
-		for i, origin := range order {
-			verdict[origin] = vouches[i]
+			return nil, nil, nil, err
 		}
 		var hold []inbound
-		for k := range caught {
-			if !open[k] {
-				continue
-			}
-			i := caughtAt[k]
-			origin, _ := caught[k].OriginKey()
-			switch {
-			case verdict[origin] == eventlog.Vouched:
+		for _, i := range open {
+			m := batch[i]
+			origin, _ := m.body.OriginKey()
+			switch verdict[openKey{origin, m.live}] {
+			case eventlog.Vouched:
 				errs[i] = nil
-			case verdict[origin] == eventlog.VouchOther:
-				n.forked(from, caught[k])
+			case eventlog.VouchOther:
+				n.forked(from, m.body)
 				errs[i] = errForkRefused
-			case i > synced:
-				hold = append(hold, batch[i])
-				errs[i] = errHeldBack
+			default:
+				if (m.live && origin != from.id) || (!m.live && i > synced) {
+					hold = append(hold, m)
+					errs[i] = errHeldBack
+				}
+				// Else it is refused as the peer's violation, with
+				// its own error: the answer it came in has ended
+				// without a voucher, or the peer is its origin.
 			}
-			// Else the answer it came in has ended without a voucher:
-			// refused as the peer's violation, with its own error.
 		}
 		from.chain.hold(n, from, hold)
 	}
@@ -428,55 +402,126 @@ func (n *Node) verifyBatch(from *conn, batch []inbound) (good []inbound, voucher
 	return good, vouchers, refused, nil
 }
 
-// Marks of caught-up lines verifyBatch neither keeps nor holds against
-// the peer.
+// checking is one kind of a batch's lines, live or caught up, checked
+// together: each kind is cut into its own chained runs, since a peer
+// sends a catch-up answer behind its live lines and the two need not
+// chain to each other.
+type checking struct {
+	lines []eventlog.Signed
+	at    []int // index in the batch of each of lines
+}
+
+func (c *checking) add(m eventlog.Signed, at int) {
+	c.lines, c.at = append(c.lines, m), append(c.at, at)
+}
+
+// verify checks c's lines (eventlog.VerifyChainedOpen), writes each
+// verdict into errs and each voucher into voucher, both by batch index,
+// and returns open with the batch indexes of the lines a successor not in
+// the batch could still vouch for.
+func (c *checking) verify(errs []error, voucher, open []int) []int {
+	if len(c.lines) == 0 {
+		return open
+	}
+	cerrs, copen, vouchedBy := eventlog.VerifyChainedOpen(c.lines)
+	for k, i := range c.at {
+		errs[i] = cerrs[k]
+		if j := vouchedBy[k]; j >= 0 {
+			voucher[i] = c.at[j]
+		}
+		if copen[k] {
+			open = append(open, i)
+		}
+	}
+	return open
+}
+
+// openKey names the open lines of one origin of one kind in a batch: a
+// chained suffix, whose newest line is the one the log's successor would
+// name.
+type openKey struct {
+	origin eventlog.NodeID
+	live   bool
+}
+
+// openVerdicts says, for the open lines of batch at the indexes open, what
+// the log holds after the newest of each origin and kind
+// (eventlog.Log.Vouches).
+func (n *Node) openVerdicts(batch []inbound, open []int) (map[openKey]eventlog.Vouch, error) {
+	newest := map[openKey]int{}
+	var order []openKey
+	for _, i := range open {
+		origin, _ := batch[i].body.OriginKey()
+		k := openKey{origin, batch[i].live}
+		if _, ok := newest[k]; !ok {
+			order = append(order, k)
+		}
+		newest[k] = i
+	}
+	tips := make([]eventlog.Signed, len(order))
+	for j, k := range order {
+		tips[j] = batch[newest[k]].body
+	}
+	vouches, err := n.log.Vouches(tips)
+	if err != nil {
+		return nil, fmt.Errorf("read origin index: %w", err)
+	}
+	verdict := make(map[openKey]eventlog.Vouch, len(order))
+	for j, k := range order {
+		verdict[k] = vouches[j]
+	}
+	return verdict, nil
+}
+
+// Marks of lines verifyBatch neither keeps nor holds against the peer.
 var (
 	errHeldBack    = errors.New("held back for a voucher")
 	errForkRefused = errors.New("refused: the origin forked")
 )
 
 // Bounds of the lines a connection holds back for a voucher. An honest
-// answer sends each origin's lines together and in order, so it has one
-// origin's open lines held at a time, and its voucher comes next; these
-// bound what a long run of lines without valid signatures of their own,
-// or a hostile peer, can make a node keep.
+// answer sends each origin's lines together and in order, and an honest
+// relay sends a line it took on its successor's word right before that
+// successor, so an honest peer has one origin's open lines held at a
+// time, and their voucher comes next; these bound what a long run of
+// lines without valid signatures of their own, or a hostile peer, can
+// make a node keep.
 const (
 	maxHeldBackLines = maxIngestBatch
 	maxHeldBackBytes = 1 << 20
 )
 
-// pendingChain is what a connection holds back: caught-up chained lines
-// whose own signatures fail and that no line received so far vouches for,
-// in the order received, and at most one chained suffix per origin (a
-// later line of its origin either extends it or ends it). Ingest loop
-// only.
+// pendingChain is what a connection holds back: chained lines whose own
+// signatures fail and that no line received so far vouches for, in the
+// order received, and at most one chained suffix per origin and kind,
+// live or caught up (a later line of its origin either extends it or ends
+// it). Ingest loop only.
 type pendingChain struct {
 	lines []inbound
 	bytes int
 }
 
 // take returns batch with the held-back lines it must be checked with in
-// front: those of the origins batch brings caught-up lines of, or all of
-// them if batch ends an answer. They leave the pending set; verifyBatch
-// holds back again what is still open.
+// front: those of the origins batch brings lines of the same kind of, and
+// every caught-up one if batch ends an answer. They leave the pending set;
+// verifyBatch holds back again what is still open.
 func (p *pendingChain) take(batch []inbound) []inbound {
 	if len(p.lines) == 0 {
 		return batch
 	}
-	all := false
-	origins := map[eventlog.NodeID]bool{}
+	ended := false
+	brings := map[openKey]bool{}
 	for _, m := range batch {
-		switch {
-		case m.synced:
-			all = true
-		case !m.live:
-			o, _ := m.body.OriginKey()
-			origins[o] = true
+		if m.synced {
+			ended = true
+			continue
 		}
+		o, _ := m.body.OriginKey()
+		brings[openKey{o, m.live}] = true
 	}
 	var front, rest []inbound
 	for _, m := range p.lines {
-		if o, _ := m.body.OriginKey(); all || origins[o] {
+		if o, _ := m.body.OriginKey(); (ended && !m.live) || brings[openKey{o, m.live}] {
 			front = append(front, m)
 		} else {
 			rest = append(rest, m)
@@ -509,7 +554,7 @@ func (p *pendingChain) hold(n *Node, from *conn, lines []inbound) {
 		dropped++
 	}
 	if dropped > 0 {
-		n.logger.Debug().Str("peer", from.id.Short()).Int("lines", dropped).Msg("caught-up lines without a voucher past the bound; dropped")
+		n.logger.Debug().Str("peer", from.id.Short()).Int("lines", dropped).Msg("lines without a voucher past the bound; dropped")
 	}
 }
 

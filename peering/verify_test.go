@@ -83,7 +83,8 @@ func TestVerifyBatchRefusesOnlyTheBadSignatures(t *testing.T) {
 // word, when they chain), never stores or shows the bad one, and drops
 // the peer that sent a forged, altered or reordered line, as before
 // signatures were checked in batches or chains (a chained caught-up line
-// once the answer it came in ends without a line vouching for it). (What
+// once the answer it came in ends without a line vouching for it, a
+// chained live one once its origin's next line does not vouch for it). (What
 // a dropped peer sent after the bad line is never read, as before.) A fork (the author's own
 // second line under a number already used, or a line chaining to another
 // line than the one held before it) is validly signed: the first one
@@ -160,9 +161,19 @@ func testABadLineAfterGoodOnes(t *testing.T, chained bool) {
 				if err := p.join("Mallory"); err != nil {
 					t.Fatal(err)
 				}
-				vouchSend(t, p, frame, append(slices.Clone(good), kind.bad(malloryKey)))
-				sent := make([]eventlog.Signed, lines)
-				for i, m := range good {
+				want := good
+				send := append(slices.Clone(good), kind.bad(malloryKey))
+				if frame == wire.FrameChat && chained && kind.drops {
+					// A live chained line whose own signature fails
+					// waits for its origin's next line, which could
+					// vouch for it: Carol's real next line does not,
+					// and condemns it.
+					want = append(slices.Clone(good), line(carolKey, lines+1, "carol's next line"))
+					send = append(send, want[lines])
+				}
+				vouchSend(t, p, frame, send)
+				sent := make([]eventlog.Signed, len(want))
+				for i, m := range want {
 					sent[i] = m.Event()
 				}
 				netTestWaitFor(t, 20*time.Second, "Alice holding every good line", func() bool {
@@ -183,8 +194,8 @@ func testABadLineAfterGoodOnes(t *testing.T, chained bool) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(stored) != lines {
-					t.Errorf("Alice holds %d lines, want the %d good ones", len(stored), lines)
+				if len(stored) != len(want) {
+					t.Errorf("Alice holds %d lines, want the %d good ones", len(stored), len(want))
 				}
 				for _, e := range stored {
 					if c := e.Body.(eventlog.Chat); c.Text == badText {

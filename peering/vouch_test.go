@@ -2,6 +2,7 @@ package peering
 
 import (
 	"context"
+	"crypto/ed25519"
 	"slices"
 	"testing"
 	"time"
@@ -14,15 +15,15 @@ import (
 // signature of its own that fails, and line 3 chains to line 2 with a
 // good one, so that the author's key vouches for line 2 although line 2
 // alone does not hold. Only the author can make such a pair.
-func vouchedPair(t *testing.T) (lines []wire.ChatMsg, author eventlog.NodeID) {
+func vouchedPair(t *testing.T) (lines []wire.ChatMsg, author ed25519.PrivateKey) {
 	t.Helper()
-	key, id := netTestNewKey(t)
+	key, _ := netTestNewKey(t)
 	l1 := netTestChat(key, 1, "line one")
 	l2 := netTestChainedChat(key, 2, "line two, badly signed", l1)
 	l2.Sig = slices.Clone(l2.Sig)
 	l2.Sig[3] ^= 1
 	l3 := netTestChainedChat(key, 3, "line three, vouching for two", l2)
-	return []wire.ChatMsg{l1, l2, l3}, id
+	return []wire.ChatMsg{l1, l2, l3}, key
 }
 
 // vouchSend writes the lines to p as frames of type frame, at once. As
@@ -172,23 +173,62 @@ func vouchRounds(n *netTestNode) uint64 {
 	return most
 }
 
-// The same pair sent live is checked line by line: the badly signed line
-// is refused, the peer that sent it dropped and penalized; the lines that
-// hold alone are stored.
-func TestAVouchedPairSentLiveIsCheckedLineByLine(t *testing.T) {
+// The same pair sent live goes as in a catch-up: Alice takes it from
+// Mallory, line by line (an ingest batch each), holding line 2 back until
+// line 3 vouches for it, and relays it to Bob, who does the same. Both
+// store and show the three lines, and nobody is penalized: a relay cannot
+// tell such a pair from an honest one, nor should it have to.
+func TestAVouchedPairSentLiveIsStoredAndRelayedAlike(t *testing.T) {
 	lines, _ := vouchedPair(t)
-	a := netTestStart(t, "Alice", nil)
+	oneByOne := func(cfg *Config) { cfg.ingestBatch = 1 }
+	a := netTestStart(t, "Alice", oneByOne)
+	b := netTestStart(t, "Bob", func(cfg *Config) { oneByOne(cfg); netTestSeeds(a)(cfg) })
+	netTestWaitFor(t, 10*time.Second, "Alice and Bob connected", func() bool { return a.connectedTo(b) && b.connectedTo(a) })
 	malloryKey, mallory := netTestNewKey(t)
 	p := netTestDialTLS(t, a.Addr().String(), malloryKey)
 	if err := p.join("Mallory"); err != nil {
 		t.Fatal(err)
 	}
 	vouchSend(t, p, wire.FrameChat, lines)
-	if err := hostileTestClosed(p.tc, 10*time.Second); err != nil {
-		t.Errorf("Alice kept the peer that sent a badly signed line live: %v", err)
+	for _, n := range []*netTestNode{a, b} {
+		netTestWaitFor(t, 20*time.Second, n.Name()+" holding the author's three lines", func() bool {
+			return !slices.Contains(vouchHolds(t, n, lines), false)
+		})
+		netTestWaitFor(t, 10*time.Second, n.Name()+" showing line 2", func() bool { return n.display.saw("line two, badly signed") })
 	}
-	netTestWaitFor(t, 10*time.Second, "Alice penalizing the sender", func() bool {
-		_, penalized := a.penalties.active(mallory, time.Now())
+	if got := b.Stats().Received; got < 3 {
+		t.Errorf("Bob received %d lines live, want the three relayed", got)
+	}
+	for _, blamed := range []struct {
+		by  *netTestNode
+		who eventlog.NodeID
+	}{{a, mallory}, {b, a.ID()}} {
+		if _, penalized := blamed.by.penalties.active(blamed.who, time.Now()); penalized {
+			t.Errorf("%s penalized %s", blamed.by.Name(), blamed.who.Short())
+		}
+	}
+	if !a.connectedTo(b) {
+		t.Error("Alice and Bob are no longer connected")
+	}
+}
+
+// The author itself sending its badly signed line live, with nothing
+// after it, is dropped and penalized at once: an honest node never sends a
+// line of its own that it did not sign, so nothing is waited for. The line
+// before it is stored.
+func TestALiveLineItsOwnOriginSignedBadlyDropsThePeer(t *testing.T) {
+	lines, key := vouchedPair(t)
+	a := netTestStart(t, "Alice", nil)
+	p := netTestDialTLS(t, a.Addr().String(), key)
+	if err := p.join("Mallory"); err != nil {
+		t.Fatal(err)
+	}
+	vouchSend(t, p, wire.FrameChat, lines[:2])
+	if err := hostileTestClosed(p.tc, 10*time.Second); err != nil {
+		t.Errorf("Alice kept the author that sent its badly signed line: %v", err)
+	}
+	netTestWaitFor(t, 10*time.Second, "Alice penalizing the author", func() bool {
+		_, penalized := a.penalties.active(p.id, time.Now())
 		return penalized
 	})
 	if held := vouchHolds(t, a, lines); !held[0] || held[1] {
