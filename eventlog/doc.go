@@ -144,7 +144,10 @@
 // no Prev, but can be named by one), which the log holds unless this is
 // its first, or the log lost it; a line with nothing to name does not
 // chain, and is checked by its own signature alone, as every line of an
-// older version is.
+// older version is. Sign does the same ahead of the write, so that the
+// writer need not sign, and AppendSigned signs again inside the
+// transaction whatever no longer follows the node's newest message
+// (ahead.go).
 //
 // Forks: Append refuses (Result.Forked, nothing written) a message whose
 // Prev does not name the held message before it, or that the held chained

@@ -101,7 +101,8 @@ type Log struct {
 	stopped  chan struct{}
 	stopOnce sync.Once
 
-	pruneMu sync.Mutex // one Prune at a time
+	pruneMu sync.Mutex  // one Prune at a time
+	ahead   signedAhead // Sign's newest own message
 	// took, when set by a test, is called as the writer takes a request.
 	took atomic.Pointer[func()]
 	// ctx ends at Close; it stops a Prune under way.
@@ -148,9 +149,12 @@ type request struct {
 	// unvouched marks the bodies found written without their voucher in
 	// an earlier try of the transaction; they are not written.
 	unvouched []bool
-	results   []Result
-	err       error
-	done      chan struct{}
+	// signedAhead: the node's own messages come signed (AppendSigned);
+	// signedAgain is set when one had to be signed again.
+	signedAhead, signedAgain bool
+	results                  []Result
+	err                      error
+	done                     chan struct{}
 }
 
 // Open opens the log kept in st, first bringing the file's layout up to
@@ -283,11 +287,16 @@ func (l *Log) stopOnWriteFailure(err error) bool {
 //   - any other error: this call's bodies failed on their own (another
 //     caller's failure never fails this one); nothing of it was stored.
 func (l *Log) Append(ctx context.Context, bodies ...Body) ([]Result, error) {
-	if len(bodies) == 0 {
+	return l.submit(ctx, &request{bodies: bodies, done: make(chan struct{})})
+}
+
+// submit refuses what cannot be stored before it reaches the writer, and
+// hands the rest of r over.
+func (l *Log) submit(ctx context.Context, r *request) ([]Result, error) {
+	if len(r.bodies) == 0 {
 		return nil, nil
 	}
-	// Refuse what cannot be stored before it reaches the writer.
-	for _, b := range bodies {
+	for _, b := range r.bodies {
 		if err := storable(b); err != nil {
 			return nil, fmt.Errorf("append: %w: %v", ErrRefused, err)
 		}
@@ -295,7 +304,7 @@ func (l *Log) Append(ctx context.Context, bodies ...Body) ([]Result, error) {
 	if err := l.Err(); err != nil {
 		return nil, err
 	}
-	return l.append(ctx, &request{bodies: bodies, done: make(chan struct{})})
+	return l.append(ctx, r)
 }
 
 // AppendVouched is Append for signed messages some of which were taken on
@@ -321,15 +330,7 @@ func (l *Log) AppendVouched(ctx context.Context, bodies []Body, vouchedBy []int)
 			return nil, fmt.Errorf("append: body %d vouched for by %d", i, j)
 		}
 	}
-	for _, b := range bodies {
-		if err := storable(b); err != nil {
-			return nil, fmt.Errorf("append: %w: %v", ErrRefused, err)
-		}
-	}
-	if err := l.Err(); err != nil {
-		return nil, err
-	}
-	return l.append(ctx, &request{bodies: bodies, vouchedBy: vouchedBy, unvouched: make([]bool, len(bodies)), done: make(chan struct{})})
+	return l.submit(ctx, &request{bodies: bodies, vouchedBy: vouchedBy, unvouched: make([]bool, len(bodies)), done: make(chan struct{})})
 }
 
 func (l *Log) append(ctx context.Context, r *request) ([]Result, error) {
@@ -445,6 +446,17 @@ func (l *Log) commitOnce(batch []*request) error {
 				if r.unvouched != nil && r.unvouched[i] {
 					r.results[i] = Result{Unvouched: true, Body: body}
 					continue
+				}
+				if s, ok := body.(Signed); ok && r.signedAhead {
+					if origin, oseq := s.OriginKey(); origin == l.self && oseq != 0 {
+						fits, err := chains.follows(l.self, s)
+						if err != nil {
+							return err
+						}
+						if !fits {
+							body, r.signedAgain = unstamped(s), true
+						}
+					}
 				}
 				body, err := l.prepare(&chains, body, now)
 				if err != nil {
