@@ -58,7 +58,9 @@
 // duplicates die at the first node that has seen them (before their
 // signatures are even checked), and then shown: the next peers do not wait
 // for this node's screen. Own lines go through an outbox that commits them
-// in batches, so a paste costs a few fsyncs, not one per line, and are sent
+// in batches, so a paste costs a few fsyncs, not one per line, signs each
+// batch while the one before is being committed (eventlog.Log.Sign), so
+// the log's writer does not wait for signatures, and sends them
 // before they are shown, but for a private message, whose delivery notice
 // must not come before it.
 //

@@ -25,6 +25,10 @@ import (
 type Log interface {
 	Append(ctx context.Context, bodies ...eventlog.Body) ([]eventlog.Result, error)
 	AppendVouched(ctx context.Context, bodies []eventlog.Body, vouchedBy []int) ([]eventlog.Result, error)
+	// Sign and AppendSigned sign the node's own messages ahead of the
+	// write that stores them.
+	Sign(bodies []eventlog.Body) ([]eventlog.Body, error)
+	AppendSigned(ctx context.Context, bodies []eventlog.Body) ([]eventlog.Result, error)
 	Peers() ([]eventlog.Peer, error)
 	Peer(id eventlog.NodeID) (eventlog.Peer, bool, error)
 	LookupPeers(ids []eventlog.NodeID) (map[eventlog.NodeID]eventlog.Peer, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
@@ -54,23 +55,59 @@ func (n *Node) closeOutbox() {
 }
 
 // outboxLoop stores, broadcasts and shows the node's own messages, a batch
-// per commit.
+// per commit. It signs each batch (eventlog.Log.Sign) while a goroutine of
+// its own commits, sends and shows the batch before, so that the log's
+// writer, which would otherwise sign inside its transaction, never waits
+// for a signature; the order of the lines is kept.
 func (n *Node) outboxLoop(ctx context.Context) {
 	defer n.wg.Done()
 	defer close(n.outboxDone)
+	signed := make(chan []eventlog.Body, 1)
+	published := make(chan struct{})
+	var renaming atomic.Int32 // batches with a rename, signed and not yet published
+	go func() {
+		defer close(published)
+		for batch := range signed {
+			if err := n.publish(ctx, batch); err != nil {
+				n.logger.Error().Err(err).Msg("store own lines")
+				n.display.ShowSystem(fmt.Sprintf("error: %d line(s) not stored, not sent: %v", len(batch), err))
+			}
+			if hasRename(batch) {
+				renaming.Add(-1)
+			}
+		}
+	}()
+	defer func() {
+		close(signed)
+		<-published
+	}()
+	var name string
 	for first := range n.outbox {
 		batch := drain(first, n.outbox, maxIngestBatch)
-		if err := n.publish(ctx, batch); err != nil {
-			n.logger.Error().Err(err).Msg("store own lines")
-			n.display.ShowSystem(fmt.Sprintf("error: %d line(s) not stored, not sent: %v", len(batch), err))
+		// Each line carries the name in force when it was typed: a
+		// rename applies to the lines after it, also those signed while
+		// it is being stored.
+		if renaming.Load() == 0 {
+			name = n.Name()
 		}
+		name = named(batch, name)
+		if hasRename(batch) {
+			renaming.Add(1)
+		}
+		if ahead, err := n.log.Sign(batch); err == nil {
+			batch = ahead
+		} else {
+			// Left for the log's writer to sign.
+			n.logger.Warn().Err(err).Msg("sign own lines ahead")
+		}
+		signed <- batch
 	}
 }
 
-func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
-	// Each line carries the name in force when it was typed: a rename
-	// in the batch applies to the lines after it.
-	name := n.Name()
+// named gives each line and private message of batch the name in force
+// when it was typed, name before the batch's first rename, and returns
+// the name in force after the batch.
+func named(batch []eventlog.Body, name string) string {
 	for i, b := range batch {
 		switch b := b.(type) {
 		case eventlog.Chat:
@@ -83,9 +120,22 @@ func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
 			name = b.Name
 		}
 	}
+	return name
+}
+
+func hasRename(batch []eventlog.Body) bool {
+	for _, b := range batch {
+		if _, ok := b.(eventlog.Nick); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) publish(ctx context.Context, batch []eventlog.Body) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	results, err := n.log.Append(ctx, batch...)
+	results, err := n.log.AppendSigned(ctx, batch)
 	if err != nil {
 		return err
 	}
