@@ -93,6 +93,23 @@ func VerifyChained(ms []Signed) []error {
 // voucher vouches for it; -1 for the others. Log.AppendVouched takes it,
 // so that no such message is stored without what vouches for it.
 func VerifyChainedOpen(ms []Signed) (errs []error, open []bool, vouchedBy []int) {
+	return VerifyChainedOpenKnown(ms, nil)
+}
+
+// VerifyChainedOpenKnown is VerifyChainedOpen for a batch some messages
+// of which an earlier check found failing on their own signatures:
+// knownBad[i] is that check's error, or nil (knownBad may be nil). Their
+// signatures are not checked again: only a successor can vouch for them.
+// So a node that holds such messages back and checks them again with each
+// later batch (package peering) pays for their signatures once, not once
+// per batch.
+func VerifyChainedOpenKnown(ms []Signed, knownBad []error) (errs []error, open []bool, vouchedBy []int) {
+	known := func(i int) error {
+		if knownBad == nil {
+			return nil
+		}
+		return knownBad[i]
+	}
 	errs = make([]error, len(ms))
 	open = make([]bool, len(ms))
 	vouchedBy = make([]int, len(ms))
@@ -125,11 +142,12 @@ func VerifyChainedOpen(ms []Signed) (errs []error, open []bool, vouchedBy []int)
 			tails = append(tails, i)
 		}
 	}
+	tailErr := make(map[int]error, len(tails))
+	tails = settleKnown(tails, known, tailErr)
 	tailMsgs := make([]Signed, len(tails))
 	for k, i := range tails {
 		tailMsgs[k] = ms[i]
 	}
-	tailErr := make(map[int]error, len(tails))
 	for k, err := range VerifyBatch(tailMsgs) {
 		tailErr[tails[k]] = err
 	}
@@ -161,6 +179,11 @@ func VerifyChainedOpen(ms []Signed) (errs []error, open []bool, vouchedBy []int)
 		errs[t] = tailErr[t]
 		failed = append(failed, run)
 		alone = append(alone, run[:len(run)-1]...)
+	}
+	aloneErr := make(map[int]error)
+	alone = settleKnown(alone, known, aloneErr)
+	for i, err := range aloneErr {
+		errs[i] = err
 	}
 	if len(alone) > 0 {
 		sub := make([]Signed, len(alone))
@@ -201,6 +224,21 @@ func VerifyChainedOpen(ms []Signed) (errs []error, open []bool, vouchedBy []int)
 		}
 	}
 	return errs, open, vouchedBy
+}
+
+// settleKnown writes into errs the known failure of each message of idx
+// that has one, and returns the others, whose signatures are to be
+// checked.
+func settleKnown(idx []int, known func(int) error, errs map[int]error) []int {
+	rest := idx[:0:0]
+	for _, i := range idx {
+		if err := known(i); err != nil {
+			errs[i] = err
+			continue
+		}
+		rest = append(rest, i)
+	}
+	return rest
 }
 
 // hashOf returns ChainHash(ms[i]), computed once.

@@ -200,6 +200,47 @@ func TestVerifyChainedDecidesAlikeWhateverTheTail(t *testing.T) {
 	}
 }
 
+// TestVerifyChainedOpenKnownTakesTheEarlierChecksWord: failures found
+// by an earlier check are not checked again; told them, it decides the
+// batch as a full check does, and a message it is told fails is refused
+// whatever its signature, unless a successor vouches for it.
+func TestVerifyChainedOpenKnownTakesTheEarlierChecksWord(t *testing.T) {
+	key := originKey("alice")
+	corrupt := func(c eventlog.Chat) eventlog.Chat {
+		c.Sig = bytes.Clone(c.Sig)
+		c.Sig[0] ^= 1
+		return c
+	}
+	l1 := signedChat(key, "alice", 1, "one")
+	l2 := corrupt(chainedChat(key, "alice", 2, "two", l1))
+	l3 := corrupt(chainedChat(key, "alice", 3, "three", l2))
+	l4 := chainedChat(key, "alice", 4, "four", l3)
+	held := []eventlog.Signed{l1, l2, l3}
+	errs, open, _ := eventlog.VerifyChainedOpen(held)
+	if !open[1] || !open[2] {
+		t.Fatalf("lines 2 and 3 without line 4: open %v, want both open", open)
+	}
+	for _, ms := range [][]eventlog.Signed{held, append(slices.Clone(held), l4)} {
+		known := make([]error, len(ms))
+		copy(known, errs)
+		wantErrs, wantOpen, wantBy := eventlog.VerifyChainedOpen(ms)
+		gotErrs, gotOpen, gotBy := eventlog.VerifyChainedOpenKnown(ms, known)
+		for i := range ms {
+			if (gotErrs[i] == nil) != (wantErrs[i] == nil) || gotOpen[i] != wantOpen[i] || gotBy[i] != wantBy[i] {
+				t.Errorf("%d messages, message %d: %v open %v vouched by %d; a full check says %v, %v, %d",
+					len(ms), i, gotErrs[i], gotOpen[i], gotBy[i], wantErrs[i], wantOpen[i], wantBy[i])
+			}
+		}
+	}
+	// Told that line 1, whose signature holds, fails: it is not checked
+	// again, and nothing chains to an unchained line.
+	told := errors.New("failed before")
+	errs, _, _ = eventlog.VerifyChainedOpenKnown([]eventlog.Signed{l1}, []error{told})
+	if !errors.Is(errs[0], told) {
+		t.Errorf("told line 1 fails: %v, want the earlier check's error", errs[0])
+	}
+}
+
 // TestVouchesSaysWhatTheLogHoldsAfterAMessage: the held successor that
 // chains to a message vouches for it; another is a fork.
 func TestVouchesSaysWhatTheLogHoldsAfterAMessage(t *testing.T) {

@@ -26,6 +26,9 @@ type inbound struct {
 	// the answer (synced) that the view has been told of already.
 	timedOut bool
 	size     int // bytes taken from the connection's ingest room
+	// ownErr is why the line's own signature failed, for a line held
+	// back for a voucher (pendingChain): it is not checked again.
+	ownErr error
 }
 
 // maxIngestBatch caps the messages verified and appended together.
@@ -332,9 +335,9 @@ func (n *Node) verifyBatch(from *conn, batch []inbound) (good []inbound, voucher
 		case m.synced:
 			synced = i
 		case m.live:
-			live.add(m.body, i)
+			live.add(m, i)
 		default:
-			caught.add(m.body, i)
+			caught.add(m, i)
 		}
 	}
 	errs := make([]error, len(batch))
@@ -363,6 +366,7 @@ func (n *Node) verifyBatch(from *conn, batch []inbound) (good []inbound, voucher
 				errs[i] = errForkRefused
 			default:
 				if (m.live && origin != from.id) || (!m.live && i > synced) {
+					m.ownErr = errs[i]
 					hold = append(hold, m)
 					errs[i] = errHeldBack
 				}
@@ -408,22 +412,30 @@ func (n *Node) verifyBatch(from *conn, batch []inbound) (good []inbound, voucher
 // chain to each other.
 type checking struct {
 	lines []eventlog.Signed
-	at    []int // index in the batch of each of lines
+	at    []int   // index in the batch of each of lines
+	known []error // inbound.ownErr of each of lines, or nil if none has one
 }
 
-func (c *checking) add(m eventlog.Signed, at int) {
-	c.lines, c.at = append(c.lines, m), append(c.at, at)
+func (c *checking) add(m inbound, at int) {
+	if m.ownErr != nil && c.known == nil {
+		c.known = make([]error, len(c.lines), cap(c.lines))
+	}
+	if c.known != nil {
+		c.known = append(c.known, m.ownErr)
+	}
+	c.lines, c.at = append(c.lines, m.body), append(c.at, at)
 }
 
-// verify checks c's lines (eventlog.VerifyChainedOpen), writes each
-// verdict into errs and each voucher into voucher, both by batch index,
-// and returns open with the batch indexes of the lines a successor not in
-// the batch could still vouch for.
+// verify checks c's lines (eventlog.VerifyChainedOpenKnown: a held line's
+// own signature is not checked twice), writes each verdict into errs and
+// each voucher into voucher, both by batch index, and returns open with
+// the batch indexes of the lines a successor not in the batch could still
+// vouch for.
 func (c *checking) verify(errs []error, voucher, open []int) []int {
 	if len(c.lines) == 0 {
 		return open
 	}
-	cerrs, copen, vouchedBy := eventlog.VerifyChainedOpen(c.lines)
+	cerrs, copen, vouchedBy := eventlog.VerifyChainedOpenKnown(c.lines, c.known)
 	for k, i := range c.at {
 		errs[i] = cerrs[k]
 		if j := vouchedBy[k]; j >= 0 {

@@ -3,6 +3,8 @@ package peering
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -265,5 +267,36 @@ func testALineNoVoucherCameFor(t *testing.T, frame string) {
 	})
 	if held := vouchHolds(t, a, lines); !held[0] || held[1] {
 		t.Errorf("Alice holds %v of the lines, want line 1 and never line 2", held)
+	}
+}
+
+// A held line's own signature is checked once, when it first fails: held
+// back, it is checked again with each later batch of its origin only on
+// its successors' word, or a peer sending one failing line at a time could
+// make each later line cost a check of every line held. Told that a line
+// whose signature holds had failed, the node holds it back again instead
+// of taking it.
+func TestAHeldLinesOwnSignatureIsNotCheckedAgain(t *testing.T) {
+	a := netTestStart(t, "Alice", nil)
+	key, _ := netTestNewKey(t)
+	_, relay := netTestNewKey(t)
+	l1 := netTestChat(key, 1, "line one")
+	l2 := netTestChainedChat(key, 2, "line two, signed well", l1)
+	from := &conn{n: a.Node, id: relay}
+	told := fmt.Errorf("failed before: %w", eventlog.ErrBadSignature)
+	good, _, refused, err := a.verifyBatch(from, []inbound{{body: l2.Event(), live: true, ownErr: told}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(good) != 0 || refused != nil {
+		t.Fatalf("kept %d lines, refused %v; want the line held back again", len(good), refused)
+	}
+	if len(from.chain.lines) != 1 || !errors.Is(from.chain.lines[0].ownErr, told) {
+		t.Fatalf("held %d lines, want the one, with the earlier error", len(from.chain.lines))
+	}
+	// Unheld, the same line is taken on its own signature.
+	good, _, _, err = a.verifyBatch(&conn{n: a.Node, id: relay}, []inbound{{body: l2.Event(), live: true}})
+	if err != nil || len(good) != 1 {
+		t.Fatalf("kept %d lines (%v), want the line", len(good), err)
 	}
 }
