@@ -18,6 +18,16 @@ func aheadBatch(tag string, n int) []eventlog.Body {
 	return out
 }
 
+// aheadSign signs n own lines ahead (Log.Sign).
+func aheadSign(t *testing.T, l *eventlog.Log, tag string, n int) []eventlog.Body {
+	t.Helper()
+	signed, err := l.Sign(aheadBatch(tag, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
 // aheadStored appends signed with AppendSigned and returns the messages
 // as stored, failing on anything not stored.
 func aheadStored(t *testing.T, l *eventlog.Log, signed []eventlog.Body) []eventlog.Signed {
@@ -70,14 +80,8 @@ func TestLinesSignedAheadAreStoredAsSigned(t *testing.T) {
 	if _, err := l.Append(context.Background(), eventlog.Chat{Name: "Me", Text: "before"}); err != nil {
 		t.Fatal(err)
 	}
-	first, err := l.Sign(aheadBatch("first", 3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := l.Sign(aheadBatch("second", 2))
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := aheadSign(t, l, "first", 3)
+	second := aheadSign(t, l, "second", 2)
 	for _, signed := range [][]eventlog.Body{first, second} {
 		for i, s := range aheadStored(t, l, signed) {
 			if !bytes.Equal(eventlog.ChainHash(s), eventlog.ChainHash(signed[i].(eventlog.Signed))) {
@@ -97,14 +101,8 @@ func TestLinesSignedAheadOfAMovedChainAreSignedAgain(t *testing.T) {
 	ctx := context.Background()
 	t.Run("written in between", func(t *testing.T) {
 		l := newLog(t)
-		first, err := l.Sign(aheadBatch("first", 3))
-		if err != nil {
-			t.Fatal(err)
-		}
-		second, err := l.Sign(aheadBatch("second", 3))
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := aheadSign(t, l, "first", 3)
+		second := aheadSign(t, l, "second", 3)
 		if _, err := l.Append(ctx, eventlog.Chat{Name: "Me", Text: "in between"}); err != nil {
 			t.Fatal(err)
 		}
@@ -115,10 +113,7 @@ func TestLinesSignedAheadOfAMovedChainAreSignedAgain(t *testing.T) {
 		aheadStored(t, l, second)
 		aheadChain(t, l, 7)
 		// Signed again from the log: the next batch fits as signed.
-		third, err := l.Sign(aheadBatch("third", 2))
-		if err != nil {
-			t.Fatal(err)
-		}
+		third := aheadSign(t, l, "third", 2)
 		for i, s := range aheadStored(t, l, third) {
 			if !bytes.Equal(eventlog.ChainHash(s), eventlog.ChainHash(third[i].(eventlog.Signed))) {
 				t.Errorf("line %d of the batch after was signed again", i+1)
@@ -128,13 +123,8 @@ func TestLinesSignedAheadOfAMovedChainAreSignedAgain(t *testing.T) {
 	})
 	t.Run("signed and never stored", func(t *testing.T) {
 		l := newLog(t)
-		if _, err := l.Sign(aheadBatch("lost", 4)); err != nil {
-			t.Fatal(err)
-		}
-		next, err := l.Sign(aheadBatch("next", 2))
-		if err != nil {
-			t.Fatal(err)
-		}
+		aheadSign(t, l, "lost", 4)
+		next := aheadSign(t, l, "next", 2)
 		aheadStored(t, l, next)
 		aheadChain(t, l, 2)
 	})

@@ -30,6 +30,13 @@ func chainOf(name string, n int) []eventlog.Signed {
 	return out
 }
 
+// badlySigned is c with a signature that fails.
+func badlySigned(c eventlog.Chat) eventlog.Chat {
+	c.Sig = bytes.Clone(c.Sig)
+	c.Sig[0] ^= 1
+	return c
+}
+
 // verifyEach is what checking every message alone says.
 func verifyEach(ms []eventlog.Signed) []error {
 	out := make([]error, len(ms))
@@ -133,9 +140,7 @@ func TestVerifyChainedAgreesWithSingleChecks(t *testing.T) {
 func TestVerifyChainedTakesTheChainsWord(t *testing.T) {
 	key := originKey("alice")
 	first := signedChat(key, "alice", 1, "one")
-	bad := chainedChat(key, "alice", 2, "two", first)
-	bad.Sig = bytes.Clone(bad.Sig)
-	bad.Sig[0] ^= 1
+	bad := badlySigned(chainedChat(key, "alice", 2, "two", first))
 	third := chainedChat(key, "alice", 3, "three", bad)
 	errs := eventlog.VerifyChained([]eventlog.Signed{first, bad, third})
 	if errs[0] != nil || errs[1] != nil || errs[2] != nil {
@@ -155,9 +160,7 @@ func TestVerifyChainedTakesTheChainsWord(t *testing.T) {
 // versions, which check it alone: no successor vouches for it.
 func TestVerifyChainedVouchesOnlyForChainedLines(t *testing.T) {
 	key := originKey("alice")
-	first := signedChat(key, "alice", 1, "one")
-	first.Sig = bytes.Clone(first.Sig)
-	first.Sig[0] ^= 1
+	first := badlySigned(signedChat(key, "alice", 1, "one"))
 	second := chainedChat(key, "alice", 2, "two", first)
 	errs, open, _ := eventlog.VerifyChainedOpen([]eventlog.Signed{first, second})
 	if !errors.Is(errs[0], eventlog.ErrBadSignature) || errs[1] != nil || open[0] || open[1] {
@@ -172,16 +175,11 @@ func TestVerifyChainedVouchesOnlyForChainedLines(t *testing.T) {
 // something that does not chain to them does.
 func TestVerifyChainedDecidesAlikeWhateverTheTail(t *testing.T) {
 	key := originKey("alice")
-	corrupt := func(c eventlog.Chat) eventlog.Chat {
-		c.Sig = bytes.Clone(c.Sig)
-		c.Sig[0] ^= 1
-		return c
-	}
 	l1 := signedChat(key, "alice", 1, "one")
-	l2 := corrupt(chainedChat(key, "alice", 2, "two", l1))
+	l2 := badlySigned(chainedChat(key, "alice", 2, "two", l1))
 	l3 := chainedChat(key, "alice", 3, "three", l2)
-	l4 := corrupt(chainedChat(key, "alice", 4, "four", l3))
-	l5 := corrupt(chainedChat(key, "alice", 5, "five", l4))
+	l4 := badlySigned(chainedChat(key, "alice", 4, "four", l3))
+	l5 := badlySigned(chainedChat(key, "alice", 5, "five", l4))
 	other := signedChat(originKey("bob"), "bob", 1, "bob's")
 	ms := []eventlog.Signed{l1, l2, other, l3, l4, l5}
 	errs, open, _ := eventlog.VerifyChainedOpen(ms)
@@ -206,14 +204,9 @@ func TestVerifyChainedDecidesAlikeWhateverTheTail(t *testing.T) {
 // whatever its signature, unless a successor vouches for it.
 func TestVerifyChainedOpenKnownTakesTheEarlierChecksWord(t *testing.T) {
 	key := originKey("alice")
-	corrupt := func(c eventlog.Chat) eventlog.Chat {
-		c.Sig = bytes.Clone(c.Sig)
-		c.Sig[0] ^= 1
-		return c
-	}
 	l1 := signedChat(key, "alice", 1, "one")
-	l2 := corrupt(chainedChat(key, "alice", 2, "two", l1))
-	l3 := corrupt(chainedChat(key, "alice", 3, "three", l2))
+	l2 := badlySigned(chainedChat(key, "alice", 2, "two", l1))
+	l3 := badlySigned(chainedChat(key, "alice", 3, "three", l2))
 	l4 := chainedChat(key, "alice", 4, "four", l3)
 	held := []eventlog.Signed{l1, l2, l3}
 	errs, open, _ := eventlog.VerifyChainedOpen(held)
