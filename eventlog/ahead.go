@@ -56,7 +56,7 @@ func (l *Log) Sign(bodies []Body) ([]Body, error) {
 		}
 		a.seq++
 		var prev []byte
-		if chained(s) {
+		if chainable(s) {
 			prev = a.hash
 		}
 		signed := s.stamped(a.seq, now, l.key, prev)
@@ -113,8 +113,8 @@ func unnumbered(s Signed) bool {
 	return seq == 0
 }
 
-// chained reports whether s is of a type that names its predecessor.
-func chained(s Signed) bool {
+// chainable reports whether s is of a type that names its predecessor.
+func chainable(s Signed) bool {
 	switch s.(type) {
 	case Chat, Nick:
 		return true
@@ -131,7 +131,7 @@ func (c *chainCache) follows(self NodeID, s Signed) (bool, error) {
 		return false, nil
 	}
 	var want []byte
-	if chained(s) && seq > 1 {
+	if chainable(s) && seq > 1 {
 		h, held, err := c.hash(self, seq-1)
 		if err != nil {
 			return false, err

@@ -40,6 +40,10 @@ func checkPrev(seq uint64, prev []byte) error {
 	return nil
 }
 
+// Chained reports whether m names its predecessor (Prev): only such a
+// message is ever taken on a successor's word.
+func Chained(m Signed) bool { return len(prevOf(m)) > 0 }
+
 // prevOf is the Prev of a chained message, nil for any other.
 func prevOf(m Signed) []byte {
 	switch b := m.(type) {

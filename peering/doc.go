@@ -122,10 +122,13 @@
 // refused as a fork (not the peer's fault) if the log holds another, and
 // otherwise held back (pendingChain) and checked again with the next lines
 // of its origin and of its kind on the connection, which vouch for it or
-// not. A caught-up one is refused as the peer's violation only when the
-// answer ends without a voucher: SYNCED, or the round given up on at its
-// deadline (Config.SyncTimeout without a sign of life, whether
-// reconciling or awaiting the answer: catchup.endHeldBack). A live one,
+// not. One that a later line of the batch does not chain to is still
+// looked up in the log before it is refused (askTheLog): an answer leaves
+// out what the node said it holds, which may be its voucher. A caught-up
+// one is refused as the peer's violation only when the answer ends
+// without a voucher: SYNCED, or the round given up on at its deadline
+// (Config.SyncTimeout without a sign of life, whether reconciling or
+// awaiting the answer: catchup.endHeldBack). A live one,
 // which no answer ends, is refused as the peer's violation when a later
 // line of its origin from the peer does not chain to it, and at once if
 // the peer is its origin: an honest node signs every line of its own. An

@@ -377,6 +377,9 @@ func (n *Node) verifyBatch(from *conn, batch []inbound) (good []inbound, voucher
 		}
 		from.chain.hold(n, from, hold)
 	}
+	if err := n.askTheLog(from, batch, errs, open); err != nil {
+		return nil, nil, nil, err
+	}
 	good = make([]inbound, 0, len(batch))
 	at := make([]int, len(batch)) // batch index -> good index
 	for i, m := range batch {
@@ -404,6 +407,41 @@ func (n *Node) verifyBatch(from *conn, batch []inbound) (good []inbound, voucher
 		vouchers = append(vouchers, v)
 	}
 	return good, vouchers, refused, nil
+}
+
+// askTheLog settles the chained lines of batch refused on their own
+// signatures that are not open (a later line of their origin in the batch
+// does not chain to them) by what the log holds after them: one that the
+// log's successor chains to is its origin's, as that successor says (a
+// catch-up answer leaves out the lines the node said it holds, and a
+// relay's successor may have come another way), and one with another
+// successor is a fork. The rest stay refused, the peer's violation.
+func (n *Node) askTheLog(from *conn, batch []inbound, errs []error, open []int) error {
+	var closed []int
+	var lines []eventlog.Signed
+	for i, err := range errs {
+		if errors.Is(err, eventlog.ErrBadSignature) && eventlog.Chained(batch[i].body) && !slices.Contains(open, i) {
+			closed = append(closed, i)
+			lines = append(lines, batch[i].body)
+		}
+	}
+	if len(closed) == 0 {
+		return nil
+	}
+	vouches, err := n.log.Vouches(lines)
+	if err != nil {
+		return fmt.Errorf("read origin index: %w", err)
+	}
+	for k, i := range closed {
+		switch vouches[k] {
+		case eventlog.Vouched:
+			errs[i] = nil
+		case eventlog.VouchOther:
+			n.forked(from, batch[i].body)
+			errs[i] = errForkRefused
+		}
+	}
+	return nil
 }
 
 // checking is one kind of a batch's lines, live or caught up, checked

@@ -300,3 +300,25 @@ func TestAHeldLinesOwnSignatureIsNotCheckedAgain(t *testing.T) {
 		t.Fatalf("kept %d lines (%v), want the line", len(good), err)
 	}
 }
+
+// A badly signed line that a later line of its batch does not chain to is
+// still its author's if the log holds the successor that does: an honest
+// answer leaves out the lines the asking node holds, so line 2 can come
+// with line 4 while line 3, which vouches for it, is held already. It is
+// stored, and nobody is blamed.
+func TestALineTheLogVouchesForIsTakenWhateverFollowsItInItsBatch(t *testing.T) {
+	a := netTestStart(t, "Alice", nil)
+	lines, key := vouchedPair(t)
+	l4 := netTestChainedChat(key, 4, "line four", lines[2])
+	if _, err := a.log.Append(context.Background(), lines[0].Event(), lines[2].Event()); err != nil {
+		t.Fatal(err)
+	}
+	_, relay := netTestNewKey(t)
+	good, _, refused, err := a.verifyBatch(&conn{n: a.Node, id: relay}, []inbound{{body: lines[1].Event()}, {body: l4.Event()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refused != nil || len(good) != 2 {
+		t.Fatalf("kept %d of lines 2 and 4, refused %v; want both kept", len(good), refused)
+	}
+}
