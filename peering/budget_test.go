@@ -178,6 +178,39 @@ func TestChatOverTheBudgetIsSlowedDownNotDropped(t *testing.T) {
 	}
 }
 
+// A paste longer than the chat budget's burst is sent at the budget's
+// rate: the peer, which grants the same budget, never waits for it long
+// enough to take the paste for a flood, and gets every line. Unpaced, the
+// 800 lines past the burst would keep Bob's reading back 2 s, four times
+// the grace. Alice is told that her paste is held back.
+func TestAPasteLongerThanTheBudgetIsPacedAndNeverPenalized(t *testing.T) {
+	const rate, burst, n = 400, 100, 900
+	budget := func(cfg *Config) {
+		cfg.ChatRate, cfg.ChatBurst = rate, burst
+		cfg.FloodGrace, cfg.FloodWindow = 500*time.Millisecond, time.Minute
+	}
+	a := netTestStart(t, "Alice", budget)
+	b := netTestStart(t, "Bob", func(cfg *Config) { budget(cfg); netTestSeeds(a)(cfg) })
+	netTestWaitFor(t, 10*time.Second, "Alice and Bob connected", func() bool {
+		return a.connectedTo(b) && b.connectedTo(a)
+	})
+	for _, line := range netTestLines("long", n) {
+		a.say(t, line)
+	}
+	netTestWaitFor(t, 60*time.Second, "Bob shows every line", func() bool {
+		return b.display.chatsWithPrefix("long ") == n
+	})
+	if _, penalized := b.penalties.active(a.ID(), time.Now()); penalized {
+		t.Error("Bob penalized Alice for her paste")
+	}
+	if got := b.logs.lines("disconnected"); len(got) != 0 {
+		t.Errorf("Bob logged disconnects: %v", got)
+	}
+	if !a.display.sawSystem("long paste: sending 360 lines a second") {
+		t.Error("Alice was not told that her paste is held back")
+	}
+}
+
 func TestAFloodingPeerIsDisconnectedAndItsIDRefused(t *testing.T) {
 	a := netTestStart(t, "Alice", func(cfg *Config) {
 		cfg.ChatRate, cfg.ChatBurst = 200, 20

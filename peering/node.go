@@ -115,6 +115,7 @@ type Node struct {
 	outbox       chan eventlog.Body // own lines and renames, in order
 	outboxMu     sync.RWMutex       // guards sending on outbox against closing it
 	outboxClosed bool
+	outboxStop   chan struct{} // closed with outbox: what is queued goes unpaced
 	outboxDone   chan struct{}
 }
 
@@ -152,6 +153,7 @@ func New(cfg Config, log Log, display Display) (*Node, error) {
 		targets:    map[string]*target{},
 		wake:       make(chan struct{}, 1),
 		outbox:     make(chan eventlog.Body, outboxSize),
+		outboxStop: make(chan struct{}),
 		outboxDone: make(chan struct{}),
 		caught:     newCatchupView(),
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2pchat/p2pchat/eventlog"
+	"golang.org/x/time/rate"
 )
 
 // outboxSize bounds the own lines waiting to be stored; past it Say waits,
@@ -48,6 +49,7 @@ func (n *Node) closeOutbox() {
 	n.outboxMu.Lock()
 	if !n.outboxClosed {
 		n.outboxClosed = true
+		close(n.outboxStop)
 		close(n.outbox)
 	}
 	n.outboxMu.Unlock()
@@ -82,8 +84,10 @@ func (n *Node) outboxLoop(ctx context.Context) {
 		<-published
 	}()
 	var name string
+	pace := newPacer(n.cfg.ChatRate, n.cfg.ChatBurst)
 	for first := range n.outbox {
-		batch := drain(first, n.outbox, maxIngestBatch)
+		batch := drain(first, n.outbox, pace.batch)
+		n.paced(pace, len(batch))
 		// Each line carries the name in force when it was typed: a
 		// rename applies to the lines after it, also those signed while
 		// it is being stored.
@@ -101,6 +105,66 @@ func (n *Node) outboxLoop(ctx context.Context) {
 			n.logger.Warn().Err(err).Msg("sign own lines ahead")
 		}
 		signed <- batch
+	}
+}
+
+// pacer keeps the node's own lines within the chat budget its peers
+// grant it (Config.ChatRate after Config.ChatBurst, this node's own
+// budget standing for theirs): past it, a peer's read loop waits for the
+// budget, and one kept waiting longer than Config.FloodGrace penalizes
+// this node as a flood. A paste longer than the burst is sent at the rate
+// instead, and Say waits once the outbox is full.
+//
+// It keeps below the budget by a margin: a peer also counts this node's
+// other frames (PEERS, SYNC, HAVE) and the lines it relays, and a line
+// sent the moment the budget allows may arrive a moment before it does.
+// Batches stay at most a quarter of the burst, so that what goes out at
+// once never outruns the peer's bucket.
+type pacer struct {
+	lim    *rate.Limiter
+	batch  int       // the most lines committed and sent at once
+	noted  time.Time // when the user was last told of the pace
+	slowed bool      // the pace held the last batch back
+}
+
+// pacedShare is the share of the peers' chat rate a paste is sent at.
+const pacedShare = 0.9
+
+func newPacer(perSec, burst int) *pacer {
+	return &pacer{
+		lim:   rate.NewLimiter(rate.Limit(pacedShare*float64(perSec)), burst),
+		batch: min(maxIngestBatch, max(1, burst/4)),
+	}
+}
+
+// pacedNote is how often, at most, the user is told that a paste is paced.
+const pacedNote = 10 * time.Second
+
+// paced waits until p allows lines more of the node's own messages, or
+// until the outbox closes: at shutdown what is queued goes at once. The
+// user is told when a paste starts to be held back.
+func (n *Node) paced(p *pacer, lines int) {
+	waited := false
+	defer func() { p.slowed = waited }()
+	for lines > 0 {
+		k := min(lines, p.lim.Burst())
+		lines -= k
+		d := p.lim.ReserveN(time.Now(), k).Delay()
+		if d < minBudgetWait {
+			continue
+		}
+		if !p.slowed && !waited && time.Since(p.noted) > pacedNote {
+			p.noted = time.Now()
+			n.display.ShowSystem(fmt.Sprintf("long paste: sending %d lines a second, as fast as peers take them; the rest waits", int(p.lim.Limit())))
+		}
+		waited = true
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-n.outboxStop:
+			t.Stop()
+			return
+		}
 	}
 }
 
