@@ -57,10 +57,11 @@ func (n *Node) closeOutbox() {
 }
 
 // outboxLoop stores, broadcasts and shows the node's own messages, a batch
-// per commit. It signs each batch (eventlog.Log.Sign) while a goroutine of
-// its own commits, sends and shows the batch before, so that the log's
-// writer, which would otherwise sign inside its transaction, never waits
-// for a signature; the order of the lines is kept.
+// per commit, no faster than peers take them (pacer). It signs each batch
+// (eventlog.Log.Sign) while a goroutine of its own commits, sends and
+// shows the batch before, so that the log's writer, which would otherwise
+// sign inside its transaction, never waits for a signature; the order of
+// the lines is kept.
 func (n *Node) outboxLoop(ctx context.Context) {
 	defer n.wg.Done()
 	defer close(n.outboxDone)
@@ -112,8 +113,8 @@ func (n *Node) outboxLoop(ctx context.Context) {
 // grant it (Config.ChatRate after Config.ChatBurst, this node's own
 // budget standing for theirs): past it, a peer's read loop waits for the
 // budget, and one kept waiting longer than Config.FloodGrace penalizes
-// this node as a flood. A paste longer than the burst is sent at the rate
-// instead, and Say waits once the outbox is full.
+// this node as a flood. A paste longer than the burst is sent at a share
+// of the rate instead, and Say waits once the outbox is full.
 //
 // It keeps below the budget by a margin: a peer also counts this node's
 // other frames (PEERS, SYNC, HAVE) and the lines it relays, and a line
