@@ -123,24 +123,15 @@ func chainable(s Signed) bool {
 }
 
 // follows reports whether the node's own message s, signed ahead, is
-// what prepare would make of it now: the origin seq after the newest one
-// held, and a Prev naming that one if s chains and the log holds it.
+// what prepare would make of it now (nextOwn): the origin seq after the
+// newest one held, and the Prev prepare would give it.
 func (c *chainCache) follows(self NodeID, s Signed) (bool, error) {
-	_, seq := s.OriginKey()
-	if seq != c.p.lastOrigin(self)+1 {
-		return false, nil
+	seq, prev, err := c.nextOwn(self, s)
+	if err != nil {
+		return false, err
 	}
-	var want []byte
-	if chainable(s) && seq > 1 {
-		h, held, err := c.hash(self, seq-1)
-		if err != nil {
-			return false, err
-		}
-		if held {
-			want = h
-		}
-	}
-	return bytes.Equal(prevOf(s), want), nil
+	_, got := s.OriginKey()
+	return got == seq && bytes.Equal(prevOf(s), prev), nil
 }
 
 // unstamped is s as handed in, for prepare to number and sign again.

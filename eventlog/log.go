@@ -654,29 +654,30 @@ func heardID(k []byte) (NodeID, bool) {
 // (ChainHash), which it holds unless it is its first.
 func (l *Log) prepare(chains *chainCache, body Body, now time.Time) (Body, error) {
 	s, ok := body.(stampable)
-	if !ok {
+	if !ok || !unnumbered(s) {
 		return body, nil
 	}
-	if _, seq := s.OriginKey(); seq != 0 {
-		return body, nil
-	}
-	seq := chains.p.lastOrigin(l.self) + 1
-	var prev []byte
-	switch s.(type) {
-	case Chat, Nick: // Sealed and Ack do not chain
-	default:
-		return s.stamped(seq, now, l.key, nil), nil
-	}
-	if seq > 1 {
-		h, held, err := chains.hash(l.self, seq-1)
-		if err != nil {
-			return nil, err
-		}
-		if held {
-			prev = h
-		}
+	seq, prev, err := chains.nextOwn(l.self, s)
+	if err != nil {
+		return nil, err
 	}
 	return s.stamped(seq, now, l.key, prev), nil
+}
+
+// nextOwn is the origin seq and Prev the node's own message s gets now:
+// the seq after the newest one the log holds, and, if s is of a type that
+// chains, that one's chain hash when the log holds it (Sealed and Ack do
+// not chain).
+func (c *chainCache) nextOwn(self NodeID, s Signed) (uint64, []byte, error) {
+	seq := c.p.lastOrigin(self) + 1
+	if !chainable(s) || seq == 1 {
+		return seq, nil, nil
+	}
+	h, held, err := c.hash(self, seq-1)
+	if err != nil || !held {
+		return seq, nil, err
+	}
+	return seq, h, nil
 }
 
 // chainLink is the newest signed message of an origin a transaction
