@@ -341,14 +341,15 @@ func (n *Node) broadcastSigned(body eventlog.Body, except *conn) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, c := range peers {
-		c.send(frame)
-	}
-	return len(peers), nil
+	return sendEach(peers, frame), nil
 }
 
 func (n *Node) broadcastTo(frame []byte, except *conn, minVersion int) int {
-	peers := n.peersReading(except, minVersion)
+	return sendEach(n.peersReading(except, minVersion), frame)
+}
+
+// sendEach queues frame to each of peers and returns how many they are.
+func sendEach(peers []*conn, frame []byte) int {
 	for _, c := range peers {
 		c.send(frame)
 	}
