@@ -86,7 +86,12 @@ func Confusable(a, b string) bool {
 // and the zero-width and other invisible format characters (Unicode
 // category Cf).
 func isHidden(r rune) bool {
-	return (r >= 0x80 && r < 0xa0) || unicode.Is(unicode.Cf, r)
+	if r < 0xa0 {
+		// No character of Cf is below U+00AD: most text, checked once
+		// per line at every node, never reaches the table search.
+		return r >= 0x80
+	}
+	return unicode.Is(unicode.Cf, r)
 }
 
 // InvisibleInText reports whether r may not appear in chat text, nor

@@ -1,6 +1,9 @@
 package eventlog
 
-import "testing"
+import (
+	"testing"
+	"unicode"
+)
 
 func TestLookAlikeNamesShareASkeleton(t *testing.T) {
 	for _, c := range []struct{ a, b string }{
@@ -104,4 +107,15 @@ func BenchmarkSkeleton(b *testing.B) {
 		}
 		_ = same
 	})
+}
+
+// TestHiddenIsExactlyC1AndTheFormatCharacters holds isHidden, which skips
+// the table search below U+00A0, to its definition over every code point.
+func TestHiddenIsExactlyC1AndTheFormatCharacters(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		want := (r >= 0x80 && r < 0xa0) || unicode.Is(unicode.Cf, r)
+		if got := isHidden(r); got != want {
+			t.Fatalf("isHidden(U+%04X) = %v, want %v", r, got, want)
+		}
+	}
 }
