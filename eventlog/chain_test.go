@@ -451,3 +451,71 @@ func TestAppendVouchedNeverStoresALineWithoutItsVoucher(t *testing.T) {
 		}
 	})
 }
+
+// TestAVouchedRunStillRefusesForksAroundIt: a run stored on its callers'
+// vouchers (each line's Prev not hashed again against the line written
+// before it) is refused where it forks from what the log holds, at its
+// head, in its middle or at its end.
+func TestAVouchedRunStillRefusesForksAroundIt(t *testing.T) {
+	key := originKey("alice")
+	chain := chainOf("alice", 6)
+	ctx := context.Background()
+	vouched := func(n int) []int {
+		by := make([]int, n)
+		for i := range by {
+			by[i] = i + 1
+		}
+		by[n-1] = -1
+		return by
+	}
+	bodies := func(ms ...eventlog.Signed) []eventlog.Body {
+		out := make([]eventlog.Body, len(ms))
+		for i, m := range ms {
+			out[i] = m
+		}
+		return out
+	}
+
+	t.Run("between held lines", func(t *testing.T) {
+		l := newLog(t)
+		appendOK(t, l, chain[0], chain[1], chain[5])
+		res, err := l.AppendVouched(ctx, bodies(chain[2], chain[3], chain[4]), vouched(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			if r.Seq == 0 {
+				t.Errorf("line %d of the run not stored: %+v", i+3, r)
+			}
+		}
+		assertClean(t, l)
+	})
+	t.Run("on a held line's fork", func(t *testing.T) {
+		l := newLog(t)
+		appendOK(t, l, chain[0], chain[1], chain[2])
+		other3 := chainedChat(key, "alice", 3, "another three", chain[1])
+		after := chainedChat(key, "alice", 4, "after the other three", other3)
+		res, err := l.AppendVouched(ctx, bodies(other3, after), vouched(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res[0].Duplicate || !res[1].Forked {
+			t.Errorf("results %+v, want the other 3 a duplicate and the 4 naming it forked", res)
+		}
+		assertClean(t, l)
+	})
+	t.Run("into a held line", func(t *testing.T) {
+		l := newLog(t)
+		appendOK(t, l, chain[0], chain[1], chain[4])
+		other3 := chainedChat(key, "alice", 3, "another three", chain[1])
+		other4 := chainedChat(key, "alice", 4, "another four", other3)
+		res, err := l.AppendVouched(ctx, bodies(other3, other4), vouched(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res[1].Forked || !res[0].Unvouched {
+			t.Errorf("results %+v, want the 4 the held 5 does not name forked, and the 3 it vouched for unvouched", res)
+		}
+		assertClean(t, l)
+	})
+}

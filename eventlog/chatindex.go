@@ -14,15 +14,42 @@ import (
 // events cost nothing to skip.
 const chatBlock = 64
 
-// markChat sets seq's bit.
-func markChat(b *bolt.Bucket, seq uint64) error {
-	key := seqKey(seq / chatBlock)
-	var bits uint64
-	if v := b.Get(key); len(v) == 8 {
-		bits = binary.BigEndian.Uint64(v)
+// chatMarks sets the bits of the CHATs one write transaction stores. Their
+// seqs ascend, so it keeps the block being filled and writes it once it
+// moves on to the next, and last in flush: a block is read and written
+// once per transaction, not once per line.
+type chatMarks struct {
+	b       *bolt.Bucket
+	block   uint64
+	bits    uint64
+	pending bool // block and bits are not written yet
+}
+
+// mark sets seq's bit.
+func (m *chatMarks) mark(seq uint64) error {
+	block := seq / chatBlock
+	if m.pending && block != m.block {
+		if err := m.flush(); err != nil {
+			return err
+		}
 	}
-	bits |= 1 << (seq % chatBlock)
-	return b.Put(key, binary.BigEndian.AppendUint64(make([]byte, 0, 8), bits))
+	if !m.pending {
+		m.block, m.bits, m.pending = block, 0, true
+		if v := m.b.Get(seqKey(block)); len(v) == 8 {
+			m.bits = binary.BigEndian.Uint64(v)
+		}
+	}
+	m.bits |= 1 << (seq % chatBlock)
+	return nil
+}
+
+// flush writes the block being filled.
+func (m *chatMarks) flush() error {
+	if !m.pending {
+		return nil
+	}
+	m.pending = false
+	return m.b.Put(seqKey(m.block), binary.BigEndian.AppendUint64(make([]byte, 0, 8), m.bits))
 }
 
 // lastChatSeqs returns the seqs of the newest n CHATs, newest first.

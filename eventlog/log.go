@@ -311,7 +311,9 @@ func (l *Log) submit(ctx context.Context, r *request) ([]Result, error) {
 // a later message's word rather than checked on their own signatures
 // (VerifyChainedOpen): vouchedBy[i] is the index in bodies of the message
 // that chains to bodies[i] and vouches for it, or -1 for one that needs
-// no voucher. A message whose voucher is not written (refused, or a
+// no voucher. The log takes the caller's word for the chaining as for the
+// signature: it does not hash bodies[i] again to see that the voucher's
+// Prev names it. A message whose voucher is not written (refused, or a
 // duplicate of a held message that does not chain to it) is not written
 // either (Result.Unvouched), so the log never holds a line whose own
 // signature may fail without the line that vouches for it: a node that
@@ -434,12 +436,12 @@ func (l *Log) commitOnce(batch []*request) error {
 		touched = touched[:0]
 		events := tx.Bucket(bucketEvents)
 		events.FillPercent = 1 // append-only: fill pages densely
-		chats := tx.Bucket(bucketChats)
+		chats := &chatMarks{b: tx.Bucket(bucketChats)}
 		room := &peerRoom{max: l.maxPeers, rows: -1, bucket: tx.Bucket(bucketPeers), index: tx.Bucket(bucketHearsay)}
-		p := txProjection{tx: tx, room: room}
+		p := txProjection{tx: tx, room: room, origins: originCache{}}
 		seq := lastSeq(tx)
 		now := l.now().Round(0).UTC()
-		chains := chainCache{p: p, last: map[NodeID]chainLink{}}
+		chains := chainCache{p: p, last: map[NodeID]*chainLink{}}
 		for _, r := range batch {
 			r.results = make([]Result, len(r.bodies))
 			for i, body := range r.bodies {
@@ -486,7 +488,7 @@ func (l *Log) commitOnce(batch []*request) error {
 							continue
 						}
 					}
-					forked, err := chains.forks(s)
+					forked, err := chains.forks(s, chains.vouchesForLast(r, i, s))
 					if err != nil {
 						return err
 					}
@@ -512,25 +514,18 @@ func (l *Log) commitOnce(batch []*request) error {
 					return err
 				}
 				if body.Type() == TypeChat {
-					if err := markChat(chats, seq); err != nil {
+					if err := chats.mark(seq); err != nil {
 						return err
 					}
 				}
-				// Fold the event as stored, just as Verify reads it
-				// back: the encoding normalises times (to UTC, without a
-				// monotonic reading), which a body handed in may not be.
-				stored, err := Decode(seq, data)
-				if err != nil {
-					return err
-				}
-				if err := fold(p, l.self, stored); err != nil {
+				if err := foldAsStored(p, l.self, e, data); err != nil {
 					return err
 				}
 				r.results[i] = Result{Seq: seq, Body: body}
 				if s, ok := body.(Signed); ok {
 					origin, oseq := s.OriginKey()
 					touched = append(touched, origin)
-					chains.last[origin] = chainLink{oseq, ChainHash(s)}
+					chains.last[origin] = &chainLink{seq: oseq, msg: s, r: r, i: i}
 				}
 			}
 			if redo, err := r.checkVouchers(p); err != nil || redo {
@@ -540,12 +535,33 @@ func (l *Log) commitOnce(batch []*request) error {
 				return err
 			}
 		}
-		return nil
+		if err := chats.flush(); err != nil {
+			return err
+		}
+		return p.flush()
 	})
 	if err == nil {
 		l.summaries.touch(touched)
 	}
 	return err
+}
+
+// foldAsStored folds e, whose encoding is data, as Verify will fold it
+// when it reads it back: the encoding normalises times (to UTC, without a
+// monotonic reading), which a body handed in may not be. Chat and Sealed
+// fold only their origin key and e.Seq, which the encoding keeps as they
+// are, so they are folded without decoding data again; a catch-up is
+// almost all of them.
+func foldAsStored(p projection, self NodeID, e Event, data []byte) error {
+	switch e.Body.(type) {
+	case Chat, Sealed:
+		return fold(p, self, e)
+	}
+	stored, err := Decode(e.Seq, data)
+	if err != nil {
+		return err
+	}
+	return fold(p, self, stored)
 }
 
 // peerRoom enforces Options.MaxPeers inside the transaction. It counts the
@@ -681,10 +697,14 @@ func (c *chainCache) nextOwn(self NodeID, s Signed) (uint64, []byte, error) {
 }
 
 // chainLink is the newest signed message of an origin a transaction
-// wrote: its origin seq and chain hash.
+// wrote: its origin seq, the message, its chain hash once asked for, and
+// the request and index it came as.
 type chainLink struct {
 	seq  uint64
-	hash []byte
+	msg  Signed
+	hash []byte // nil until hash asks
+	r    *request
+	i    int
 }
 
 // chainCache finds the chain hashes of held messages inside one write
@@ -693,13 +713,16 @@ type chainLink struct {
 // predecessor in last, without reading it back.
 type chainCache struct {
 	p    txProjection
-	last map[NodeID]chainLink
+	last map[NodeID]*chainLink
 }
 
 // hash returns the chain hash of the held message (origin, seq), and
 // whether it is held.
 func (c *chainCache) hash(origin NodeID, seq uint64) ([]byte, bool, error) {
 	if l, ok := c.last[origin]; ok && l.seq == seq {
+		if l.hash == nil {
+			l.hash = ChainHash(l.msg)
+		}
 		return l.hash, true, nil
 	}
 	m, ok, err := c.p.signed(origin, seq)
@@ -711,10 +734,12 @@ func (c *chainCache) hash(origin NodeID, seq uint64) ([]byte, bool, error) {
 
 // forks reports whether s contradicts its origin's chain as held: a Prev
 // that does not name the held message before it, or a held chained
-// message after it that does not name s.
-func (c *chainCache) forks(s Signed) (bool, error) {
+// message after it that does not name s. vouchesForLast says the caller
+// vouched that s names the message before it (vouchesForLast), which is
+// then not hashed again.
+func (c *chainCache) forks(s Signed, vouchesForLast bool) (bool, error) {
 	origin, seq := s.OriginKey()
-	if prev := prevOf(s); len(prev) > 0 {
+	if prev := prevOf(s); len(prev) > 0 && !vouchesForLast {
 		h, held, err := c.hash(origin, seq-1)
 		if err != nil {
 			return false, err
@@ -731,6 +756,18 @@ func (c *chainCache) forks(s Signed) (bool, error) {
 		return true, nil
 	}
 	return false, nil
+}
+
+// vouchesForLast reports whether s, body i of r, is the message r's
+// caller said vouches for the one the transaction wrote last of its origin
+// (AppendVouched's vouchedBy): the caller found s's Prev to be that
+// message's chain hash when it took the message on s's word. A catch-up
+// is runs of such pairs, and each would otherwise be hashed once more
+// here.
+func (c *chainCache) vouchesForLast(r *request, i int, s Signed) bool {
+	origin, seq := s.OriginKey()
+	l, ok := c.last[origin]
+	return ok && l.seq+1 == seq && l.r == r && r.vouchedBy != nil && r.vouchedBy[l.i] == i
 }
 
 // lastSeq is the highest sequence number the log has used: its newest
@@ -750,10 +787,79 @@ func lastSeq(tx *bolt.Tx) uint64 {
 }
 
 // txProjection is the projection as stored, inside one transaction.
-// room, when set, has its row count kept as rows come and go.
+// room, when set, has its row count kept as rows come and go; origins,
+// when set, keeps what the transaction learns of each origin, and a
+// transaction that writes through it calls flush before it commits.
 type txProjection struct {
-	tx   *bolt.Tx
-	room *peerRoom
+	tx      *bolt.Tx
+	room    *peerRoom
+	origins originCache
+}
+
+// originCache is what one write transaction knows of each origin it
+// touched: its bucket of the origin index, the highest origin seq held and
+// the watermark. A catch-up writes hundreds of one origin's messages, in
+// order, in one transaction, and each asks whether it is held (the
+// duplicate check), whether its successor is (forks) and whether the
+// watermark passes it (foldOrigin): with the highest seq at hand, a lookup
+// above it is a miss found without searching the B+tree, and the
+// watermark is read once and written once, by flush.
+type originCache map[NodeID]*originEntry
+
+type originEntry struct {
+	bucket     *bolt.Bucket // nil while the origin has none
+	top        uint64       // the highest origin seq held
+	mark       uint64
+	markRead   bool // mark is set
+	markToSave bool // mark differs from the stored one
+}
+
+// origin returns origin's bucket of the origin index (nil if none) and
+// the highest origin seq it may hold: exact with a cache, the largest
+// seq without one.
+func (p txProjection) origin(origin NodeID) (*bolt.Bucket, uint64) {
+	if p.origins == nil {
+		return p.tx.Bucket(bucketOrigins).Bucket(origin[:]), math.MaxUint64
+	}
+	st := p.entry(origin)
+	return st.bucket, st.top
+}
+
+func (p txProjection) entry(origin NodeID) *originEntry {
+	st, ok := p.origins[origin]
+	if !ok {
+		st = &originEntry{bucket: p.tx.Bucket(bucketOrigins).Bucket(origin[:])}
+		st.top = lastKey(st.bucket)
+		p.origins[origin] = st
+	}
+	return st
+}
+
+// lastKey is the highest origin seq of an origin's bucket, 0 if none.
+func lastKey(b *bolt.Bucket) uint64 {
+	if b == nil {
+		return 0
+	}
+	k, _ := b.Cursor().Last()
+	if len(k) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k)
+}
+
+// flush writes the watermarks the cache holds back. A write transaction
+// with a cache calls it last, before it commits.
+func (p txProjection) flush() error {
+	for origin, st := range p.origins {
+		if !st.markToSave {
+			continue
+		}
+		if err := p.tx.Bucket(bucketWatermarks).Put(origin[:], seqKey(st.mark)); err != nil {
+			return err
+		}
+		st.markToSave = false
+	}
+	return nil
 }
 
 func (p txProjection) peer(id NodeID) (Peer, bool, error) {
@@ -803,6 +909,21 @@ func (p txProjection) reindexHeard(id NodeID, old, heard uint64) error {
 }
 
 func (p txProjection) watermark(origin NodeID) (uint64, error) {
+	if p.origins == nil {
+		return p.storedWatermark(origin)
+	}
+	st := p.entry(origin)
+	if !st.markRead {
+		mark, err := p.storedWatermark(origin)
+		if err != nil {
+			return 0, err
+		}
+		st.mark, st.markRead = mark, true
+	}
+	return st.mark, nil
+}
+
+func (p txProjection) storedWatermark(origin NodeID) (uint64, error) {
 	b := p.tx.Bucket(bucketWatermarks).Get(origin[:])
 	if b == nil {
 		return 0, nil
@@ -814,13 +935,18 @@ func (p txProjection) watermark(origin NodeID) (uint64, error) {
 }
 
 func (p txProjection) putWatermark(origin NodeID, seq uint64) error {
-	return p.tx.Bucket(bucketWatermarks).Put(origin[:], seqKey(seq))
+	if p.origins == nil {
+		return p.tx.Bucket(bucketWatermarks).Put(origin[:], seqKey(seq))
+	}
+	st := p.entry(origin)
+	st.mark, st.markRead, st.markToSave = seq, true, true
+	return nil
 }
 
 // signed returns the held signed message (origin, seq), if held.
 func (p txProjection) signed(origin NodeID, seq uint64) (Signed, bool, error) {
-	b := p.tx.Bucket(bucketOrigins).Bucket(origin[:])
-	if b == nil {
+	b, top := p.origin(origin)
+	if b == nil || seq > top {
 		return nil, false, nil
 	}
 	v := b.Get(seqKey(seq))
@@ -843,30 +969,41 @@ func (p txProjection) signed(origin NodeID, seq uint64) (Signed, bool, error) {
 }
 
 func (p txProjection) hasOrigin(origin NodeID, seq uint64) (bool, error) {
-	b := p.tx.Bucket(bucketOrigins).Bucket(origin[:])
-	return b != nil && b.Get(seqKey(seq)) != nil, nil
+	b, top := p.origin(origin)
+	return b != nil && seq <= top && b.Get(seqKey(seq)) != nil, nil
 }
 
 // lastOrigin is the highest origin seq held of origin.
 func (p txProjection) lastOrigin(origin NodeID) uint64 {
-	b := p.tx.Bucket(bucketOrigins).Bucket(origin[:])
-	if b == nil {
-		return 0
+	if p.origins != nil {
+		return p.entry(origin).top
 	}
-	k, _ := b.Cursor().Last()
-	if len(k) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(k)
+	return lastKey(p.tx.Bucket(bucketOrigins).Bucket(origin[:]))
 }
 
 func (p txProjection) putOrigin(origin NodeID, originSeq, seq uint64) error {
-	b, err := p.tx.Bucket(bucketOrigins).CreateBucketIfNotExists(origin[:])
-	if err != nil {
-		return err
+	var (
+		st *originEntry
+		b  *bolt.Bucket
+	)
+	if p.origins != nil {
+		st = p.entry(origin)
+		b = st.bucket
+	}
+	if b == nil {
+		var err error
+		if b, err = p.tx.Bucket(bucketOrigins).CreateBucketIfNotExists(origin[:]); err != nil {
+			return err
+		}
 	}
 	b.FillPercent = 1
-	return b.Put(seqKey(originSeq), binary.AppendUvarint(nil, seq))
+	if err := b.Put(seqKey(originSeq), binary.AppendUvarint(nil, seq)); err != nil {
+		return err
+	}
+	if st != nil {
+		st.bucket, st.top = b, max(st.top, originSeq)
+	}
+	return nil
 }
 
 // LastSeq is the sequence number of the newest event, 0 for an empty log.

@@ -588,12 +588,14 @@ func TestHoldsTellsWhichMessagesAreStoredAlready(t *testing.T) {
 		signedChat(alice, "Alice", 1, "a copy"),
 		signedChat(alice, "Alice", 2, "new"),
 		signedChat(alice, "Alice", 3, "same seq as the rename"),
+		signedChat(alice, "Alice", 4, "past the highest held"),
 		signedChat(originKey("bob"), "Bob", 1, "another origin"),
+		signedChat(alice, "Alice", 1, "the first again, after others"),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []bool{true, false, true, false}; !reflect.DeepEqual(got, want) {
+	if want := []bool{true, false, true, false, false, true}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Holds = %v, want %v", got, want)
 	}
 }

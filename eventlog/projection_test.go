@@ -246,7 +246,8 @@ func TestProjectionEqualsRebuildAfterRandomEvents(t *testing.T) {
 			held[origin][seq] = true
 			return dup
 		}
-		bodies := rapid.SliceOfN(rapid.Custom(g.body), 1, 60).Draw(rt, "bodies")
+		// Up to 150, so that batches cross the chat index's blocks of 64.
+		bodies := rapid.SliceOfN(rapid.Custom(g.body), 1, 150).Draw(rt, "bodies")
 		var stored uint64
 		for len(bodies) > 0 {
 			n := rapid.IntRange(1, len(bodies)).Draw(rt, "batch")

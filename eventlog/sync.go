@@ -147,7 +147,10 @@ func (l *Log) Holds(msgs []Signed) ([]bool, error) {
 		return out, nil
 	}
 	err := l.st.View(func(tx *bolt.Tx) error {
-		p := txProjection{tx: tx}
+		// Most of msgs are a few origins' newest lines: with each one's
+		// highest seq at hand, a line above it is not held, found without
+		// a lookup.
+		p := txProjection{tx: tx, origins: originCache{}}
 		for i, m := range msgs {
 			origin, seq := m.OriginKey()
 			held, err := p.hasOrigin(origin, seq)
