@@ -543,7 +543,7 @@ func (c *conn) sendMsg(typ string, v any) {
 }
 
 // maxCatchQueueBytes bounds the catch-up frames waiting for one peer, in
-// bytes: at the answer's 16 MiB/s, 1 MiB is some 60 ms of catch-up, room
+// bytes: at the answer's 32 MiB/s, 1 MiB is some 30 ms of catch-up, room
 // enough to keep the connection busy.
 const maxCatchQueueBytes = 1 << 20
 
