@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/chzyer/readline"
 	"golang.org/x/term"
@@ -79,7 +80,8 @@ func (r *REPL) runTerminal(ctx context.Context, node Node) error {
 		return fmt.Errorf("start line editor: %w", err)
 	}
 	stopResize := watchResize(tty.resized)
-	r.display.setWriter(rl.Stdout())
+	out := &promptWriter{out: rl.Stdout(), term: rl.Terminal}
+	r.display.setWriter(out)
 	defer func() {
 		r.display.setWriter(r.out)
 		rl.Clean() // leave no prompt behind for whatever prints next
@@ -100,7 +102,9 @@ func (r *REPL) runTerminal(ctx context.Context, node Node) error {
 			return ctx.Err()
 		}
 		rl.SetPrompt(*r.prompt.Load())
+		out.inReadline.Store(true)
 		line, err := rl.Readline()
+		out.inReadline.Store(false)
 		if ctx.Err() != nil {
 			// A half-typed line comes back when the input stops; it was
 			// not meant to be sent.
@@ -125,6 +129,37 @@ func (r *REPL) runTerminal(ctx context.Context, node Node) error {
 			return nil
 		}
 	}
+}
+
+// promptWriter is the display's writer while readline owns the terminal.
+// readline's writer (out) clears the prompt and the line being typed,
+// writes, and draws them again below, but only while its key loop reads.
+// A Readline call draws the prompt before it starts that loop reading, and
+// a write in between goes straight to the terminal: it lands after the
+// prompt, and no prompt is drawn below it. So a write made while a
+// Readline call is under way and its key loop does not read yet waits for
+// it, for at most maxPromptWait: the window is the time one goroutine
+// takes to wake another, and output is never held for long whatever
+// readline does.
+type promptWriter struct {
+	out        io.Writer
+	term       interface{ IsReading() bool }
+	inReadline atomic.Bool // set by runTerminal around each Readline call
+}
+
+// maxPromptWait bounds how long a write waits for readline to read.
+const maxPromptWait = 50 * time.Millisecond
+
+// promptPoll is how often a waiting write looks again: readline says
+// when it reads only through IsReading.
+const promptPoll = 50 * time.Microsecond
+
+func (w *promptWriter) Write(b []byte) (int, error) {
+	deadline := time.Now().Add(maxPromptWait)
+	for w.inReadline.Load() && !w.term.IsReading() && time.Now().Before(deadline) {
+		time.Sleep(promptPoll)
+	}
+	return w.out.Write(b)
 }
 
 // ttyState switches the terminal to raw mode and back, and measures it.

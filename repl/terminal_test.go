@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,4 +326,68 @@ func TestTerminalIndentsThePeersPayload(t *testing.T) {
 	if err := wait(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// editorAt is readline's terminal as promptWriter sees it: it starts
+// reading after readyAfter questions.
+type editorAt struct {
+	readyAfter int64
+	asked      atomic.Int64
+}
+
+func (e *editorAt) IsReading() bool { return e.asked.Add(1) > e.readyAfter }
+
+// askedWhenWritten records how often the editor had been asked when the
+// write reached the terminal.
+type askedWhenWritten struct {
+	editor *editorAt
+	at     []int64
+}
+
+func (w *askedWhenWritten) Write(b []byte) (int, error) {
+	w.at = append(w.at, w.editor.asked.Load())
+	return len(b), nil
+}
+
+// TestOutputWaitsUntilTheEditorReads: a line shown while a Readline call
+// has drawn its prompt but readline does not read yet is held until it
+// does, so that readline clears the prompt and draws it again below; with
+// no Readline under way it goes out at once, and an editor that never
+// reads holds it only for a moment.
+func TestOutputWaitsUntilTheEditorReads(t *testing.T) {
+	t.Run("prompt drawn, not reading yet", func(t *testing.T) {
+		editor := &editorAt{readyAfter: 3}
+		term := &askedWhenWritten{editor: editor}
+		w := &promptWriter{out: term, term: editor}
+		w.inReadline.Store(true)
+		if _, err := w.Write([]byte("*** you are now known as Alicia\n")); err != nil {
+			t.Fatal(err)
+		}
+		if len(term.at) != 1 || term.at[0] <= editor.readyAfter {
+			t.Errorf("written after %v questions, want once, after the editor read (question %d)", term.at, editor.readyAfter+1)
+		}
+	})
+	t.Run("no Readline under way", func(t *testing.T) {
+		editor := &editorAt{readyAfter: 1 << 40}
+		term := &askedWhenWritten{editor: editor}
+		w := &promptWriter{out: term, term: editor}
+		if _, err := w.Write([]byte("line\n")); err != nil {
+			t.Fatal(err)
+		}
+		if len(term.at) != 1 || term.at[0] != 0 {
+			t.Errorf("written after %v questions, want once, at once", term.at)
+		}
+	})
+	t.Run("an editor that never reads", func(t *testing.T) {
+		editor := &editorAt{readyAfter: 1 << 40}
+		term := &askedWhenWritten{editor: editor}
+		w := &promptWriter{out: term, term: editor}
+		w.inReadline.Store(true)
+		if _, err := w.Write([]byte("line\n")); err != nil {
+			t.Fatal(err)
+		}
+		if len(term.at) != 1 {
+			t.Errorf("written %d times, want once", len(term.at))
+		}
+	})
 }
