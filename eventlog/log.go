@@ -734,9 +734,9 @@ func (c *chainCache) hash(origin NodeID, seq uint64) ([]byte, bool, error) {
 
 // forks reports whether s contradicts its origin's chain as held: a Prev
 // that does not name the held message before it, or a held chained
-// message after it that does not name s. vouchesForLast says the caller
-// vouched that s names the message before it (vouchesForLast), which is
-// then not hashed again.
+// message after it that does not name s. With vouchesForLast
+// (chainCache.vouchesForLast) the caller found that s names the message
+// written before it, which is then not hashed again.
 func (c *chainCache) forks(s Signed, vouchesForLast bool) (bool, error) {
 	origin, seq := s.OriginKey()
 	if prev := prevOf(s); len(prev) > 0 && !vouchesForLast {
@@ -796,9 +796,9 @@ type txProjection struct {
 	origins originCache
 }
 
-// originCache is what one write transaction knows of each origin it
-// touched: its bucket of the origin index, the highest origin seq held and
-// the watermark. A catch-up writes hundreds of one origin's messages, in
+// originCache is what one transaction knows of each origin it touched:
+// its bucket of the origin index, the highest origin seq held and the
+// watermark. A catch-up writes hundreds of one origin's messages, in
 // order, in one transaction, and each asks whether it is held (the
 // duplicate check), whether its successor is (forks) and whether the
 // watermark passes it (foldOrigin): with the highest seq at hand, a lookup
@@ -811,7 +811,7 @@ type originEntry struct {
 	top        uint64       // the highest origin seq held
 	mark       uint64
 	markRead   bool // mark is set
-	markToSave bool // mark differs from the stored one
+	markToSave bool // mark is to be written by flush
 }
 
 // origin returns origin's bucket of the origin index (nil if none) and
