@@ -396,6 +396,7 @@ func (cu *catchup) onPrintsInLoop(msg wire.SyncPrintsMsg) error {
 func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string, claims map[string]uint32) error {
 	if len(leaves) == 0 {
 		cu.phase.CompareAndSwap(phaseReconciling, phaseIdle)
+		cu.n.firstCatchupEnded() // nothing differs: nothing to learn
 		return nil
 	}
 	// An eighth of the budget is left for the frames' own overhead, so
@@ -450,6 +451,7 @@ func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string, cl
 		// Nothing fitted: asking with an empty scope would mean every
 		// origin.
 		cu.phase.CompareAndSwap(phaseReconciling, phaseIdle)
+		cu.n.firstCatchupEnded()
 		return nil
 	}
 	frames, err := p.done()
@@ -496,6 +498,7 @@ func (cu *catchup) checkDeadline() {
 	if cu.phase.CompareAndSwap(phaseReconciling, phaseIdle) {
 		cu.round = nil
 		cu.endHeldBack()
+		cu.n.firstCatchupEnded()
 		return
 	}
 	if cu.phase.CompareAndSwap(phaseAwaiting, phaseIdle) {
@@ -503,6 +506,7 @@ func (cu *catchup) checkDeadline() {
 		cu.n.logger.Debug().Str("peer", cu.c.id.Short()).Dur("silent", time.Since(time.Unix(0, cu.progress.Load()))).Msg("catch-up answer timed out")
 		cu.n.caughtUp(cu.c)
 		cu.endHeldBack()
+		cu.n.firstCatchupEnded()
 	}
 }
 

@@ -84,6 +84,9 @@ type Config struct {
 	// what came, counts further CATCHUP against the chat budget, and asks
 	// again at its next interval.
 	SyncTimeout time.Duration
+	// FirstCatchupWait is how long, at start, the node's own lines wait
+	// for its first catch-up with a peer to end (outbox.go, holdOwnLines).
+	FirstCatchupWait time.Duration
 	// Backoff is the redial schedule after failures and drops.
 	Backoff Backoff
 
@@ -179,6 +182,7 @@ func DefaultConfig() Config {
 		WriteTimeout:          10 * time.Second,
 		SyncInterval:          time.Minute,
 		SyncTimeout:           30 * time.Second,
+		FirstCatchupWait:      5 * time.Second,
 		MaxKnownPeers:         10000,
 		StaleAfter:            7 * 24 * time.Hour,
 		Backoff:               DefaultBackoff(),
@@ -228,6 +232,7 @@ func (c *Config) fill() {
 	setDefault(&c.WriteTimeout, d.WriteTimeout)
 	setDefault(&c.SyncInterval, d.SyncInterval)
 	setDefault(&c.SyncTimeout, d.SyncTimeout)
+	setDefault(&c.FirstCatchupWait, d.FirstCatchupWait)
 	setDefault(&c.MaxKnownPeers, d.MaxKnownPeers)
 	setDefault(&c.StaleAfter, d.StaleAfter)
 	setDefault(&c.ChatRate, d.ChatRate)

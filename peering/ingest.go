@@ -204,6 +204,7 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 		if m.synced {
 			if !m.timedOut {
 				n.caughtUp(from)
+				n.firstCatchupEnded()
 			}
 			continue
 		}

@@ -24,6 +24,7 @@ import (
 // file of its own, what it shows and what it logs kept for the test.
 type netTestNode struct {
 	*Node
+	st      *store.Store
 	log     *eventlog.Log
 	display *netTestDisplay
 	logs    *netTestLogs
@@ -37,7 +38,13 @@ type netTestNode struct {
 // and its log and store close, when the test ends.
 func netTestStart(t *testing.T, name string, tweak func(*Config)) *netTestNode {
 	t.Helper()
-	st, err := store.Open(t.TempDir(), store.Options{})
+	return netTestStartIn(t, t.TempDir(), name, tweak)
+}
+
+// netTestStartIn is netTestStart with the data directory dir.
+func netTestStartIn(t *testing.T, dir, name string, tweak func(*Config)) *netTestNode {
+	t.Helper()
+	st, err := store.Open(dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +53,7 @@ func netTestStart(t *testing.T, name string, tweak func(*Config)) *netTestNode {
 		st.Close()
 		t.Fatal(err)
 	}
-	tn := &netTestNode{display: &netTestDisplay{}, logs: &netTestLogs{}}
+	tn := &netTestNode{st: st, display: &netTestDisplay{}, logs: &netTestLogs{}}
 	cfg := DefaultConfig()
 	cfg.Name, cfg.Key, cfg.ListenHost = name, key, "127.0.0.1"
 	cfg.Backoff = Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond, Jitter: 0.2}

@@ -117,6 +117,10 @@ type Node struct {
 	outboxClosed bool
 	outboxStop   chan struct{} // closed with outbox: what is queued goes unpaced
 	outboxDone   chan struct{}
+	// caughtUpOnce is closed when the node's first catch-up with a peer
+	// ends, or when it has waited long enough (holdOwnLines).
+	caughtUpOnce chan struct{}
+	firstCatchup sync.Once
 }
 
 // New prepares a node; Listen and Run start it.
@@ -156,6 +160,8 @@ func New(cfg Config, log Log, display Display) (*Node, error) {
 		outboxStop: make(chan struct{}),
 		outboxDone: make(chan struct{}),
 		caught:     newCatchupView(),
+
+		caughtUpOnce: make(chan struct{}),
 
 		newIDs:          rate.NewLimiter(rate.Limit(cfg.NewPeerRate), cfg.NewPeerBurst),
 		catchupAuthors:  nodeCatchupAuthors(&cfg),
@@ -216,6 +222,8 @@ func (n *Node) Run(ctx context.Context) error {
 		n.ln.Close()
 		return err
 	}
+	stopWaiting := n.awaitFirstCatchup()
+	defer stopWaiting()
 	// Connections outlive ctx by a moment: lines typed before the end are
 	// stored and sent before the goodbyes.
 	connCtx, closeConns := context.WithCancel(context.WithoutCancel(ctx))

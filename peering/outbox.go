@@ -87,6 +87,7 @@ func (n *Node) outboxLoop(ctx context.Context) {
 	var name string
 	pace := newPacer(n.cfg.ChatRate, n.cfg.ChatBurst)
 	for first := range n.outbox {
+		n.holdOwnLines()
 		batch := drain(first, n.outbox, pace.batch)
 		n.paced(pace, len(batch))
 		// Each line carries the name in force when it was typed: a
@@ -106,6 +107,57 @@ func (n *Node) outboxLoop(ctx context.Context) {
 			n.logger.Warn().Err(err).Msg("sign own lines ahead")
 		}
 		signed <- batch
+	}
+}
+
+// Own lines at start, and a restored data directory.
+//
+// A node numbers its own lines after the newest of its own it holds. A
+// node started from an old copy of its data directory (a restored backup)
+// lacks its newest lines, which its peers hold. A line it numbers before
+// it has caught up on them takes a number its peers hold already, and
+// they drop it as held; the next one names a predecessor they do not
+// hold, a fork they refuse; and the node refuses their copies of its own
+// lines as forks of its own, so it never learns them. So at start the
+// outbox holds the node's own lines until its first catch-up with a peer
+// ends, and numbers them after whatever that brought. A node that knows
+// no peer sends at once; one whose peers do not answer waits at most
+// Config.FirstCatchupWait.
+
+// awaitFirstCatchup starts the wait for the first catch-up, in Run, once
+// the peers to dial are known, and returns what stops its timer.
+func (n *Node) awaitFirstCatchup() (stop func()) {
+	n.mu.Lock()
+	alone := len(n.targets) == 0
+	n.mu.Unlock()
+	if alone {
+		n.firstCatchupEnded()
+		return func() {}
+	}
+	timer := time.AfterFunc(n.cfg.FirstCatchupWait, n.firstCatchupEnded)
+	return func() { timer.Stop() }
+}
+
+// firstCatchupEnded lets the node's own lines go: a round of its catch-up
+// ended with what the peer had (SYNCED), with nothing to ask, or given up
+// on; or the wait is over.
+func (n *Node) firstCatchupEnded() {
+	n.firstCatchup.Do(func() { close(n.caughtUpOnce) })
+}
+
+// holdOwnLines waits, at start, until firstCatchupEnded, or until the
+// outbox closes (what is queued is then stored as it is), and says why
+// the user's line does not show yet.
+func (n *Node) holdOwnLines() {
+	select {
+	case <-n.caughtUpOnce:
+		return
+	default:
+	}
+	n.display.ShowSystem(fmt.Sprintf("catching up with peers before your lines go out (at most %v)", n.cfg.FirstCatchupWait))
+	select {
+	case <-n.caughtUpOnce:
+	case <-n.outboxStop:
 	}
 }
 
