@@ -982,14 +982,7 @@ func (p txProjection) lastOrigin(origin NodeID) uint64 {
 }
 
 func (p txProjection) putOrigin(origin NodeID, originSeq, seq uint64) error {
-	var (
-		st *originEntry
-		b  *bolt.Bucket
-	)
-	if p.origins != nil {
-		st = p.entry(origin)
-		b = st.bucket
-	}
+	b, _ := p.origin(origin)
 	if b == nil {
 		var err error
 		if b, err = p.tx.Bucket(bucketOrigins).CreateBucketIfNotExists(origin[:]); err != nil {
@@ -1000,7 +993,8 @@ func (p txProjection) putOrigin(origin NodeID, originSeq, seq uint64) error {
 	if err := b.Put(seqKey(originSeq), binary.AppendUvarint(nil, seq)); err != nil {
 		return err
 	}
-	if st != nil {
+	if p.origins != nil {
+		st := p.entry(origin)
 		st.bucket, st.top = b, max(st.top, originSeq)
 	}
 	return nil
