@@ -255,15 +255,19 @@ func (cu *catchup) answerLoop(ctx context.Context) {
 		select {
 		case req := <-cu.reqs:
 			if err := cu.answers.Wait(ctx); err != nil {
+				cu.release(req)
 				return
 			}
 			// A newer request may have come while waiting.
 			select {
 			case newer := <-cu.reqs:
+				cu.release(req)
 				req = newer
 			default:
 			}
-			if err := cu.answerSync(ctx, req); err != nil {
+			err := cu.answerSync(ctx, req)
+			cu.release(req)
+			if err != nil {
 				if !errors.Is(err, errConnClosing) && ctx.Err() == nil {
 					n.logger.Error().Err(err).Str("peer", c.id.Short()).Msg("answer SYNC")
 					// Left open, the connection would answer no SYNC

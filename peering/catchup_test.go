@@ -88,6 +88,7 @@ func catchupTestConn() *conn {
 	c.done = context.Background()
 	c.n.caught = newCatchupView()
 	c.n.catchupAuthors = nodeCatchupAuthors(&c.n.cfg)
+	c.n.syncRoom = semaphore.NewWeighted(syncRequestsRoom)
 	c.cu = newCatchup(c.n, c, wire.ProtocolVersion)
 	return c
 }
@@ -502,6 +503,101 @@ func TestAnOldPeersRequestPastTheBoundIsAnsweredUpToWhereItWasRead(t *testing.T)
 	}
 	if !slices.Equal(got, []eventlog.NodeID{low}) {
 		t.Errorf("answered with lines of %x, want only the origin below where reading stopped", got)
+	}
+}
+
+// TestARequestThatFindsNoRoomIsCutOrDroppedNotPunished: with the node's
+// room for SYNC requests taken, a request within its free part is still
+// answered; a larger version 1 request is cut at the first frame that
+// found no room and answered up to there; a larger version 2 request is
+// read to its end and dropped. None is a violation, and a request
+// answered, dropped or left behind by its connection gives its room back.
+func TestARequestThatFindsNoRoomIsCutOrDroppedNotPunished(t *testing.T) {
+	alice := netTestStart(t, "Alice", nil)
+	newCU := func(version int) *catchup {
+		c := &conn{n: alice.Node, catchq: make(chan []byte, 16), closing: make(chan struct{}),
+			catchRoom: semaphore.NewWeighted(catchQueueBytes(&alice.cfg)), done: context.Background()}
+		c.cu = newCatchup(alice.Node, c, version)
+		return c.cu
+	}
+	// Frames of 150 origins each, IDs ascending from first: about 14 KB.
+	frames := func(first byte, n int, round uint64) [][]byte {
+		var out [][]byte
+		for f := range n {
+			msg := wire.SyncMsg{More: f < n-1, Round: round}
+			for i := range 150 {
+				var id eventlog.NodeID
+				id[0], id[1], id[2] = first, byte(f), byte(i)
+				msg.Origins = append(msg.Origins, wire.SyncOrigin{Origin: id, Watermark: 1, Max: 1})
+			}
+			payload, err := json.Marshal(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, payload)
+		}
+		return out
+	}
+	feed := func(cu *catchup, payloads [][]byte) {
+		t.Helper()
+		for _, p := range payloads {
+			if err := cu.onSync(p); err != nil {
+				t.Fatalf("a request refused: %v", err)
+			}
+		}
+	}
+	if !alice.syncRoom.TryAcquire(syncRequestsRoom) {
+		t.Fatal("the room is not whole at start")
+	}
+	roomWhole := func() bool {
+		if !alice.syncRoom.TryAcquire(syncRequestsRoom) {
+			return false
+		}
+		alice.syncRoom.Release(syncRequestsRoom)
+		return true
+	}
+
+	small := newCU(2)
+	feed(small, frames(0x10, 2, 7))
+	if req := <-small.reqs; req.held != 0 || len(req.origins) != 300 {
+		t.Errorf("a request within its free part: held %d, %d origins; want 0 held, 300 origins", req.held, len(req.origins))
+	}
+
+	old := newCU(1)
+	big := frames(0x20, 12, 0) // about 170 KB
+	roomless, read := 0, 0     // the first frame past the free part
+	for read <= syncRequestFreeBytes {
+		read += len(big[roomless])
+		roomless++
+	}
+	roomless--
+	feed(old, big)
+	req := <-old.reqs
+	if !req.capped || req.capFrom != (eventlog.NodeID{0x20, byte(roomless)}) || len(req.origins) != roomless*150 {
+		t.Errorf("a version 1 request without room: capped %v from %x, %d origins; want capped at frame %d's first origin, %d origins",
+			req.capped, req.capFrom[:2], len(req.origins), roomless, roomless*150)
+	}
+
+	v2 := newCU(2)
+	feed(v2, frames(0x30, 12, 8))
+	if len(v2.reqs) != 0 || v2.acc != nil {
+		t.Error("a version 2 request without room was kept")
+	}
+
+	alice.syncRoom.Release(syncRequestsRoom)
+	feed(v2, frames(0x30, 12, 9))
+	queued := <-v2.reqs
+	if queued.held == 0 || len(queued.origins) != 12*150 {
+		t.Fatalf("with room: held %d, %d origins; want some held, 1800 origins", queued.held, len(queued.origins))
+	}
+	if roomWhole() {
+		t.Fatal("a queued request holds no room")
+	}
+	v2.reqs <- queued
+	feed(v2, frames(0x40, 6, 10)[:5]) // still being read
+	v2.releaseRequests()
+	if !roomWhole() {
+		t.Error("a closed connection's requests kept their room")
 	}
 }
 

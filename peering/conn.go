@@ -362,6 +362,7 @@ func (n *Node) serveConn(ctx context.Context, c *conn) {
 	}
 	close(c.ingest) // the read loop, its only producer, has ended
 	c.wg.Wait()
+	c.cu.releaseRequests()
 	n.caughtUp(c) // an answer that will never come must not hold the others back
 }
 

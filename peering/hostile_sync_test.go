@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/peering/wire"
 )
 
@@ -86,8 +87,9 @@ func hostileSyncAfter(t *testing.T, a, b *netTestNode, what string) {
 // version and reads everything target sends, noting its SYNC requests.
 type hostileSyncAttacker struct {
 	*netTestPeer
-	rounds  atomic.Int64  // SYNC requests and SYNCQ rounds of the node's
-	answers atomic.Int64  // SYNCED frames: answers to the attacker's requests
+	rounds  atomic.Int64 // SYNC requests and SYNCQ rounds of the node's
+	answers atomic.Int64 // SYNCED frames: answers to the attacker's requests
+	pongs   atomic.Int64
 	round   atomic.Uint64 // of the last SYNC request, to end it as asked
 	done    chan struct{}
 }
@@ -118,6 +120,8 @@ func hostileSyncJoin(t *testing.T, target *netTestNode, version int) *hostileSyn
 				at.rounds.Add(1)
 			case wire.FrameSynced:
 				at.answers.Add(1)
+			case wire.FramePong:
+				at.pongs.Add(1)
 			}
 		}
 	}()
@@ -127,6 +131,17 @@ func hostileSyncJoin(t *testing.T, target *netTestNode, version int) *hostileSyn
 	})
 	netTestWaitFor(t, 10*time.Second, "the attacker's first SYNC request", func() bool { return at.rounds.Load() > 0 })
 	return at
+}
+
+// handled waits until the node has read every frame the attacker sent
+// so far: its PONG to a PING comes after them.
+func (at *hostileSyncAttacker) handled(t *testing.T) {
+	t.Helper()
+	want := at.pongs.Load() + 1
+	if err := at.write(wire.FramePing, wire.PingMsg{Nonce: uint64(want)}); err != nil {
+		t.Fatal(err)
+	}
+	netTestWaitFor(t, time.Minute, "the node to read the attacker's frames", func() bool { return at.pongs.Load() >= want })
 }
 
 // hostileSyncSystemLines counts the system lines shown that hold part.
@@ -578,4 +593,67 @@ func TestNewAuthorsFromCatchupAreBoundedForTheWholeNode(t *testing.T) {
 		t.Errorf("Alice stored %d fresh authors of the second identity, bound %d", stored, bound)
 	}
 	hostileSyncAfter(t, a, b, "a second identity claiming fresh authors")
+}
+
+// hostileSyncBigRequest is the frames of a version 1 SYNC request that
+// never ends, listing fresh origins with every missing range a frame
+// allows, about bytes long: what holds the most memory for its bytes.
+func hostileSyncBigRequest(bytes int) []any {
+	var frames []any
+	for size := 0; size < bytes; {
+		msg := wire.SyncMsg{More: true}
+		for range 40 {
+			o := wire.SyncOrigin{Max: 1 << 40}
+			rand.Read(o.Origin[:])
+			for r := range uint64(wire.MaxSyncRanges) {
+				o.Missing = append(o.Missing, eventlog.Range{From: 2*r + 1, To: 2*r + 1})
+			}
+			msg.Origins = append(msg.Origins, o)
+		}
+		frame, err := wire.EncodeFrame(wire.FrameSync, msg, 0)
+		if err != nil {
+			panic(err)
+		}
+		size += len(frame)
+		frames = append(frames, msg)
+	}
+	return frames
+}
+
+// TestSyncRequestsOfManyConnectionsShareOneRoom: ten fresh keys each
+// send the largest version 1 SYNC request Alice reads, 4 MiB, and never
+// end it. Each alone is within its connection's bounds; together they
+// would hold over 40 MiB of Alice's memory for as long as they stay
+// connected. They hold at most the node's room for requests, nobody is
+// penalized for finding it full, and the room is whole again once they
+// are gone.
+func TestSyncRequestsOfManyConnectionsShareOneRoom(t *testing.T) {
+	a, b := hostileSyncPair(t, nil)
+	var attackers []*hostileSyncAttacker
+	for range 10 {
+		at := hostileSyncJoin(t, a, 1)
+		at.sendAll(t, wire.FrameSync, hostileSyncBigRequest(maxSyncRequestBytesV1+wire.DefaultMaxFrame))
+		at.handled(t)
+		attackers = append(attackers, at)
+	}
+	if len(a.logs.lines("no room for all of the peer's SYNC request; it is answered up to where it was read")) == 0 {
+		t.Error("Alice never said a request found no room")
+	}
+	for _, at := range attackers {
+		if _, penalized := a.penalties.active(at.id, time.Now()); penalized {
+			t.Error("Alice penalized a peer whose request found no room")
+		}
+	}
+	hostileSyncAfter(t, a, b, "ten never-ending SYNC requests of 4 MiB")
+
+	for _, at := range attackers {
+		at.tc.Close()
+	}
+	netTestWaitFor(t, 10*time.Second, "the room for SYNC requests whole again", func() bool {
+		if !a.syncRoom.TryAcquire(syncRequestsRoom) {
+			return false
+		}
+		a.syncRoom.Release(syncRequestsRoom)
+		return true
+	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/peering/wire"
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 )
 
@@ -100,6 +101,10 @@ type Node struct {
 	dialFailRecords *rate.Limiter // DIAL_FAILED events appended
 	passOnLimit     *rate.Limiter // PEERS news passed on (gossip.go)
 
+	// syncRoom is the room, in bytes, for peers' SYNC requests held,
+	// all connections together (sync.go).
+	syncRoom *semaphore.Weighted
+
 	peersCache struct { // the last PEERS frame sent (peersFrame)
 		mu    sync.Mutex
 		frame []byte
@@ -168,6 +173,7 @@ func New(cfg Config, log Log, display Display) (*Node, error) {
 		refusedJoins:    rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.MaxRefusedJoins)), cfg.MaxRefusedJoins),
 		dialFailRecords: rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.MaxDialFailRecords)), cfg.MaxDialFailRecords),
 		passOnLimit:     rate.NewLimiter(passOnRate, passOnBurst),
+		syncRoom:        semaphore.NewWeighted(syncRequestsRoom),
 	}, nil
 }
 

@@ -148,6 +148,25 @@ func syncFrames(states []eventlog.OriginState, maxFrame int) ([][]byte, int, err
 // past maxSyncOrigins, the rest is ignored rather than held.
 const maxSyncRequestBytesV1 = 4 << 20
 
+// Memory of peers' SYNC requests. A request is held from its first frame
+// until its answer ends or a newer one replaces it, and a connection may
+// hold three at once: one being read, one waiting for its answer, one
+// being answered. Held in memory, a request takes about as many bytes as
+// its frames (origin IDs, seqs and ranges), so each connection's bounds
+// alone would let peers hold 12 MiB of version 1 requests per connection,
+// over 100 MiB from one stranger's fresh keys filling the node's slots.
+// So a request's bytes past syncRequestFreeBytes come from one room for
+// the whole node, syncRequestsRoom. A request that finds no room is no
+// peer's fault: a version 1 request is cut where it was, as at its own
+// bounds, and answered up to there; a version 2 request is dropped
+// unanswered, and its sender asks again after its SyncTimeout. An honest
+// request is rarely larger than the free part: reconciliation keeps it
+// to the origins that differ.
+const (
+	syncRequestFreeBytes = 64 << 10
+	syncRequestsRoom     = 16 << 20
+)
+
 // syncRequest is a peer's SYNC request, read frame by frame: what it holds
 // of the origins it lists, within its scope.
 type syncRequest struct {
@@ -162,6 +181,49 @@ type syncRequest struct {
 	// are unknown, and left out of the answer.
 	capped  bool
 	capFrom eventlog.NodeID
+	// dropped is set when a version 2 request found no room: the rest of
+	// it is read and ignored, and it is not answered.
+	dropped bool
+	// held is what the request took of the node's syncRoom.
+	held int64
+}
+
+// hold takes room for the bytes of req past its free part, and reports
+// whether there was room.
+func (cu *catchup) hold(req *syncRequest) bool {
+	need := int64(req.bytes-syncRequestFreeBytes) - req.held
+	if need <= 0 {
+		return true
+	}
+	if !cu.n.syncRoom.TryAcquire(need) {
+		return false
+	}
+	req.held += need
+	return true
+}
+
+// release gives back the room req holds; req may be nil.
+func (cu *catchup) release(req *syncRequest) {
+	if req == nil || req.held == 0 {
+		return
+	}
+	cu.n.syncRoom.Release(req.held)
+	req.held = 0
+}
+
+// releaseRequests gives back the room of the requests a closed
+// connection still holds. Its loops have ended.
+func (cu *catchup) releaseRequests() {
+	cu.release(cu.acc)
+	cu.acc = nil
+	for {
+		select {
+		case req := <-cu.reqs:
+			cu.release(req)
+		default:
+			return
+		}
+	}
 }
 
 // onSync collects a SYNC request, frame by frame, and hands the whole of it
@@ -183,11 +245,24 @@ func (cu *catchup) onSync(payload []byte) error {
 	if cu.reconciles && req.bytes > maxSyncRequestBytes {
 		return violation(fmt.Errorf("SYNC request over %d bytes", maxSyncRequestBytes))
 	}
-	for _, p := range msg.Scope {
-		req.scope.add(p)
+	if !req.capped && !req.dropped && !cu.hold(req) {
+		if cu.reconciles {
+			req.dropped = true
+			cu.release(req)
+			req.origins, req.scope = nil, prefixSet{}
+			cu.n.limitedLog("sync room", warnLevel).Str("peer", cu.c.id.Short()).Msg("no room for the peer's SYNC request; it is not answered")
+		} else if len(msg.Origins) > 0 {
+			req.capped, req.capFrom = true, msg.Origins[0].Origin
+			cu.n.limitedLog("sync room", warnLevel).Str("peer", cu.c.id.Short()).Msg("no room for all of the peer's SYNC request; it is answered up to where it was read")
+		}
+	}
+	if !req.dropped {
+		for _, p := range msg.Scope {
+			req.scope.add(p)
+		}
 	}
 	for _, o := range msg.Origins {
-		if req.capped {
+		if req.capped || req.dropped {
 			break
 		}
 		if len(req.origins) >= maxSyncOrigins || req.bytes > maxSyncRequestBytesV1 {
@@ -201,14 +276,19 @@ func (cu *catchup) onSync(payload []byte) error {
 	}
 	req.round = msg.Round
 	cu.acc = nil
+	if req.dropped {
+		return nil
+	}
 	// Only the newest request matters: an older one still waiting is
 	// replaced, never queued behind.
 	for {
 		select {
 		case cu.reqs <- req:
 			return nil
-		case <-cu.reqs:
+		case old := <-cu.reqs:
+			cu.release(old)
 		case <-cu.c.closing:
+			cu.release(req)
 			return cu.c.closeErr
 		}
 	}
