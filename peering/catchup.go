@@ -1,6 +1,7 @@
 package peering
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -155,6 +156,9 @@ type askedState struct {
 	// (past the request's bytes or the new authors it had room for): the
 	// next round starts once this one ends, as a HAVE would start it.
 	cut bool
+	// speaksForSelf is set when the answer brings whatever the peer holds
+	// of this node's own lines past what it holds itself (speaksForSelf).
+	speaksForSelf bool
 }
 
 // reconcileRound is the ask loop's state of one reconciliation. It holds
@@ -168,6 +172,10 @@ type reconcileRound struct {
 	inflight int
 	leaves   []string
 	claims   map[string]uint32 // per leaf, how many origins the peer holds there
+	// blind is set when the peer said it holds nothing under a prefix of
+	// this node's own ID: it holds none of this node's lines, so its
+	// round cannot tell what the network holds of them (firstCatchupEnded).
+	blind bool
 }
 
 func newCatchup(n *Node, c *conn, peerVersion int) *catchup {
@@ -308,8 +316,11 @@ func (cu *catchup) beginRound() error {
 		if err != nil {
 			return err
 		}
+		// A version 1 peer's answer brings every origin but those left
+		// out past the request's bounds, this node's own among them if
+		// the peer holds it.
 		a := &askedState{origins: make(map[eventlog.NodeID]wire.SyncOrigin, listed), free: maxFreeCatchupTail,
-			claims: map[string]int64{"": int64(cu.n.cfg.CatchupAuthors)}}
+			claims: map[string]int64{"": int64(cu.n.cfg.CatchupAuthors)}, speaksForSelf: true}
 		for _, s := range states[:listed] {
 			o := syncOrigin(s)
 			a.origins[s.Origin] = o
@@ -360,11 +371,16 @@ func (cu *catchup) onPrintsInLoop(msg wire.SyncPrintsMsg) error {
 	if err != nil {
 		return fmt.Errorf("read summaries: %w", err)
 	}
+	self := cu.n.self.String()
 	for _, node := range msg.Nodes {
 		if !r.asked[node.Prefix] {
 			return violation(fmt.Errorf("SYNCFP for prefix %q, which was not asked", node.Prefix))
 		}
 		delete(r.asked, node.Prefix)
+		if len(node.Prefix) < len(self) && strings.HasPrefix(self, node.Prefix) &&
+			node.Counts[strings.IndexByte(wire.HexDigits, self[len(node.Prefix)])] == 0 {
+			r.blind = true
+		}
 		ours := childPrints(snap, node.Prefix)
 		for i := range 16 {
 			var theirs [16]byte
@@ -386,7 +402,7 @@ func (cu *catchup) onPrintsInLoop(msg wire.SyncPrintsMsg) error {
 		return nil
 	}
 	cu.round = nil
-	return cu.sendScoped(snap, r.leaves, r.claims)
+	return cu.sendScoped(snap, r.leaves, r.claims, r.blind)
 }
 
 // sendScoped sends the SYNC request for the given prefixes: this node's
@@ -397,10 +413,14 @@ func (cu *catchup) onPrintsInLoop(msg wire.SyncPrintsMsg) error {
 // claims more origins under than the whole freeAuthors bucket is never
 // asked of it: an honest peer holds that many only past
 // 16 × Config.CatchupAuthors authors this node lacks.
-func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string, claims map[string]uint32) error {
+//
+// blind says the peer holds none of this node's own lines (reconcileRound).
+func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string, claims map[string]uint32, blind bool) error {
 	if len(leaves) == 0 {
 		cu.phase.CompareAndSwap(phaseReconciling, phaseIdle)
-		cu.n.firstCatchupEnded() // nothing differs: nothing to learn
+		if cu.speaksForSelf(snap, blind, nil, nil) {
+			cu.n.firstCatchupEnded() // nothing differs: nothing to learn
+		}
 		return nil
 	}
 	// An eighth of the budget is left for the frames' own overhead, so
@@ -451,11 +471,14 @@ func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string, cl
 		a.claims[leaf] = claim
 		room -= claim
 	}
+	a.speaksForSelf = cu.speaksForSelf(snap, blind, leaves, a)
 	if len(a.scope.set) == 0 {
 		// Nothing fitted: asking with an empty scope would mean every
 		// origin.
 		cu.phase.CompareAndSwap(phaseReconciling, phaseIdle)
-		cu.n.firstCatchupEnded()
+		if a.speaksForSelf {
+			cu.n.firstCatchupEnded()
+		}
 		return nil
 	}
 	frames, err := p.done()
@@ -464,6 +487,35 @@ func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string, cl
 	}
 	cu.sendRequest(a, frames)
 	return nil
+}
+
+// speaksForSelf reports whether a round of this node's with the peer
+// ends knowing what the peer holds of this node's own lines, and may so
+// end the wait of the node's first own lines (firstCatchupEnded): the
+// peer holds some of them, and either its fingerprints show it holds the
+// same under the own ID's prefix or the request (a; nil if the round
+// asks nothing) asks for that prefix. A peer that holds none of them, a
+// newcomer or one that missed them, cannot tell a node restored from an
+// old copy what it lost; nor can a round that left the own prefix for a
+// later one. A node that holds none of its own lines waits for no one:
+// it is new, or its copy is older than its first line, which nobody can
+// tell.
+func (cu *catchup) speaksForSelf(snap []eventlog.OriginSummary, blind bool, leaves []string, a *askedState) bool {
+	self := cu.n.self
+	i := sort.Search(len(snap), func(i int) bool { return bytes.Compare(snap[i].Origin[:], self[:]) >= 0 })
+	if i == len(snap) || snap[i].Origin != self {
+		return true
+	}
+	if blind {
+		return false
+	}
+	hex := self.String()
+	for _, leaf := range leaves {
+		if strings.HasPrefix(hex, leaf) {
+			return a != nil && a.scope.set[leaf]
+		}
+	}
+	return true // the peer holds the same under the own prefix
 }
 
 // sendRequest records what the request says this node lacks, then sends it.
@@ -525,14 +577,14 @@ func (cu *catchup) endHeldBack() {
 	}
 }
 
-// clearAsked ends the request in flight and reports whether it left
-// prefixes for a later round.
-func (cu *catchup) clearAsked() (cut bool) {
+// clearAsked ends the request in flight and returns what it asked, or
+// nil.
+func (cu *catchup) clearAsked() *askedState {
 	cu.mu.Lock()
 	defer cu.mu.Unlock()
-	cut = cu.asked != nil && cu.asked.cut
+	a := cu.asked
 	cu.asked = nil
-	return cut
+	return a
 }
 
 // onSynced ends this node's request in flight; a SYNCED nobody waits for
@@ -549,11 +601,12 @@ func (cu *catchup) onSynced(payload []byte) error {
 	if !cu.phase.CompareAndSwap(phaseAwaiting, phaseIdle) {
 		return nil
 	}
-	if cu.clearAsked() {
+	a := cu.clearAsked()
+	if a != nil && a.cut {
 		cu.onHave()
 	}
 	// Through the ingest queue, so that the view is complete when shown.
-	return cu.c.push(inbound{synced: true})
+	return cu.c.push(inbound{synced: true, speaksForSelf: a != nil && a.speaksForSelf})
 }
 
 // onHave notes the peer's HAVE for the ask loop; it never waits.

@@ -211,7 +211,7 @@ func TestARequestAsksOnlyForTheNewAuthorsItHasRoomFor(t *testing.T) {
 	c.cu = newCatchup(alice.Node, c, wire.ProtocolVersion)
 	c.cu.freeAuthors = rate.NewLimiter(0, 100)
 	claims := map[string]uint32{"0": 60, "1": 50, "2": 40, "3": 1 << 30}
-	if err := c.cu.sendScoped(nil, []string{"0", "1", "2", "3"}, claims); err != nil {
+	if err := c.cu.sendScoped(nil, []string{"0", "1", "2", "3"}, claims, false); err != nil {
 		t.Fatal(err)
 	}
 	a := c.cu.asked
@@ -421,7 +421,7 @@ func TestTheLargestScopedSyncIsOneThePeerAccepts(t *testing.T) {
 	}
 	c := &conn{n: alice.Node, sendq: make(chan []byte, 1000), closing: make(chan struct{})}
 	c.cu = newCatchup(alice.Node, c, wire.ProtocolVersion)
-	if err := c.cu.sendScoped(snap, leaves, nil); err != nil {
+	if err := c.cu.sendScoped(snap, leaves, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	peer := catchupTestConn()

@@ -85,7 +85,8 @@ type Config struct {
 	// again at its next interval.
 	SyncTimeout time.Duration
 	// FirstCatchupWait is how long, at start, the node's own lines wait
-	// for its first catch-up with a peer to end (outbox.go, holdOwnLines).
+	// for a catch-up with a peer that holds them to end (outbox.go,
+	// holdOwnLines; catchup.speaksForSelf).
 	FirstCatchupWait time.Duration
 	// Backoff is the redial schedule after failures and drops.
 	Backoff Backoff

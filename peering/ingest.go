@@ -22,6 +22,9 @@ type inbound struct {
 	// asked for: it pays the new-author budget as a live line does.
 	charged bool
 	synced  bool
+	// speaksForSelf marks the end of an answer that brought what the
+	// peer holds of this node's own lines (askedState.speaksForSelf).
+	speaksForSelf bool
 	// timedOut marks an answer given up on at its deadline: an end of
 	// the answer (synced) that the view has been told of already.
 	timedOut bool
@@ -204,7 +207,9 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 		if m.synced {
 			if !m.timedOut {
 				n.caughtUp(from)
-				n.firstCatchupEnded()
+				if m.speaksForSelf {
+					n.firstCatchupEnded()
+				}
 			}
 			continue
 		}
@@ -806,6 +811,12 @@ func (n *Node) showBatch(b viewBatch) {
 		n.renamed(nick)
 	}
 	v.showMu.Unlock()
+	n.broadcastHave()
+}
+
+// broadcastHave tells every peer that this node holds lines it may lack
+// (wire.FrameHave), so that it asks now rather than at its next interval.
+func (n *Node) broadcastHave() {
 	if frame, err := wire.EncodeFrame(wire.FrameHave, struct{}{}, n.cfg.MaxFrame); err == nil {
 		n.broadcast(frame, nil)
 	}

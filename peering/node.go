@@ -126,6 +126,9 @@ type Node struct {
 	// ends, or when it has waited long enough (holdOwnLines).
 	caughtUpOnce chan struct{}
 	firstCatchup sync.Once
+	// ownLeftOut is set when an answer to a peer left out the node's own
+	// lines while they were held: the peers are told (HAVE) once they go.
+	ownLeftOut atomic.Bool
 }
 
 // New prepares a node; Listen and Run start it.

@@ -119,10 +119,15 @@ func (n *Node) outboxLoop(ctx context.Context) {
 // they drop it as held; the next one names a predecessor they do not
 // hold, a fork they refuse; and the node refuses their copies of its own
 // lines as forks of its own, so it never learns them. So at start the
-// outbox holds the node's own lines until its first catch-up with a peer
-// ends, and numbers them after whatever that brought. A node that knows
-// no peer sends at once; one whose peers do not answer waits at most
-// Config.FirstCatchupWait.
+// outbox holds the node's own lines until a catch-up with a peer that
+// holds some of them ends, and numbers them after whatever that brought.
+// A peer that holds none (a newcomer, or one that missed them) could not
+// tell; nor could one that holds them only because this node just passed
+// them on, so until the hold ends, the node's answers leave its own lines
+// out (answerSync), and tell the peers once they go (HAVE). A node that
+// holds none of its own lines waits for a round with any peer; one that
+// knows no peer sends at once; one whose peers do not answer waits at
+// most Config.FirstCatchupWait.
 
 // awaitFirstCatchup starts the wait for the first catch-up, in Run, once
 // the peers to dial are known, and returns what stops its timer.
@@ -139,10 +144,27 @@ func (n *Node) awaitFirstCatchup() (stop func()) {
 }
 
 // firstCatchupEnded lets the node's own lines go: a round of its catch-up
-// ended with what the peer had (SYNCED), with nothing to ask, or given up
+// with a peer that holds its lines ended with what the peer had (SYNCED)
+// or with nothing to ask (catchup.speaksForSelf), or a round was given up
 // on; or the wait is over.
 func (n *Node) firstCatchupEnded() {
-	n.firstCatchup.Do(func() { close(n.caughtUpOnce) })
+	n.firstCatchup.Do(func() {
+		close(n.caughtUpOnce)
+		if n.ownLeftOut.Load() {
+			n.broadcastHave()
+		}
+	})
+}
+
+// holdingOwnLines reports whether the node's own lines are still held at
+// start (holdOwnLines).
+func (n *Node) holdingOwnLines() bool {
+	select {
+	case <-n.caughtUpOnce:
+		return false
+	default:
+		return true
+	}
 }
 
 // holdOwnLines waits, at start, until firstCatchupEnded, or until the

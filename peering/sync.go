@@ -344,6 +344,11 @@ func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
 		}
 		return emitLines(packer.Flush())
 	}
+	// Until its own lines are let go at start (holdOwnLines), this node
+	// passes none of them on: a peer that holds them then had them from
+	// before, and only such a peer can tell a node restored from an old
+	// copy what it lost (speaksForSelf). The peer's next round gets them.
+	holding := n.holdingOwnLines()
 	req.scope.each(sums, func(s eventlog.OriginSummary) bool {
 		theirs, listed := req.origins[s.Origin]
 		if !listed && req.capped && bytes.Compare(s.Origin[:], req.capFrom[:]) >= 0 {
@@ -351,6 +356,10 @@ func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
 		}
 		if s.Max < theirs.FirstWanted() {
 			return true // nothing of this origin that the peer lacks
+		}
+		if holding && s.Origin == n.self {
+			n.ownLeftOut.Store(true)
+			return true
 		}
 		after := theirs.FirstWanted() - 1
 		for {
@@ -430,6 +439,11 @@ func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
 	cu.answerBytes.Add(uint64(len(frame)))
 	if sent > 0 {
 		n.logger.Info().Str("peer", c.id.Short()).Int("messages", sent).Msg("caught peer up")
+	}
+	if holding && !n.holdingOwnLines() && n.ownLeftOut.Load() {
+		// Let go while this answer was under way, maybe after the
+		// HAVE that firstCatchupEnded sent.
+		c.sendMsg(wire.FrameHave, struct{}{})
 	}
 	return nil
 }
