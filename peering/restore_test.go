@@ -24,19 +24,7 @@ func TestANodeRestoredFromABackupSendsWhatItTypesAtOnce(t *testing.T) {
 	alice := netTestStart(t, "Alice", netTestSeeds(bob))
 	netTestWaitFor(t, 5*time.Second, "Alice and Bob connected", func() bool { return alice.connectedTo(bob) && bob.connectedTo(alice) })
 
-	alice.say(t, "one")
-	alice.say(t, "two")
-	netTestWaitFor(t, 5*time.Second, "Bob showing Alice's first two lines", func() bool { return bob.display.saw("two") })
-	backup := t.TempDir()
-	if err := alice.st.View(func(tx *bolt.Tx) error {
-		return tx.CopyFile(filepath.Join(backup, store.FileName), 0o600)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	alice.say(t, "three")
-	alice.say(t, "four")
-	netTestWaitFor(t, 5*time.Second, "Bob showing Alice's last two lines", func() bool { return bob.display.saw("four") })
-	alice.stop()
+	backup := restoreTestBackup(t, alice, bob)
 
 	restored := netTestStartIn(t, backup, "Alice", nil)
 	restored.say(t, "typed at once after the restore")
@@ -74,19 +62,7 @@ func TestARestoredNodeWaitsForAPeerThatHoldsItsLines(t *testing.T) {
 	bob := netTestStartIn(t, bobDir, "Bob", atBobsPort)
 	alice := netTestStart(t, "Alice", netTestSeeds(bob))
 	netTestWaitFor(t, 5*time.Second, "Alice and Bob connected", func() bool { return alice.connectedTo(bob) && bob.connectedTo(alice) })
-	alice.say(t, "one")
-	alice.say(t, "two")
-	netTestWaitFor(t, 5*time.Second, "Bob showing Alice's first two lines", func() bool { return bob.display.saw("two") })
-	backup := t.TempDir()
-	if err := alice.st.View(func(tx *bolt.Tx) error {
-		return tx.CopyFile(filepath.Join(backup, store.FileName), 0o600)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	alice.say(t, "three")
-	alice.say(t, "four")
-	netTestWaitFor(t, 5*time.Second, "Bob showing Alice's last two lines", func() bool { return bob.display.saw("four") })
-	alice.stop()
+	backup := restoreTestBackup(t, alice, bob)
 	bob.stop()
 	bob.log.Close()
 	bob.st.Close()
@@ -145,6 +121,27 @@ func TestLinesLeftOutDuringTheHoldReachThePeerThatAsked(t *testing.T) {
 	if dave.cfg.SyncInterval < time.Minute {
 		t.Fatalf("Dave's sync interval is %v: his next round would bring the line anyway", dave.cfg.SyncInterval)
 	}
+}
+
+// restoreTestBackup has Alice say two lines, copies her data directory,
+// has her say two more, and stops her once Bob showed them: it returns
+// the directory of the copy, which lacks her last two lines.
+func restoreTestBackup(t *testing.T, alice, bob *netTestNode) (backup string) {
+	t.Helper()
+	alice.say(t, "one")
+	alice.say(t, "two")
+	netTestWaitFor(t, 5*time.Second, "Bob showing Alice's first two lines", func() bool { return bob.display.saw("two") })
+	backup = t.TempDir()
+	if err := alice.st.View(func(tx *bolt.Tx) error {
+		return tx.CopyFile(filepath.Join(backup, store.FileName), 0o600)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	alice.say(t, "three")
+	alice.say(t, "four")
+	netTestWaitFor(t, 5*time.Second, "Bob showing Alice's last two lines", func() bool { return bob.display.saw("four") })
+	alice.stop()
+	return backup
 }
 
 // TestOwnLinesWaitForTheFirstCatchupOnlyWhenThereIsAPeerToAsk: a node
