@@ -1,6 +1,7 @@
 package peering
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"time"
@@ -19,7 +20,8 @@ import (
 // catch-up shows thousands at once, and the table holds up to 10,000
 // peers; connected peers and this node are compared live, so the window
 // only concerns two nodes neither of which is connected and both of which
-// were learned within it.
+// were learned within it (or while the table was read again: see
+// knownNames.others).
 const knownNamesTTL = time.Second
 
 // knownNames caches, per skeleton, the IDs of the peer table that have
@@ -27,12 +29,15 @@ const knownNamesTTL = time.Second
 // name with every connected peer's, for every line shown.
 type knownNames struct {
 	mu     sync.Mutex
-	read   time.Time
+	read   time.Time // when the table behind byName was read
 	byName map[string][]eventlog.NodeID
 	skels  map[string]string // name → eventlog.Skeleton(name)
 	// authors holds, per skeleton, the nodes whose lines were shown under
 	// it: an author known only from relayed lines is in no peer table.
 	authors map[string][]eventlog.NodeID
+	// stale asks the node's namesLoop to read the table again; nil (no
+	// loop) leaves the copy as it is.
+	stale chan struct{}
 }
 
 // maxAuthorsPerName bounds the IDs remembered under one skeleton; two are
@@ -83,22 +88,26 @@ func (k *knownNames) skeletonLocked(name string) string {
 	return s
 }
 
-// others reports whether a node other than id is known under skel.
+// others reports whether a node other than id is known under skel. Only
+// the first label waits for the peer table; after that a copy older than
+// knownNamesTTL is still used while namesLoop reads the table again. A
+// label is drawn on the way of a line from the connection that brought it
+// to the screen, and of a new peer to the list of those connected, and a
+// table of 10,000 rows took seconds to read on a crowded machine.
 func (k *knownNames) others(log Log, id eventlog.NodeID, skel string) bool {
 	k.mu.Lock()
+	first := k.byName == nil
+	k.mu.Unlock()
+	if first {
+		k.load(log)
+	}
+	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.byName == nil || time.Since(k.read) > knownNamesTTL {
-		peers, err := log.Peers()
-		if err != nil {
-			// Without the table, fall back to what is compared live.
-			return false
+	if k.byName != nil && time.Since(k.read) > knownNamesTTL {
+		select {
+		case k.stale <- struct{}{}:
+		default: // asked already
 		}
-		k.byName = make(map[string][]eventlog.NodeID, len(peers))
-		for _, p := range peers {
-			s := k.skeletonLocked(p.Name)
-			k.byName[s] = append(k.byName[s], p.ID)
-		}
-		k.read = time.Now()
 	}
 	for _, other := range k.byName[skel] {
 		if other != id {
@@ -106,6 +115,54 @@ func (k *knownNames) others(log Log, id eventlog.NodeID, skel string) bool {
 		}
 	}
 	return false
+}
+
+// fresh reports whether the copy of the table is younger than
+// knownNamesTTL.
+func (k *knownNames) fresh() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.byName != nil && time.Since(k.read) <= knownNamesTTL
+}
+
+// load reads the peer table's names. The read runs without k.mu, so that
+// labels are drawn from the last copy meanwhile. Without the table the
+// last copy stays; without any, labels fall back to what is compared
+// live.
+func (k *knownNames) load(log Log) {
+	read := time.Now()
+	peers, err := log.Peers()
+	if err != nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	byName := make(map[string][]eventlog.NodeID, len(peers))
+	for _, p := range peers {
+		s := k.skeletonLocked(p.Name)
+		byName[s] = append(byName[s], p.ID)
+	}
+	if read.After(k.read) {
+		k.byName, k.read = byName, read
+	}
+}
+
+// namesLoop reads the peer table for labels when one found its copy
+// stale (knownNames.others).
+func (n *Node) namesLoop(ctx context.Context) {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.names.stale:
+			// Asked again while the last read was under way: that
+			// read is fresh enough.
+			if !n.names.fresh() {
+				n.names.load(n.log)
+			}
+		}
+	}
 }
 
 // label is how a node is named on screen: its name, or name#shortid when

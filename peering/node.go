@@ -163,6 +163,7 @@ func New(cfg Config, log Log, display Display) (*Node, error) {
 		banned:     map[eventlog.NodeID]time.Time{},
 		present:    map[eventlog.NodeID]bool{},
 		targets:    map[string]*target{},
+		names:      knownNames{stale: make(chan struct{}, 1)},
 		wake:       make(chan struct{}, 1),
 		outbox:     make(chan eventlog.Body, outboxSize),
 		outboxStop: make(chan struct{}),
@@ -237,10 +238,11 @@ func (n *Node) Run(ctx context.Context) error {
 	// stored and sent before the goodbyes.
 	connCtx, closeConns := context.WithCancel(context.WithoutCancel(ctx))
 	defer closeConns()
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.acceptLoop(connCtx)
 	go n.dialLoop(connCtx)
 	go n.outboxLoop(connCtx)
+	go n.namesLoop(connCtx)
 	if n.cfg.LANDiscovery {
 		n.wg.Add(1)
 		go n.discoverLAN(ctx)

@@ -29,8 +29,26 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 	if err := from.chargeWork(2 * len(msg.Peers)); err != nil {
 		return err
 	}
-	ids := make([]eventlog.NodeID, len(msg.Peers))
-	for i, e := range msg.Peers {
+	learned, err := n.recordPeers(ctx, from, msg.Peers)
+	if err != nil {
+		return err
+	}
+	// The dialer learns them outside peersMu: once its targets are at
+	// their bound each new name costs a walk over them (under n.mu, which
+	// the dial passes share), and a flood's hundreds of names took
+	// seconds, while the next PEERS, which may name a genuine newcomer,
+	// waited for peersMu.
+	for _, e := range learned {
+		n.learn(e.ID, e.Addrs)
+	}
+	return nil
+}
+
+// recordPeers appends what the entries of a PEERS from a peer bring new to
+// the table, and returns the entries the dialer is to learn.
+func (n *Node) recordPeers(ctx context.Context, from *conn, entries []wire.PeerEntry) ([]wire.PeerEntry, error) {
+	ids := make([]eventlog.NodeID, len(entries))
+	for i, e := range entries {
 		ids[i] = e.ID
 	}
 	// Looking the rows up and adding to them is one step, so that two
@@ -39,12 +57,12 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 	defer n.peersMu.Unlock()
 	known, err := n.log.LookupPeers(ids)
 	if err != nil {
-		return fmt.Errorf("read peer table: %w", err)
+		return nil, fmt.Errorf("read peer table: %w", err)
 	}
 	var news []eventlog.PeerInfo
-	learned := make([]wire.PeerEntry, 0, len(msg.Peers))
+	learned := make([]wire.PeerEntry, 0, len(entries))
 	now := time.Now()
-	for _, e := range msg.Peers {
+	for _, e := range entries {
 		if e.ID == n.self || e.ID == from.id {
 			continue
 		}
@@ -69,7 +87,7 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 	if len(news) > 0 {
 		res, err := n.log.Append(ctx, eventlog.Peers{From: from.id, Peers: news})
 		if err != nil {
-			return fmt.Errorf("append PEERS: %w", err)
+			return nil, fmt.Errorf("append PEERS: %w", err)
 		}
 		// Passed on as stored: what the log left out (a table of known
 		// peers only) is not vouched for further.
@@ -78,10 +96,7 @@ func (n *Node) onPeers(ctx context.Context, from *conn, payload []byte) error {
 			n.peersChanged()
 		}
 	}
-	for _, e := range learned {
-		n.learn(e.ID, e.Addrs)
-	}
-	return nil
+	return learned, nil
 }
 
 // announce tells the other peers about a newly connected one: PEERS is
