@@ -1,6 +1,7 @@
 package peering
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -369,34 +370,73 @@ func (n *Node) ensureTargetLocked(id eventlog.NodeID, addrs []string) bool {
 }
 
 // evictTargetLocked makes room among the dialer's targets: it forgets the
-// target worth least, hearsay that never connected before any peer that
-// did, and among those the one that failed most. Learning never stops: a
+// targets worth least, hearsay that never connected before any peer that
+// did, and among those the ones that failed most. Learning never stops: a
 // table full of names that lead nowhere gives way to a new name, which is
 // dialed at once. A target being dialed is kept.
+//
+// Finding the worst is a walk over every target under n.mu, so one walk
+// forgets evictBatch of them (targetsToEvict): a flood of new names past
+// the bound would otherwise pay a walk for each name, and every step of
+// the node that takes n.mu would wait for them.
 func (n *Node) evictTargetLocked() bool {
-	var worst *target
-	worse := func(a, b *target) bool {
-		if a.lastGood.IsZero() != b.lastGood.IsZero() {
-			return a.lastGood.IsZero()
-		}
-		if a.failures != b.failures {
-			return a.failures > b.failures
-		}
-		return a.lastGood.Before(b.lastGood)
+	worst := targetsToEvict(n.targets, evictBatch(n.cfg.MaxKnownPeers), func(t *target) bool {
+		return t.dialing || t.id.IsZero() || n.conns[t.id] != nil
+	})
+	for _, t := range worst {
+		delete(n.targets, t.key)
 	}
-	for _, t := range n.targets {
-		if t.dialing || t.id.IsZero() || n.conns[t.id] != nil {
-			continue
-		}
-		if worst == nil || worse(t, worst) {
-			worst = t
+	return len(worst) > 0
+}
+
+// evictBatch is how many targets one walk forgets at the bound of max: a
+// hundredth of them, so that the names past the bound cost a walk per
+// hundred, and the dialer forgets at most that many more than it must.
+func evictBatch(max int) int { return 1 + max/100 }
+
+// worseTarget reports whether a is worth less than b as a target:
+// hearsay that never connected first, then the one that failed more,
+// then the one that connected longer ago.
+func worseTarget(a, b *target) bool {
+	if a.lastGood.IsZero() != b.lastGood.IsZero() {
+		return a.lastGood.IsZero()
+	}
+	if a.failures != b.failures {
+		return a.failures > b.failures
+	}
+	return a.lastGood.Before(b.lastGood)
+}
+
+// targetsToEvict returns up to k of targets, the worst (worseTarget),
+// leaving out those kept says to keep; one walk, and a heap of k.
+func targetsToEvict(targets map[string]*target, k int, kept func(*target) bool) []*target {
+	h := evictHeap{}
+	for _, t := range targets {
+		switch {
+		case kept(t):
+		case len(h) < k:
+			heap.Push(&h, t)
+		case worseTarget(t, h[0]):
+			h[0] = t
+			heap.Fix(&h, 0)
 		}
 	}
-	if worst == nil {
-		return false
-	}
-	delete(n.targets, worst.key)
-	return true
+	return h
+}
+
+// evictHeap holds the worst targets found so far, the best of them on
+// top, to be replaced by any worse one.
+type evictHeap []*target
+
+func (h evictHeap) Len() int           { return len(h) }
+func (h evictHeap) Less(i, j int) bool { return worseTarget(h[j], h[i]) }
+func (h evictHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *evictHeap) Push(x any)        { *h = append(*h, x.(*target)) }
+func (h *evictHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
 }
 
 // peerDown schedules the redial of a peer whose connection ended: first
