@@ -598,7 +598,8 @@ func TestNewAuthorsFromCatchupAreBoundedForTheWholeNode(t *testing.T) {
 // hostileSyncBigRequest is the frames of a version 1 SYNC request that
 // never ends, listing fresh origins with every missing range a frame
 // allows, about bytes long: what holds the most memory for its bytes.
-func hostileSyncBigRequest(bytes int) []any {
+func hostileSyncBigRequest(t *testing.T, bytes int) []any {
+	t.Helper()
 	var frames []any
 	for size := 0; size < bytes; {
 		msg := wire.SyncMsg{More: true}
@@ -612,7 +613,7 @@ func hostileSyncBigRequest(bytes int) []any {
 		}
 		frame, err := wire.EncodeFrame(wire.FrameSync, msg, 0)
 		if err != nil {
-			panic(err)
+			t.Fatal(err)
 		}
 		size += len(frame)
 		frames = append(frames, msg)
@@ -632,7 +633,7 @@ func TestSyncRequestsOfManyConnectionsShareOneRoom(t *testing.T) {
 	var attackers []*hostileSyncAttacker
 	for range 10 {
 		at := hostileSyncJoin(t, a, 1)
-		at.sendAll(t, wire.FrameSync, hostileSyncBigRequest(maxSyncRequestBytesV1+wire.DefaultMaxFrame))
+		at.sendAll(t, wire.FrameSync, hostileSyncBigRequest(t, maxSyncRequestBytesV1+wire.DefaultMaxFrame))
 		at.handled(t)
 		attackers = append(attackers, at)
 	}
