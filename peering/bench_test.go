@@ -507,26 +507,7 @@ func benchCopyStore(b *testing.B, from string) string {
 func BenchmarkDialPass(b *testing.B) {
 	for _, targets := range []int{100, 10_000} {
 		b.Run(fmt.Sprintf("targets=%d", targets), func(b *testing.B) {
-			st, err := store.Open(b.TempDir(), store.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			key, err := st.Identity()
-			if err != nil {
-				b.Fatal(err)
-			}
-			lg, err := eventlog.Open(st, eventlog.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer lg.Close()
-			cfg := DefaultConfig()
-			cfg.Name, cfg.Key = "Alice", key
-			n, err := New(cfg, lg, benchDisplay{})
-			if err != nil {
-				b.Fatal(err)
-			}
+			n := dialerTestNode(b, nil)
 			later := time.Now().Add(time.Hour)
 			for i := range targets {
 				var id eventlog.NodeID

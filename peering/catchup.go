@@ -1,7 +1,6 @@
 package peering
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -371,14 +370,13 @@ func (cu *catchup) onPrintsInLoop(msg wire.SyncPrintsMsg) error {
 	if err != nil {
 		return fmt.Errorf("read summaries: %w", err)
 	}
-	self := cu.n.self.String()
+	self := cu.n.self
 	for _, node := range msg.Nodes {
 		if !r.asked[node.Prefix] {
 			return violation(fmt.Errorf("SYNCFP for prefix %q, which was not asked", node.Prefix))
 		}
 		delete(r.asked, node.Prefix)
-		if len(node.Prefix) < len(self) && strings.HasPrefix(self, node.Prefix) &&
-			node.Counts[strings.IndexByte(wire.HexDigits, self[len(node.Prefix)])] == 0 {
+		if comparePrefix(self, node.Prefix) == 0 && node.Counts[nibble(self, len(node.Prefix))] == 0 {
 			r.blind = true
 		}
 		ours := childPrints(snap, node.Prefix)
@@ -502,16 +500,14 @@ func (cu *catchup) sendScoped(snap []eventlog.OriginSummary, leaves []string, cl
 // tell.
 func (cu *catchup) speaksForSelf(snap []eventlog.OriginSummary, blind bool, leaves []string, a *askedState) bool {
 	self := cu.n.self
-	i := sort.Search(len(snap), func(i int) bool { return bytes.Compare(snap[i].Origin[:], self[:]) >= 0 })
-	if i == len(snap) || snap[i].Origin != self {
+	if lo, hi := prefixRange(snap, self.String()); lo == hi {
 		return true
 	}
 	if blind {
 		return false
 	}
-	hex := self.String()
 	for _, leaf := range leaves {
-		if strings.HasPrefix(hex, leaf) {
+		if comparePrefix(self, leaf) == 0 {
 			return a != nil && a.scope.set[leaf]
 		}
 	}
