@@ -214,6 +214,15 @@ func (n *Node) Listen() error {
 	return nil
 }
 
+// CloseListener closes the listener Listen opened, for a caller that
+// stops before Run, which otherwise closes it when it ends; closing it
+// twice does no harm.
+func (n *Node) CloseListener() {
+	if n.ln != nil {
+		n.ln.Close()
+	}
+}
+
 // Addr is the listening address (after Listen).
 func (n *Node) Addr() net.Addr { return n.ln.Addr() }
 

@@ -209,6 +209,7 @@ func (c *RunCmd) serve(ctx context.Context, local *localNode, fronts *frontEnds,
 	if err := node.Listen(); err != nil {
 		return err
 	}
+	defer node.CloseListener() // Run's own close is the one that counts, once it runs
 	if err := local.st.SetPort(node.Port()); err != nil {
 		return err
 	}
