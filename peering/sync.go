@@ -373,43 +373,27 @@ func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
 				return false
 			}
 			for _, e := range events {
-				var msg wire.CatchupMsg
-				switch b := e.Body.(type) {
-				case eventlog.Chat:
-					after = b.OriginSeq
-					if packer != nil && wire.Chained(b) && theirs.Wants(after) {
-						done, lines, err := packer.Add(b)
-						if err != nil {
-							walkErr = err
-							return false
-						}
-						if !emitLines(done, lines) {
-							return false
-						}
-						continue
-					}
-					m := wire.ChatFromEvent(b)
-					msg.Chat = &m
-				case eventlog.Nick:
-					after = b.OriginSeq
-					m := wire.NickFromEvent(b)
-					msg.Nick = &m
-				case eventlog.Sealed:
-					after = b.OriginSeq
-					m := wire.SealedFromEvent(b)
-					msg.Sealed = &m
-				case eventlog.Ack:
-					after = b.OriginSeq
-					m := wire.AckFromEvent(b)
-					msg.Ack = &m
-				default:
+				m, ok := e.Body.(eventlog.Signed)
+				if !ok {
 					walkErr = fmt.Errorf("origin index points at a %s event", e.Body.Type())
 					return false
+				}
+				_, after = m.OriginKey()
+				if c, ok := m.(eventlog.Chat); ok && packer != nil && wire.Chained(c) && theirs.Wants(after) {
+					done, lines, err := packer.Add(c)
+					if err != nil {
+						walkErr = err
+						return false
+					}
+					if !emitLines(done, lines) {
+						return false
+					}
+					continue
 				}
 				if !theirs.Wants(after) || cu.version < wire.MinVersion(e.Body) {
 					continue
 				}
-				frame, err := wire.EncodeFrame(wire.FrameCatchup, msg, n.cfg.MaxFrame)
+				frame, err := wire.CatchupFrame(m, n.cfg.MaxFrame)
 				if err != nil {
 					walkErr = err
 					return false

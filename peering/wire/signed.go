@@ -65,3 +65,25 @@ func SignedFrame(body eventlog.Body, maxFrame int) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("%T is not a signed message", body)
 }
+
+// CatchupFrame is the CATCHUP frame that carries m.
+func CatchupFrame(m eventlog.Signed, maxFrame int) ([]byte, error) {
+	var msg CatchupMsg
+	switch b := m.(type) {
+	case eventlog.Chat:
+		c := ChatFromEvent(b)
+		msg.Chat = &c
+	case eventlog.Nick:
+		n := NickFromEvent(b)
+		msg.Nick = &n
+	case eventlog.Sealed:
+		s := SealedFromEvent(b)
+		msg.Sealed = &s
+	case eventlog.Ack:
+		a := AckFromEvent(b)
+		msg.Ack = &a
+	default:
+		return nil, fmt.Errorf("%T is not a signed message", m)
+	}
+	return EncodeFrame(FrameCatchup, msg, maxFrame)
+}
