@@ -44,6 +44,9 @@ func checkPrev(seq uint64, prev []byte) error {
 // message is ever taken on a successor's word.
 func Chained(m Signed) bool { return len(prevOf(m)) > 0 }
 
+// PrevOf is the Prev of a chained message, nil for any other.
+func PrevOf(m Signed) []byte { return prevOf(m) }
+
 // prevOf is the Prev of a chained message, nil for any other.
 func prevOf(m Signed) []byte {
 	switch b := m.(type) {
@@ -290,6 +293,33 @@ func (l *Log) Vouches(ms []Signed) ([]Vouch, error) {
 				out[i] = Vouched
 			default:
 				out[i] = VouchOther
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// HeldOthers says, for each of ms, which message the log holds under its
+// (origin, origin seq) when that is another message than ms[i] (its chain
+// hash differs), or nil when the log holds ms[i] itself or nothing there.
+// Signatures are not checked: a caller that acts on another message first
+// checks that ms[i] is its origin's.
+func (l *Log) HeldOthers(ms []Signed) ([]Signed, error) {
+	out := make([]Signed, len(ms))
+	if len(ms) == 0 {
+		return out, nil
+	}
+	err := l.st.View(func(tx *bolt.Tx) error {
+		p := txProjection{tx: tx, origins: originCache{}}
+		for i, m := range ms {
+			origin, seq := m.OriginKey()
+			held, ok, err := p.signed(origin, seq)
+			if err != nil {
+				return err
+			}
+			if ok && !bytes.Equal(ChainHash(held), ChainHash(m)) {
+				out[i] = held
 			}
 		}
 		return nil

@@ -256,6 +256,33 @@ func TestVouchesSaysWhatTheLogHoldsAfterAMessage(t *testing.T) {
 	}
 }
 
+// TestHeldOthersReturnsTheOtherLineUnderTheSameNumber: another line under
+// a held (origin, seq), even one that differs only in its signature, is
+// answered with the held one; the held line itself and a seq not held
+// are not.
+func TestHeldOthersReturnsTheOtherLineUnderTheSameNumber(t *testing.T) {
+	l := newLog(t)
+	key := originKey("alice")
+	l1 := signedChat(key, "alice", 1, "one")
+	l2 := chainedChat(key, "alice", 2, "two", l1)
+	appendOK(t, l, l1, l2)
+	other2 := chainedChat(key, "alice", 2, "another two", l1)
+	resigned := l1
+	resigned.Sig = bytes.Clone(l1.Sig)
+	resigned.Sig[5] ^= 1
+	unheld := chainedChat(key, "alice", 3, "three", l2)
+	got, err := l.HeldOthers([]eventlog.Signed{l1, other2, resigned, unheld})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []eventlog.Signed{nil, l2, l1, nil}
+	for i := range want {
+		if (got[i] == nil) != (want[i] == nil) || (got[i] != nil && !bytes.Equal(eventlog.ChainHash(got[i]), eventlog.ChainHash(want[i]))) {
+			t.Errorf("HeldOthers[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
 // TestOwnLinesChain: the log numbers the node's own lines and chains each
 // to the one before, across commits and message types.
 func TestOwnLinesChain(t *testing.T) {
