@@ -18,6 +18,7 @@ import (
 	"github.com/p2pchat/p2pchat/peering/wire"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
 )
 
 // Reasons a connection ends, as logged and as sent in GOODBYE.
@@ -94,6 +95,9 @@ type conn struct {
 	intros atomic.Int32
 	// reached is set once the peer's REACH has been taken (reach.go).
 	reached atomic.Bool
+	// forkReplies paces the lines of the peer's own that this node shows
+	// it because they conflict with what it sent (ownfork.go).
+	forkReplies *rate.Limiter
 }
 
 // joinEvent is the peer's introduction as the log records it, under the
@@ -195,6 +199,8 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 
 		ingestRoom: semaphore.NewWeighted(int64(n.cfg.IngestQueueBytes)),
 		catchRoom:  semaphore.NewWeighted(catchQueueBytes(&n.cfg)),
+
+		forkReplies: rate.NewLimiter(forkReplyRate, forkReplyBurst),
 	}
 	c.done, c.stopDone = context.WithCancel(context.Background())
 	c.budget.setup(&n.cfg)

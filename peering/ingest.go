@@ -147,17 +147,26 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 		return fmt.Errorf("read origin index: %w", err)
 	}
 	fresh := make([]inbound, 0, len(batch))
+	var copies []eventlog.Signed // of lines whose origin forked, maybe (ownfork.go)
 	for i, j := 0, 0; i < len(batch); i++ {
 		m := batch[i]
 		if !m.synced {
 			if held[j] {
 				n.stats.countIn(m.live, true)
+				if origin, _ := m.body.OriginKey(); (origin == n.self && !m.live) || origin == from.id {
+					copies = append(copies, m.body)
+				}
 				j++
 				continue
 			}
 			j++
 		}
 		fresh = append(fresh, m)
+	}
+	if len(copies) > 0 {
+		if err := n.checkCopies(from, copies); err != nil {
+			return err
+		}
 	}
 	if err := from.chargeNewAuthors(fresh); err != nil {
 		return err
@@ -222,7 +231,11 @@ func (n *Node) ingest(ctx context.Context, from *conn, batch []inbound) error {
 			continue
 		}
 		if res.Forked {
-			n.forked(from, res.Body.(eventlog.Signed))
+			s := res.Body.(eventlog.Signed)
+			n.forked(from, s)
+			if err := n.forkSeen(from, s); err != nil {
+				return err
+			}
 			continue
 		}
 		if res.Unvouched {

@@ -37,6 +37,7 @@ type Log interface {
 	Get(seq uint64) (eventlog.Event, bool, error)
 	Holds(msgs []eventlog.Signed) ([]bool, error)
 	Vouches(msgs []eventlog.Signed) ([]eventlog.Vouch, error)
+	HeldOthers(msgs []eventlog.Signed) ([]eventlog.Signed, error)
 	SyncState() ([]eventlog.OriginState, error)
 	SyncStateOf(origins []eventlog.NodeID) ([]eventlog.OriginState, error)
 	Summaries() ([]eventlog.OriginSummary, error)
@@ -114,6 +115,8 @@ type Node struct {
 	peersGen atomic.Uint64 // raised by peersChanged
 
 	caught *catchupView // what catch-up brought, shown when it is complete
+
+	ownForks ownForks // what was said of this node's forked history (ownfork.go)
 
 	aloneNoted time.Time // when /msg last said that no peer is connected (outbox loop only)
 
