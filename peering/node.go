@@ -42,6 +42,8 @@ type Log interface {
 	SyncStateOf(origins []eventlog.NodeID) ([]eventlog.OriginState, error)
 	Summaries() ([]eventlog.OriginSummary, error)
 	ByOrigin(origin eventlog.NodeID, after uint64, limit int) ([]eventlog.Event, error)
+	LastSeq() (uint64, error)
+	Scan(ctx context.Context, from uint64, fn func(eventlog.Event) error) error
 }
 
 // Display is where the node shows what happens to the person at the
@@ -246,6 +248,11 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	stopWaiting := n.awaitFirstCatchup()
 	defer stopWaiting()
+	// Before anything else is queued: the acknowledgements a stop lost go
+	// first.
+	if err := n.ackMissed(ctx); err != nil {
+		n.logger.Warn().Err(err).Msg("look for unacknowledged private messages")
+	}
 	// Connections outlive ctx by a moment: lines typed before the end are
 	// stored and sent before the goodbyes.
 	connCtx, closeConns := context.WithCancel(context.WithoutCancel(ctx))

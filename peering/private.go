@@ -2,6 +2,7 @@ package peering
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -92,6 +93,69 @@ func (n *Node) receivePrivate(ctx context.Context, body eventlog.Body) {
 		}
 	}
 }
+
+// ackWindow is how far back from its newest event a starting node looks
+// for private messages to it that it never acknowledged.
+const ackWindow = outboxSize
+
+// ackMissed acknowledges the private messages to this node among the
+// log's newest ackWindow events that no Ack of its own answers. A message
+// is stored before its Ack is queued, and the Ack stored after it, so a
+// stop in between (a crash, or a message that came while the node was
+// shutting down) left it unacknowledged for good: the message is a copy
+// of a held one from then on, and its sender never saw it delivered. The
+// message is among the last events stored before such a stop, so the
+// window finds it unless more than ackWindow events came after it. It
+// runs before the outbox loop and the connections start, so nothing
+// it reads is answered twice, and it queues without waiting.
+func (n *Node) ackMissed(ctx context.Context) error {
+	last, err := n.log.LastSeq()
+	if err != nil {
+		return err
+	}
+	type key struct {
+		origin eventlog.NodeID
+		seq    uint64
+	}
+	var unacked []eventlog.Sealed
+	acked := map[key]bool{}
+	err = n.log.Scan(ctx, max(last, ackWindow)-ackWindow+1, func(e eventlog.Event) error {
+		switch b := e.Body.(type) {
+		case eventlog.Sealed:
+			if b.To == n.self {
+				unacked = append(unacked, b)
+			}
+		case eventlog.Ack:
+			if b.Origin == n.self {
+				acked[key{b.To, b.Ref}] = true
+			}
+		}
+		if e.Seq >= last {
+			return errScanned
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errScanned) {
+		return err
+	}
+	for _, s := range unacked {
+		if acked[key{s.Origin, s.OriginSeq}] {
+			continue
+		}
+		if _, err := s.Open(n.cfg.Key); err != nil {
+			continue // never shown, so never acknowledged
+		}
+		if !n.enqueueNow(eventlog.Ack{To: s.Origin, Ref: s.OriginSeq}) {
+			return errors.New("outbox full; the rest at the next start")
+		}
+		n.logger.Info().Str("origin", s.Origin.Short()).Uint64("seq", s.OriginSeq).Msg("private message acknowledged after a stop")
+	}
+	return nil
+}
+
+// errScanned ends ackMissed's scan at the event that was newest when it
+// began.
+var errScanned = errors.New("scanned")
 
 // maxDeliveredShown bounds the text quoted in a delivery line.
 const maxDeliveredShown = 40

@@ -11,6 +11,7 @@ import (
 
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/peering/wire"
+	"github.com/p2pchat/p2pchat/store"
 )
 
 // privateLines returns what d showed as private messages.
@@ -164,5 +165,87 @@ func TestUnreadablePrivateMessagesAreNeverShown(t *testing.T) {
 	})
 	if got := bob.display.privateLines(); len(got) != 1 {
 		t.Errorf("Bob shows %q after the forgery", got)
+	}
+}
+
+// TestAPrivateMessageWhoseAckAStopLostIsAcknowledgedAtTheNextStart: Bob's
+// node stored Alice's message and stopped before it stored its Ack (a
+// crash, or the message came while it was shutting down). The message is
+// a copy of a held one from then on; Bob's next start acknowledges it,
+// and the one after does not again.
+func TestAPrivateMessageWhoseAckAStopLostIsAcknowledgedAtTheNextStart(t *testing.T) {
+	bobDir := t.TempDir()
+	bob := netTestStartIn(t, bobDir, "Bob", nil)
+	alice := netTestStart(t, "Alice", netTestSeeds(bob))
+	netTestWaitFor(t, 5*time.Second, "Alice and Bob connected", func() bool { return alice.connectedTo(bob) && bob.connectedTo(alice) })
+	bob.stop()
+	bob.log.Close()
+	bob.st.Close()
+
+	const text = "stored, never acknowledged"
+	if err := alice.Msg(context.Background(), "Bob", text); err != nil {
+		t.Fatal(err)
+	}
+	var sealed eventlog.Sealed
+	netTestWaitFor(t, 5*time.Second, "Alice holding her message", func() bool {
+		events, err := alice.log.ByOrigin(alice.ID(), 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			if s, ok := e.Body.(eventlog.Sealed); ok {
+				sealed = s
+				return true
+			}
+		}
+		return false
+	})
+	// What Bob's node had done when it stopped: the message stored, its
+	// Ack not.
+	st, err := store.Open(bobDir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := eventlog.Open(st, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lg.Append(context.Background(), sealed); err != nil {
+		t.Fatal(err)
+	}
+	lg.Close()
+	st.Close()
+
+	ownAcks := func(n *netTestNode) int {
+		events, err := n.log.ByOrigin(n.ID(), 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acks := 0
+		for _, e := range events {
+			if a, ok := e.Body.(eventlog.Ack); ok && a.To == alice.ID() && a.Ref == sealed.OriginSeq {
+				acks++
+			}
+		}
+		return acks
+	}
+	bob = netTestStartIn(t, bobDir, "Bob", netTestSeeds(alice))
+	netTestWaitFor(t, 10*time.Second, "Alice sees her message delivered", func() bool {
+		return alice.display.sawSystem("delivered to Bob: " + text)
+	})
+	if n := ownAcks(bob); n != 1 {
+		t.Fatalf("Bob holds %d Acks of the message, want 1", n)
+	}
+	bob.stop()
+	bob.log.Close()
+	bob.st.Close()
+
+	bob = netTestStartIn(t, bobDir, "Bob", netTestSeeds(alice))
+	netTestWaitFor(t, 5*time.Second, "Bob connected again", func() bool { return bob.connectedTo(alice) })
+	// Queued after anything the start queued.
+	bob.say(t, "back again")
+	netTestWaitFor(t, 5*time.Second, "Bob's line stored", func() bool { return bob.display.saw("back again") })
+	if n := ownAcks(bob); n != 1 {
+		t.Errorf("after another start Bob holds %d Acks of the message, want 1", n)
 	}
 }
