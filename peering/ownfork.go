@@ -24,12 +24,14 @@ import (
 // lines after those go through. Nothing tells the author: its lines stay
 // on its screen as if they had gone out.
 //
-// The node sees it in catch-up: a peer sends what it holds in the ranges
-// where the two differ, so its copies of the node's lines at those seqs
-// come too. One that differs from the line the node holds there, and
-// carries a valid signature of the node's own key, is proof. The node then
-// names the lines of its own that did not reach that peer, once each. It
-// does not send them again: while another copy still runs, every line
+// Catch-up cannot show it: it compares which numbers each side holds, not
+// what is under them. So a peer that refuses a line of the sender's own as
+// a fork, or is sent one that differs from the line it holds under that
+// number, answers with the lines it holds that conflict with it, as
+// CATCHUP. A line under the node's own ID that conflicts with one it
+// holds, and carries a valid signature of its own key, is proof; the node
+// then names the lines of its own that did not reach that peer, once each.
+// It does not send them again: while another copy still runs, every line
 // sent again would collide again, and peers that hold this copy's lines
 // would show them twice.
 
