@@ -156,6 +156,9 @@ type Config struct {
 	FloodPenalty time.Duration
 	// LogEvery spaces the log lines about one misbehaving address or peer.
 	LogEvery time.Duration
+	// ForkNoteEvery spaces the notes that some of the node's own lines
+	// did not reach a peer (ownfork.go); the log has every one.
+	ForkNoteEvery time.Duration
 
 	// Logger receives diagnostics; the zero value discards them.
 	Logger zerolog.Logger
@@ -205,6 +208,7 @@ func DefaultConfig() Config {
 		FloodWindow:           time.Minute,
 		FloodPenalty:          10 * time.Minute,
 		LogEvery:              10 * time.Second,
+		ForkNoteEvery:         30 * time.Second,
 		Logger:                zerolog.Nop(),
 	}
 }
@@ -256,6 +260,7 @@ func (c *Config) fill() {
 	setDefault(&c.FloodWindow, d.FloodWindow)
 	setDefault(&c.FloodPenalty, d.FloodPenalty)
 	setDefault(&c.LogEvery, d.LogEvery)
+	setDefault(&c.ForkNoteEvery, d.ForkNoteEvery)
 	if c.Backoff.Base <= 0 || c.Backoff.Max <= 0 {
 		c.Backoff = d.Backoff
 	}

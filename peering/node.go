@@ -176,6 +176,11 @@ func New(cfg Config, log Log, display Display) (*Node, error) {
 		caught:     newCatchupView(),
 
 		caughtUpOnce: make(chan struct{}),
+		ownForks: ownForks{
+			named:   map[uint64]bool{},
+			pending: map[eventlog.NodeID][]eventlog.Signed{},
+			found:   make(chan struct{}, 1),
+		},
 
 		newIDs:          rate.NewLimiter(rate.Limit(cfg.NewPeerRate), cfg.NewPeerBurst),
 		catchupAuthors:  nodeCatchupAuthors(&cfg),
@@ -248,10 +253,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	stopWaiting := n.awaitFirstCatchup()
 	defer stopWaiting()
-	// Before anything else is queued: the acknowledgements a stop lost go
-	// first.
-	if err := n.ackMissed(ctx); err != nil {
-		n.logger.Warn().Err(err).Msg("look for unacknowledged private messages")
+	upTo, err := n.log.LastSeq()
+	if err != nil {
+		n.ln.Close()
+		return err
 	}
 	// Connections outlive ctx by a moment: lines typed before the end are
 	// stored and sent before the goodbyes.
@@ -262,6 +267,10 @@ func (n *Node) Run(ctx context.Context) error {
 	go n.dialLoop(connCtx)
 	go n.outboxLoop(connCtx)
 	go n.namesLoop(connCtx)
+	n.wg.Add(1)
+	go n.ackMissed(connCtx, upTo)
+	n.wg.Add(1)
+	go n.forkNotesLoop(connCtx)
 	if n.cfg.LANDiscovery {
 		n.wg.Add(1)
 		go n.discoverLAN(ctx)

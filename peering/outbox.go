@@ -43,21 +43,6 @@ func (n *Node) enqueue(ctx context.Context, body eventlog.Body) error {
 	}
 }
 
-// enqueueNow queues body if the outbox has room at once.
-func (n *Node) enqueueNow(body eventlog.Body) bool {
-	n.outboxMu.RLock()
-	defer n.outboxMu.RUnlock()
-	if n.outboxClosed {
-		return false
-	}
-	select {
-	case n.outbox <- body:
-		return true
-	default:
-		return false
-	}
-}
-
 // closeOutbox stops Say and waits until the loop has stored and sent every
 // line queued before.
 func (n *Node) closeOutbox() {

@@ -3,6 +3,7 @@ package peering
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -35,13 +36,9 @@ import (
 // sent again would collide again, and peers that hold this copy's lines
 // would show them twice.
 
-// The notes about lost lines on screen: a few at once (the lines of one
-// fork come in more than one batch), then one every ownForkNoteEvery. The
-// log has every one.
-const (
-	ownForkNoteBurst = 5
-	ownForkNoteEvery = 30 * time.Second
-)
+// ownForkSettle is how long the note waits after the first proof, for
+// the rest of one exchange (the walk back is paced) to come in.
+const ownForkSettle = time.Second
 
 // The lines a node shows a peer that forked, per connection: enough for
 // the peer to learn it, far below any chat budget, so that an honest node
@@ -52,13 +49,14 @@ const (
 )
 
 // maxOwnForkQuoted bounds the lines quoted in one note.
-const maxOwnForkQuoted = 5
+const maxOwnForkQuoted = 10
 
-// ownForks is what the node has said about its forked history this run.
+// ownForks is what the node found of its forked history this run.
 type ownForks struct {
-	mu    sync.Mutex
-	named map[uint64]bool // own seqs already named as lost
-	notes *rate.Limiter
+	mu      sync.Mutex
+	named   map[uint64]bool                       // own seqs found lost
+	pending map[eventlog.NodeID][]eventlog.Signed // found, not yet shown, by peer
+	found   chan struct{}                         // pokes forkNotesLoop
 }
 
 // checkCopies looks at copies of lines the node holds under the same
@@ -67,7 +65,7 @@ type ownForks struct {
 // its origin, is proof that origin forked: if it is this node, it names
 // its lost lines; if it is the peer, the peer is shown the line this node
 // holds there, so that it learns the same. Its error is for what cannot go
-// on (reading the log).
+// on (reading the log) or a violation (a forged copy).
 func (n *Node) checkCopies(from *conn, copies []eventlog.Signed) error {
 	others, err := n.log.HeldOthers(copies)
 	if err != nil {
@@ -82,12 +80,14 @@ func (n *Node) checkCopies(from *conn, copies []eventlog.Signed) error {
 	if len(theirs) == 0 {
 		return nil
 	}
-	// A copy that is not signed by its origin is a forgery, dropped
-	// unseen as any copy of a held line is.
+	// Only the origin's key signs its lines, and every node checks a line
+	// before it passes it on: a copy whose signature fails was forged or
+	// altered by the peer.
 	var proofs []eventlog.Signed
 	for k, err := range eventlog.VerifyBatch(theirs) {
 		if err != nil {
-			continue
+			origin, seq := theirs[k].OriginKey()
+			return violation(fmt.Errorf("another copy of held line origin %s seq %d: %w", origin.Short(), seq, err))
 		}
 		if origin, _ := theirs[k].OriginKey(); origin == n.self {
 			proofs = append(proofs, theirs[k])
@@ -121,9 +121,9 @@ func (n *Node) forkSeen(from *conn, s eventlog.Signed) error {
 
 // showHeld sends the peer a line of its own that this node holds, as
 // CATCHUP: the peer checks it as any copy of a line it holds. Past
-// forkReplies, nothing.
+// forkReplies, or to a peer too old to read it, nothing.
 func (c *conn) showHeld(s eventlog.Signed) {
-	if !c.forkReplies.Allow() {
+	if c.version < wire.MinVersion(s) || !c.forkReplies.Allow() {
 		return
 	}
 	frame, err := wire.CatchupFrame(s, c.n.cfg.MaxFrame)
@@ -166,19 +166,19 @@ func conflicting(s eventlog.Signed, around []eventlog.Event) []eventlog.Signed {
 	return out
 }
 
-// namesLostOwnLines tells the person at the keyboard which of their lines
-// did not reach from, which holds proofs, lines of this node's own that
-// conflict with those it holds (conflicting), each once per run.
+// namesLostOwnLines takes proofs, lines of this node's own that from
+// holds and that conflict with lines it holds (conflicting): those lines
+// did not reach from. Each is logged and queued for a note once per run
+// (forkNotesLoop). Where a proof names another predecessor than the
+// node's, from is shown that predecessor, so that it answers with its own
+// line there if it holds another: the two walk back, a line a step, to
+// where their histories part.
 func (n *Node) namesLostOwnLines(from *conn, proofs []eventlog.Signed) error {
 	if len(proofs) == 0 {
 		return nil
 	}
 	n.ownForks.mu.Lock()
 	defer n.ownForks.mu.Unlock()
-	if n.ownForks.named == nil {
-		n.ownForks.named = map[uint64]bool{}
-		n.ownForks.notes = rate.NewLimiter(rate.Every(ownForkNoteEvery), ownForkNoteBurst)
-	}
 	var lost []eventlog.Signed
 	for _, p := range proofs {
 		_, seq := p.OriginKey()
@@ -187,30 +187,71 @@ func (n *Node) namesLostOwnLines(from *conn, proofs []eventlog.Signed) error {
 			return fmt.Errorf("read own lines: %w", err)
 		}
 		for _, m := range conflicting(p, around) {
-			if _, mseq := m.OriginKey(); !n.ownForks.named[mseq] {
-				n.ownForks.named[mseq] = true
-				lost = append(lost, m)
+			_, mseq := m.OriginKey()
+			if n.ownForks.named[mseq] {
+				continue
+			}
+			n.ownForks.named[mseq] = true
+			lost = append(lost, m)
+			if mseq+1 == seq {
+				from.showHeld(m)
 			}
 		}
 	}
 	if len(lost) == 0 {
 		return nil
 	}
-	slices.SortFunc(lost, func(a, b eventlog.Signed) int {
-		_, as := a.OriginKey()
-		_, bs := b.OriginKey()
-		return cmp.Compare(as, bs)
-	})
 	seqs := make([]string, len(lost))
 	for i, s := range lost {
 		_, seq := s.OriginKey()
 		seqs[i] = strconv.FormatUint(seq, 10)
 	}
 	n.logger.Warn().Str("peer", from.id.Short()).Strs("seqs", seqs).Msg("own history forked: a peer holds another copy's lines under these own seqs; they did not reach it")
-	if n.ownForks.notes.Allow() {
-		n.display.ShowSystem(ownForkNote(n.peerLabel(from.id), lost))
+	n.ownForks.pending[from.id] = append(n.ownForks.pending[from.id], lost...)
+	select {
+	case n.ownForks.found <- struct{}{}:
+	default:
 	}
 	return nil
+}
+
+// forkNotesLoop shows what namesLostOwnLines found: a moment after the
+// first proof of an exchange, and then at most once every
+// Config.ForkNoteEvery, each peer's lost lines in one note.
+func (n *Node) forkNotesLoop(ctx context.Context) {
+	defer n.wg.Done()
+	notes := rate.NewLimiter(rate.Every(n.cfg.ForkNoteEvery), 1)
+	settle := time.NewTimer(0)
+	<-settle.C
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.ownForks.found:
+		}
+		settle.Reset(ownForkSettle)
+		select {
+		case <-ctx.Done():
+			settle.Stop()
+			return
+		case <-settle.C:
+		}
+		if err := notes.Wait(ctx); err != nil {
+			return
+		}
+		n.ownForks.mu.Lock()
+		pending := n.ownForks.pending
+		n.ownForks.pending = map[eventlog.NodeID][]eventlog.Signed{}
+		n.ownForks.mu.Unlock()
+		for id, lost := range pending {
+			slices.SortFunc(lost, func(a, b eventlog.Signed) int {
+				_, as := a.OriginKey()
+				_, bs := b.OriginKey()
+				return cmp.Compare(as, bs)
+			})
+			n.display.ShowSystem(ownForkNote(n.peerLabel(id), lost))
+		}
+	}
 }
 
 // ownForkNote says which lines did not reach peer, quoting a few.

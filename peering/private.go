@@ -94,67 +94,84 @@ func (n *Node) receivePrivate(ctx context.Context, body eventlog.Body) {
 	}
 }
 
-// ackWindow is how far back from its newest event a starting node looks
+// ackWindow is how far back from its newest event at start a node looks
 // for private messages to it that it never acknowledged.
-const ackWindow = outboxSize
+const ackWindow = 4096
 
 // ackMissed acknowledges the private messages to this node among the
-// log's newest ackWindow events that no Ack of its own answers. A message
-// is stored before its Ack is queued, and the Ack stored after it, so a
-// stop in between (a crash, or a message that came while the node was
-// shutting down) left it unacknowledged for good: the message is a copy
-// of a held one from then on, and its sender never saw it delivered. The
-// message is among the last events stored before such a stop, so the
-// window finds it unless more than ackWindow events came after it. It
-// runs before the outbox loop and the connections start, so nothing
-// it reads is answered twice, and it queues without waiting.
-func (n *Node) ackMissed(ctx context.Context) error {
+// ackWindow events up to upTo, the newest when the node started, that no
+// Ack of its own answers. A message is stored before its Ack is queued,
+// and the Ack stored after it, so a stop in between (a crash, or a message
+// that came while the node was shutting down) left it unacknowledged for
+// good: the message is a copy of a held one from then on, and its sender
+// never saw it delivered. It is among the last events stored before such
+// a stop, so the window finds it unless more than ackWindow events came
+// after it.
+//
+// It waits for the first catch-up, which brings back the node's own
+// lines if its directory is an old copy: an Ack the node sent after the
+// copy was made counts. Messages stored after upTo are this run's, which
+// ingest acknowledges.
+func (n *Node) ackMissed(ctx context.Context, upTo uint64) {
+	defer n.wg.Done()
+	select {
+	case <-n.caughtUpOnce:
+	case <-ctx.Done():
+		return
+	}
 	last, err := n.log.LastSeq()
 	if err != nil {
-		return err
+		n.logger.Warn().Err(err).Msg("look for unacknowledged private messages")
+		return
 	}
 	type key struct {
 		origin eventlog.NodeID
 		seq    uint64
 	}
-	var unacked []eventlog.Sealed
+	var maybe []eventlog.Sealed
 	acked := map[key]bool{}
-	err = n.log.Scan(ctx, max(last, ackWindow)-ackWindow+1, func(e eventlog.Event) error {
+	err = n.log.Scan(ctx, max(upTo, ackWindow)-ackWindow+1, func(e eventlog.Event) error {
 		switch b := e.Body.(type) {
 		case eventlog.Sealed:
-			if b.To == n.self {
-				unacked = append(unacked, b)
+			if b.To == n.self && e.Seq <= upTo {
+				maybe = append(maybe, b)
 			}
 		case eventlog.Ack:
 			if b.Origin == n.self {
 				acked[key{b.To, b.Ref}] = true
 			}
 		}
-		if e.Seq >= last {
+		// Past upTo only Acks matter, and only if there is something
+		// to look for.
+		if e.Seq >= last || (e.Seq >= upTo && len(maybe) == 0) {
 			return errScanned
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errScanned) {
-		return err
+		if ctx.Err() == nil {
+			n.logger.Warn().Err(err).Msg("look for unacknowledged private messages")
+		}
+		return
 	}
-	for _, s := range unacked {
+	sent := 0
+	for _, s := range maybe {
 		if acked[key{s.Origin, s.OriginSeq}] {
 			continue
 		}
 		if _, err := s.Open(n.cfg.Key); err != nil {
 			continue // never shown, so never acknowledged
 		}
-		if !n.enqueueNow(eventlog.Ack{To: s.Origin, Ref: s.OriginSeq}) {
-			return errors.New("outbox full; the rest at the next start")
+		if err := n.enqueue(ctx, eventlog.Ack{To: s.Origin, Ref: s.OriginSeq}); err != nil {
+			return
 		}
+		sent++
 		n.logger.Info().Str("origin", s.Origin.Short()).Uint64("seq", s.OriginSeq).Msg("private message acknowledged after a stop")
 	}
-	return nil
+	n.logger.Debug().Int("acknowledged", sent).Msg("looked for private messages a stop left unacknowledged")
 }
 
-// errScanned ends ackMissed's scan at the event that was newest when it
-// began.
+// errScanned ends ackMissed's scan.
 var errScanned = errors.New("scanned")
 
 // maxDeliveredShown bounds the text quoted in a delivery line.

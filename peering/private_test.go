@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/peering/wire"
 	"github.com/p2pchat/p2pchat/store"
+	bolt "go.etcd.io/bbolt"
 )
 
 // privateLines returns what d showed as private messages.
@@ -186,20 +188,7 @@ func TestAPrivateMessageWhoseAckAStopLostIsAcknowledgedAtTheNextStart(t *testing
 	if err := alice.Msg(context.Background(), "Bob", text); err != nil {
 		t.Fatal(err)
 	}
-	var sealed eventlog.Sealed
-	netTestWaitFor(t, 5*time.Second, "Alice holding her message", func() bool {
-		events, err := alice.log.ByOrigin(alice.ID(), 0, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range events {
-			if s, ok := e.Body.(eventlog.Sealed); ok {
-				sealed = s
-				return true
-			}
-		}
-		return false
-	})
+	sealed := privateTestSealed(t, alice)
 	// What Bob's node had done when it stopped: the message stored, its
 	// Ack not.
 	st, err := store.Open(bobDir, store.Options{})
@@ -216,24 +205,11 @@ func TestAPrivateMessageWhoseAckAStopLostIsAcknowledgedAtTheNextStart(t *testing
 	lg.Close()
 	st.Close()
 
-	ownAcks := func(n *netTestNode) int {
-		events, err := n.log.ByOrigin(n.ID(), 0, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		acks := 0
-		for _, e := range events {
-			if a, ok := e.Body.(eventlog.Ack); ok && a.To == alice.ID() && a.Ref == sealed.OriginSeq {
-				acks++
-			}
-		}
-		return acks
-	}
 	bob = netTestStartIn(t, bobDir, "Bob", netTestSeeds(alice))
 	netTestWaitFor(t, 10*time.Second, "Alice sees her message delivered", func() bool {
 		return alice.display.sawSystem("delivered to Bob: " + text)
 	})
-	if n := ownAcks(bob); n != 1 {
+	if n := privateTestAcks(t, bob, alice.ID(), sealed.OriginSeq); n != 1 {
 		t.Fatalf("Bob holds %d Acks of the message, want 1", n)
 	}
 	bob.stop()
@@ -241,11 +217,112 @@ func TestAPrivateMessageWhoseAckAStopLostIsAcknowledgedAtTheNextStart(t *testing
 	bob.st.Close()
 
 	bob = netTestStartIn(t, bobDir, "Bob", netTestSeeds(alice))
-	netTestWaitFor(t, 5*time.Second, "Bob connected again", func() bool { return bob.connectedTo(alice) })
-	// Queued after anything the start queued.
-	bob.say(t, "back again")
+	bob.waitLookedForUnacknowledged(t)
+	bob.say(t, "back again") // queued after anything the start queued
 	netTestWaitFor(t, 5*time.Second, "Bob's line stored", func() bool { return bob.display.saw("back again") })
-	if n := ownAcks(bob); n != 1 {
+	if n := privateTestAcks(t, bob, alice.ID(), sealed.OriginSeq); n != 1 {
 		t.Errorf("after another start Bob holds %d Acks of the message, want 1", n)
 	}
+}
+
+// waitLookedForUnacknowledged waits until tn's start has queued the
+// acknowledgements a stop lost (ackMissed), if any.
+func (tn *netTestNode) waitLookedForUnacknowledged(t *testing.T) {
+	t.Helper()
+	netTestWaitFor(t, 10*time.Second, tn.Name()+" looking for unacknowledged messages", func() bool {
+		return len(tn.logs.lines("looked for private messages a stop left unacknowledged")) > 0
+	})
+}
+
+// TestARestoredNodeDoesNotAcknowledgeTwice: a message came while Bob's
+// node was stopping (stored, no Ack), and his stopped data directory was
+// backed up. His next start acknowledges it. Restored from that backup
+// later, the node finds the message unacknowledged in its own copy, but
+// the first catch-up brings back the Ack it sent: it does not send
+// another, and Alice is told once that it was delivered.
+func TestARestoredNodeDoesNotAcknowledgeTwice(t *testing.T) {
+	bobDir := t.TempDir()
+	bob := netTestStartIn(t, bobDir, "Bob", nil)
+	alice := netTestStart(t, "Alice", netTestSeeds(bob))
+	netTestWaitFor(t, 5*time.Second, "Alice and Bob connected", func() bool { return alice.connectedTo(bob) && bob.connectedTo(alice) })
+	bob.stop()
+	bob.log.Close()
+	bob.st.Close()
+
+	const text = "came while stopping"
+	if err := alice.Msg(t.Context(), "Bob", text); err != nil {
+		t.Fatal(err)
+	}
+	sealed := privateTestSealed(t, alice)
+	st, err := store.Open(bobDir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := eventlog.Open(st, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lg.Append(t.Context(), sealed); err != nil {
+		t.Fatal(err)
+	}
+	lg.Close()
+	backup := t.TempDir()
+	if err := st.View(func(tx *bolt.Tx) error {
+		return tx.CopyFile(filepath.Join(backup, store.FileName), 0o600)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	bob = netTestStartIn(t, bobDir, "Bob", netTestSeeds(alice))
+	delivered := func() int { return len(alice.display.systemWith("delivered to Bob: " + text)) }
+	netTestWaitFor(t, 10*time.Second, "Alice told of the delivery", func() bool { return delivered() == 1 })
+	bob.stop()
+	bob.log.Close()
+	bob.st.Close()
+
+	restored := netTestStartIn(t, backup, "Bob", netTestSeeds(alice))
+	restored.waitLookedForUnacknowledged(t)
+	restored.say(t, "back from the backup") // queued after anything the start queued
+	netTestWaitFor(t, 15*time.Second, "Alice showing the restored node's line", func() bool { return alice.display.saw("back from the backup") })
+	if n := privateTestAcks(t, restored, alice.ID(), sealed.OriginSeq); n != 1 || delivered() != 1 {
+		t.Errorf("the restored node holds %d Acks of the message, and Alice was told %d times it was delivered; want 1 and 1", n, delivered())
+	}
+}
+
+// privateTestSealed waits until tn holds a private message of its own and
+// returns it.
+func privateTestSealed(t *testing.T, tn *netTestNode) eventlog.Sealed {
+	t.Helper()
+	var sealed eventlog.Sealed
+	netTestWaitFor(t, 5*time.Second, tn.Name()+" holding its private message", func() bool {
+		events, err := tn.log.ByOrigin(tn.ID(), 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			if s, ok := e.Body.(eventlog.Sealed); ok {
+				sealed = s
+				return true
+			}
+		}
+		return false
+	})
+	return sealed
+}
+
+// privateTestAcks counts tn's own Acks of message ref of to.
+func privateTestAcks(t *testing.T, tn *netTestNode, to eventlog.NodeID, ref uint64) int {
+	t.Helper()
+	events, err := tn.log.ByOrigin(tn.ID(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acks := 0
+	for _, e := range events {
+		if a, ok := e.Body.(eventlog.Ack); ok && a.To == to && a.Ref == ref {
+			acks++
+		}
+	}
+	return acks
 }
