@@ -1100,31 +1100,46 @@ func (l *Log) Watermarks() (map[NodeID]uint64, error) {
 // ByOrigin returns up to limit stored Chat and Nick events of origin with
 // origin seq > after, in origin-seq order.
 func (l *Log) ByOrigin(origin NodeID, after uint64, limit int) ([]Event, error) {
-	var out []Event
+	out, _, err := l.ByOriginPage(origin, after, limit, 0)
+	return out, err
+}
+
+// ByOriginPage is ByOrigin bounded in bytes too: it stops once the stored
+// events it read add up to maxBytes or more (0: no bound), after one event
+// at least, so that a page of long lines holds no more memory than one
+// of short ones. full reports that it stopped at a bound: more may follow.
+func (l *Log) ByOriginPage(origin NodeID, after uint64, limit, maxBytes int) (out []Event, full bool, err error) {
 	if after == math.MaxUint64 {
-		return nil, nil // nothing follows; after+1 would wrap to 0
+		return nil, false, nil // nothing follows; after+1 would wrap to 0
 	}
-	err := l.st.View(func(tx *bolt.Tx) error {
+	err = l.st.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketOrigins).Bucket(origin[:])
 		if b == nil {
 			return nil
 		}
 		events := tx.Bucket(bucketEvents)
 		c := b.Cursor()
-		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+		size := 0
+		for k, v := c.Seek(seqKey(after + 1)); k != nil; k, v = c.Next() {
+			if len(out) >= limit || (maxBytes > 0 && size >= maxBytes) {
+				full = true
+				return nil
+			}
 			seq, n := binary.Uvarint(v)
 			if n <= 0 {
 				return fmt.Errorf("%w: bad origin index row", store.ErrCorrupt)
 			}
-			e, err := Decode(seq, events.Get(seqKey(seq)))
+			row := events.Get(seqKey(seq))
+			e, err := Decode(seq, row)
 			if err != nil {
 				return err
 			}
 			out = append(out, e)
+			size += len(row)
 		}
 		return nil
 	})
-	return out, err
+	return out, full, err
 }
 
 // checkVouchers marks the messages of r written without their voucher,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -365,6 +366,36 @@ func TestByOriginReturnsOneOriginsMessagesInOriginOrder(t *testing.T) {
 	}
 	if events, err := l.ByOrigin(peerID("nobody"), 0, 10); err != nil || len(events) != 0 {
 		t.Errorf("ByOrigin of an unknown origin = %v, %v; want nothing", events, err)
+	}
+}
+
+func TestByOriginPageStopsAtItsBytesAndSaysMoreMayFollow(t *testing.T) {
+	l := newLog(t)
+	alice := originKey("alice")
+	long := strings.Repeat("x", 1000)
+	appendOK(t, l,
+		signedChat(alice, "Alice", 1, long),
+		signedChat(alice, "Alice", 2, long),
+		signedChat(alice, "Alice", 3, long),
+	)
+	for _, c := range []struct {
+		limit, maxBytes int
+		want            int
+		full            bool
+	}{
+		{10, 0, 3, false},
+		{10, 1, 1, true}, // one event at least
+		{10, 1500, 2, true},
+		{2, 0, 2, true},
+		{3, 0, 3, false},
+	} {
+		events, full, err := l.ByOriginPage(idOf(alice), 0, c.limit, c.maxBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) != c.want || full != c.full {
+			t.Errorf("ByOriginPage(limit %d, %d bytes) = %d events, full %v; want %d, %v", c.limit, c.maxBytes, len(events), full, c.want, c.full)
+		}
 	}
 }
 
