@@ -84,7 +84,7 @@ func TestAWholeLogSyncNeverListsMoreOriginsThanAPeerAccepts(t *testing.T) {
 func catchupTestConn() *conn {
 	c := budgetTestConn()
 	c.ingest = make(chan inbound, 16)
-	c.ingestRoom = semaphore.NewWeighted(int64(c.n.cfg.IngestQueueBytes))
+	c.ingestRoom = newQueueRoom(int64(c.n.cfg.IngestQueueBytes), ingestFreeBytes, semaphore.NewWeighted(ingestRoomBytes))
 	c.done = context.Background()
 	c.n.caught = newCatchupView()
 	c.n.catchupAuthors = nodeCatchupAuthors(&c.n.cfg)
@@ -459,7 +459,7 @@ func TestAnOldPeersRequestPastTheBoundIsAnsweredUpToWhereItWasRead(t *testing.T)
 		}
 	}
 	c := &conn{n: alice.Node, catchq: make(chan []byte, 16), closing: make(chan struct{}),
-		catchRoom: semaphore.NewWeighted(catchQueueBytes(&alice.cfg)), done: context.Background()}
+		catchRoom: newQueueRoom(catchQueueBytes(&alice.cfg), catchFreeBytes, alice.catchRoom), done: context.Background()}
 	c.cu = newCatchup(alice.Node, c, 1)
 	// The peer lists origins in ID order: 20,000 that Alice has never
 	// heard of, all below low, then one more, which she does not read.
@@ -516,7 +516,7 @@ func TestARequestThatFindsNoRoomIsCutOrDroppedNotPunished(t *testing.T) {
 	alice := netTestStart(t, "Alice", nil)
 	newCU := func(version int) *catchup {
 		c := &conn{n: alice.Node, catchq: make(chan []byte, 16), closing: make(chan struct{}),
-			catchRoom: semaphore.NewWeighted(catchQueueBytes(&alice.cfg)), done: context.Background()}
+			catchRoom: newQueueRoom(catchQueueBytes(&alice.cfg), catchFreeBytes, alice.catchRoom), done: context.Background()}
 		c.cu = newCatchup(alice.Node, c, version)
 		return c.cu
 	}

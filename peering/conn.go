@@ -17,7 +17,6 @@ import (
 	"github.com/p2pchat/p2pchat/eventlog"
 	"github.com/p2pchat/p2pchat/peering/wire"
 	"github.com/rs/zerolog"
-	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 )
 
@@ -57,16 +56,18 @@ type conn struct {
 	queued atomic.Int64 // bytes in sendq, bounded by Config.SendQueueBytes
 	catchq chan []byte  // catch-up frames, sent when sendq is empty
 	// catchRoom bounds the bytes of what waits in catchq: a LINES frame
-	// may be a hundred times the size of a CATCHUP one.
-	catchRoom *semaphore.Weighted
+	// may be a hundred times the size of a CATCHUP one. Past its own
+	// part it shares the node's room (room.go).
+	catchRoom *queueRoom
 	ingest    chan inbound // read loop -> ingest loop
 	// chain is what the ingest loop holds back of a catch-up answer for
 	// a voucher (pendingChain); the ingest loop's alone.
 	chain pendingChain
 	// ingestRoom bounds the bytes of what waits in ingest: the read loop
 	// takes room before it hands a message over, the ingest loop gives it
-	// back once the message is stored.
-	ingestRoom *semaphore.Weighted
+	// back once the message is stored. Past its own part it shares the
+	// node's room (room.go).
+	ingestRoom *queueRoom
 	// done ends when the connection closes, for what waits on a context.
 	done      context.Context
 	stopDone  context.CancelFunc
@@ -197,8 +198,8 @@ func (n *Node) handshake(ctx context.Context, raw net.Conn, t *target) (*conn, e
 		ingest:   make(chan inbound, maxIngestBatch*2),
 		closing:  make(chan struct{}),
 
-		ingestRoom: semaphore.NewWeighted(int64(n.cfg.IngestQueueBytes)),
-		catchRoom:  semaphore.NewWeighted(catchQueueBytes(&n.cfg)),
+		ingestRoom: newQueueRoom(int64(n.cfg.IngestQueueBytes), int64(max(ingestFreeBytes, n.cfg.MaxFrame)), n.ingestRoom),
+		catchRoom:  newQueueRoom(catchQueueBytes(&n.cfg), int64(max(catchFreeBytes, 2*n.cfg.MaxFrame)), n.catchRoom),
 
 		forkReplies: rate.NewLimiter(forkReplyRate, forkReplyBurst),
 	}
@@ -369,6 +370,7 @@ func (n *Node) serveConn(ctx context.Context, c *conn) {
 	close(c.ingest) // the read loop, its only producer, has ended
 	c.wg.Wait()
 	c.cu.releaseRequests()
+	c.releaseBulk()
 	n.caughtUp(c) // an answer that will never come must not hold the others back
 }
 
@@ -564,22 +566,35 @@ func catchQueueBytes(cfg *Config) int64 {
 // bytes: catch-up moves at the pace the peer reads. It reports false if
 // the connection is closing.
 func (c *conn) sendBulk(frame []byte) bool {
-	if c.catchRoom.Acquire(c.done, int64(len(frame))) != nil {
+	if c.catchRoom.take(c.done, int64(len(frame))) != nil {
 		return false
 	}
 	select {
 	case c.catchq <- frame:
 		return true
 	case <-c.closing:
-		c.catchRoom.Release(int64(len(frame)))
+		c.catchRoom.give(int64(len(frame)))
 		return false
 	}
 }
 
 // takeBulk is the write loop's side of sendBulk: frame has left catchq.
 func (c *conn) takeBulk(frame []byte) []byte {
-	c.catchRoom.Release(int64(len(frame)))
+	c.catchRoom.give(int64(len(frame)))
 	return frame
+}
+
+// releaseBulk gives back the room of the catch-up frames a closed
+// connection never sent. Its loops have ended.
+func (c *conn) releaseBulk() {
+	for {
+		select {
+		case frame := <-c.catchq:
+			c.takeBulk(frame)
+		default:
+			return
+		}
+	}
 }
 
 // writeNow writes one frame directly, for connections refused before their

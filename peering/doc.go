@@ -187,7 +187,9 @@
 // beyond Config.FloodGrace is disconnected and its node ID refused for
 // Config.FloodPenalty, as is a peer whose connection ends in a protocol
 // violation. The send and ingest queues are bounded in bytes
-// (Config.SendQueueBytes, IngestQueueBytes). Node-wide, fresh node IDs
+// (Config.SendQueueBytes, IngestQueueBytes); past a part of its own, a
+// connection's queue of received lines or of catch-up frames shares one
+// room with every other connection (room.go). Node-wide, fresh node IDs
 // dialing in, JOINs of peers refused as full and DIAL_FAILED events are
 // rate-bounded, and the dialer forgets hearsay that never answered before
 // any peer that did, so a flood of fake names never stops it from

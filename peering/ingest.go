@@ -49,13 +49,14 @@ const maxCaughtUpAuthorsShown = 20
 // log cannot keep up, the read loop waits here, stops reading, and TCP
 // slows the sender down. Nothing is dropped.
 func (c *conn) push(m inbound) error {
-	if err := c.ingestRoom.Acquire(c.done, int64(m.size)); err != nil {
+	if err := c.ingestRoom.take(c.done, int64(m.size)); err != nil {
 		return c.closeErr
 	}
 	select {
 	case c.ingest <- m:
 		return nil
 	case <-c.closing:
+		c.ingestRoom.give(int64(m.size))
 		return c.closeErr
 	}
 }
@@ -90,7 +91,7 @@ func (c *conn) ingestLoop(ctx context.Context) {
 		for _, m := range batch {
 			size += m.size
 		}
-		c.ingestRoom.Release(int64(size))
+		c.ingestRoom.give(int64(size))
 		if err != nil {
 			if ctx.Err() == nil {
 				c.n.limitedLog("peer "+c.id.String(), warnLevel).Err(err).Str("peer", c.id.Short()).Msg("dropping peer")
@@ -99,7 +100,8 @@ func (c *conn) ingestLoop(ctx context.Context) {
 			c.close(err)
 			// The read loop is told by c.closing; drain until it
 			// closes the queue.
-			for range c.ingest {
+			for m := range c.ingest {
+				c.ingestRoom.give(int64(m.size))
 			}
 			return
 		}

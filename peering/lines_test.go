@@ -277,7 +277,7 @@ func TestALineVouchedForInsideALinesAnswerIsStored(t *testing.T) {
 func TestTheCatchupQueueIsBoundedInBytes(t *testing.T) {
 	cfg := DefaultConfig()
 	c := &conn{catchq: make(chan []byte, catchupPage), closing: make(chan struct{}),
-		catchRoom: semaphore.NewWeighted(catchQueueBytes(&cfg))}
+		catchRoom: newQueueRoom(catchQueueBytes(&cfg), catchFreeBytes, semaphore.NewWeighted(catchRoomBytes))}
 	ctx, cancel := context.WithCancel(context.Background())
 	c.done = ctx
 	frame := make([]byte, wire.DefaultMaxFrame)
@@ -299,7 +299,7 @@ func TestTheCatchupQueueIsBoundedInBytes(t *testing.T) {
 	}
 	// The write loop's side gives the room back.
 	c.takeBulk(<-c.catchq)
-	if !c.catchRoom.TryAcquire(int64(len(frame))) {
+	if !c.catchRoom.bound.TryAcquire(int64(len(frame))) {
 		t.Error("a frame taken from the queue did not give its room back")
 	}
 }

@@ -42,6 +42,7 @@ type Log interface {
 	SyncStateOf(origins []eventlog.NodeID) ([]eventlog.OriginState, error)
 	Summaries() ([]eventlog.OriginSummary, error)
 	ByOrigin(origin eventlog.NodeID, after uint64, limit int) ([]eventlog.Event, error)
+	ByOriginPage(origin eventlog.NodeID, after uint64, limit, maxBytes int) ([]eventlog.Event, bool, error)
 	LastSeq() (uint64, error)
 	Scan(ctx context.Context, from uint64, fn func(eventlog.Event) error) error
 }
@@ -107,6 +108,10 @@ type Node struct {
 	// syncRoom is the room, in bytes, for peers' SYNC requests held,
 	// all connections together (sync.go).
 	syncRoom *semaphore.Weighted
+	// ingestRoom and catchRoom are the rooms, in bytes, the connections'
+	// queues of received lines and of catch-up frames share past their
+	// own parts (room.go).
+	ingestRoom, catchRoom *semaphore.Weighted
 
 	peersCache struct { // the last PEERS frame sent (peersFrame)
 		mu    sync.Mutex
@@ -188,6 +193,8 @@ func New(cfg Config, log Log, display Display) (*Node, error) {
 		dialFailRecords: rate.NewLimiter(rate.Every(time.Minute/time.Duration(cfg.MaxDialFailRecords)), cfg.MaxDialFailRecords),
 		passOnLimit:     rate.NewLimiter(passOnRate, passOnBurst),
 		syncRoom:        semaphore.NewWeighted(syncRequestsRoom),
+		ingestRoom:      semaphore.NewWeighted(ingestRoomBytes),
+		catchRoom:       semaphore.NewWeighted(catchRoomBytes),
 	}, nil
 }
 

@@ -8,3 +8,6 @@ import "time"
 // contract's 2 s holds for the node as built; the race detector makes
 // every step several times slower, so its builds get a larger bound.
 const honestWithin = 6 * time.Second
+
+// raceDetector says whether the race detector is on.
+const raceDetector = true

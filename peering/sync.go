@@ -25,6 +25,11 @@ const (
 	maxSyncOrigins      = 20000
 	maxSyncRequestBytes = 1 << 20
 	catchupPage         = 256
+	// catchupPageBytes bounds a page of the log an answer holds, in
+	// stored bytes: 256 lines of 4 KiB held 1 MiB per answer, 34 MiB for
+	// 31 slow readers; two frames of the largest size still hold a page
+	// of 256 short lines.
+	catchupPageBytes = 2 * wire.DefaultMaxFrame
 )
 
 // syncOrigin is the wire form of what the log holds of one origin.
@@ -363,7 +368,7 @@ func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
 		}
 		after := theirs.FirstWanted() - 1
 		for {
-			events, err := n.log.ByOrigin(s.Origin, after, catchupPage)
+			events, more, err := n.log.ByOriginPage(s.Origin, after, catchupPage, catchupPageBytes)
 			if err != nil {
 				walkErr = err
 				return false
@@ -402,7 +407,7 @@ func (cu *catchup) answerSync(ctx context.Context, req *syncRequest) error {
 					return false
 				}
 			}
-			if len(events) < catchupPage {
+			if !more {
 				return true
 			}
 		}
