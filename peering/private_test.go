@@ -176,36 +176,9 @@ func TestUnreadablePrivateMessagesAreNeverShown(t *testing.T) {
 // a copy of a held one from then on; Bob's next start acknowledges it,
 // and the one after does not again.
 func TestAPrivateMessageWhoseAckAStopLostIsAcknowledgedAtTheNextStart(t *testing.T) {
-	bobDir := t.TempDir()
-	bob := netTestStartIn(t, bobDir, "Bob", nil)
-	alice := netTestStart(t, "Alice", netTestSeeds(bob))
-	netTestWaitFor(t, 5*time.Second, "Alice and Bob connected", func() bool { return alice.connectedTo(bob) && bob.connectedTo(alice) })
-	bob.stop()
-	bob.log.Close()
-	bob.st.Close()
-
 	const text = "stored, never acknowledged"
-	if err := alice.Msg(context.Background(), "Bob", text); err != nil {
-		t.Fatal(err)
-	}
-	sealed := privateTestSealed(t, alice)
-	// What Bob's node had done when it stopped: the message stored, its
-	// Ack not.
-	st, err := store.Open(bobDir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lg, err := eventlog.Open(st, eventlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lg.Append(context.Background(), sealed); err != nil {
-		t.Fatal(err)
-	}
-	lg.Close()
-	st.Close()
-
-	bob = netTestStartIn(t, bobDir, "Bob", netTestSeeds(alice))
+	alice, bobDir, sealed := lostAckTestSetup(t, text, "")
+	bob := netTestStartIn(t, bobDir, "Bob", netTestSeeds(alice))
 	netTestWaitFor(t, 10*time.Second, "Alice sees her message delivered", func() bool {
 		return alice.display.sawSystem("delivered to Bob: " + text)
 	})
@@ -241,40 +214,10 @@ func (tn *netTestNode) waitLookedForUnacknowledged(t *testing.T) {
 // the first catch-up brings back the Ack it sent: it does not send
 // another, and Alice is told once that it was delivered.
 func TestARestoredNodeDoesNotAcknowledgeTwice(t *testing.T) {
-	bobDir := t.TempDir()
-	bob := netTestStartIn(t, bobDir, "Bob", nil)
-	alice := netTestStart(t, "Alice", netTestSeeds(bob))
-	netTestWaitFor(t, 5*time.Second, "Alice and Bob connected", func() bool { return alice.connectedTo(bob) && bob.connectedTo(alice) })
-	bob.stop()
-	bob.log.Close()
-	bob.st.Close()
-
 	const text = "came while stopping"
-	if err := alice.Msg(t.Context(), "Bob", text); err != nil {
-		t.Fatal(err)
-	}
-	sealed := privateTestSealed(t, alice)
-	st, err := store.Open(bobDir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lg, err := eventlog.Open(st, eventlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lg.Append(t.Context(), sealed); err != nil {
-		t.Fatal(err)
-	}
-	lg.Close()
 	backup := t.TempDir()
-	if err := st.View(func(tx *bolt.Tx) error {
-		return tx.CopyFile(filepath.Join(backup, store.FileName), 0o600)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
-
-	bob = netTestStartIn(t, bobDir, "Bob", netTestSeeds(alice))
+	alice, bobDir, sealed := lostAckTestSetup(t, text, backup)
+	bob := netTestStartIn(t, bobDir, "Bob", netTestSeeds(alice))
 	delivered := func() int { return len(alice.display.systemWith("delivered to Bob: " + text)) }
 	netTestWaitFor(t, 10*time.Second, "Alice told of the delivery", func() bool { return delivered() == 1 })
 	bob.stop()
@@ -325,4 +268,47 @@ func privateTestAcks(t *testing.T, tn *netTestNode, to eventlog.NodeID, ref uint
 		}
 	}
 	return acks
+}
+
+// lostAckTestSetup has Alice send Bob a private message while his node is
+// stopped, and then stores it in Bob's log without an Ack, as his node
+// would have left it had it stopped between the two. If backup is not
+// empty, it copies Bob's stopped data directory there. It returns Alice's
+// running node, Bob's data directory and the message.
+func lostAckTestSetup(t *testing.T, text, backup string) (alice *netTestNode, bobDir string, sealed eventlog.Sealed) {
+	t.Helper()
+	bobDir = t.TempDir()
+	bob := netTestStartIn(t, bobDir, "Bob", nil)
+	alice = netTestStart(t, "Alice", netTestSeeds(bob))
+	netTestWaitFor(t, 5*time.Second, "Alice and Bob connected", func() bool { return alice.connectedTo(bob) && bob.connectedTo(alice) })
+	bob.stop()
+	bob.log.Close()
+	bob.st.Close()
+
+	if err := alice.Msg(t.Context(), "Bob", text); err != nil {
+		t.Fatal(err)
+	}
+	sealed = privateTestSealed(t, alice)
+	st, err := store.Open(bobDir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lg, err := eventlog.Open(st, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = lg.Append(t.Context(), sealed)
+	lg.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if backup != "" {
+		if err := st.View(func(tx *bolt.Tx) error {
+			return tx.CopyFile(filepath.Join(backup, store.FileName), 0o600)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return alice, bobDir, sealed
 }
