@@ -103,17 +103,16 @@ func (n *Node) checkCopies(from *conn, copies []eventlog.Signed) error {
 // peer's own is answered with the lines this node holds that it
 // conflicts with, so that the peer learns its history forked.
 func (n *Node) forkSeen(from *conn, s eventlog.Signed) error {
-	origin, seq := s.OriginKey()
-	switch origin {
+	switch origin, _ := s.OriginKey(); origin {
 	case n.self:
 		return n.namesLostOwnLines(from, []eventlog.Signed{s})
 	case from.id:
-		around, err := n.log.ByOrigin(origin, max(seq, 2)-2, 3)
+		held, err := n.heldConflicting(s)
 		if err != nil {
-			return fmt.Errorf("read origin index: %w", err)
+			return err
 		}
-		for _, held := range conflicting(s, around) {
-			from.showHeld(held)
+		for _, h := range held {
+			from.showHeld(h)
 		}
 	}
 	return nil
@@ -132,6 +131,17 @@ func (c *conn) showHeld(s eventlog.Signed) {
 		return
 	}
 	c.send(frame)
+}
+
+// heldConflicting returns the lines of s's origin the log holds that
+// conflict with s (conflicting).
+func (n *Node) heldConflicting(s eventlog.Signed) ([]eventlog.Signed, error) {
+	origin, seq := s.OriginKey()
+	around, err := n.log.ByOrigin(origin, max(seq, 2)-2, 3)
+	if err != nil {
+		return nil, fmt.Errorf("read origin index: %w", err)
+	}
+	return conflicting(s, around), nil
 }
 
 // conflicting returns the lines of around (events of s's origin, in
@@ -182,11 +192,11 @@ func (n *Node) namesLostOwnLines(from *conn, proofs []eventlog.Signed) error {
 	var lost []eventlog.Signed
 	for _, p := range proofs {
 		_, seq := p.OriginKey()
-		around, err := n.log.ByOrigin(n.self, max(seq, 2)-2, 3)
+		held, err := n.heldConflicting(p)
 		if err != nil {
-			return fmt.Errorf("read own lines: %w", err)
+			return err
 		}
-		for _, m := range conflicting(p, around) {
+		for _, m := range held {
 			_, mseq := m.OriginKey()
 			if n.ownForks.named[mseq] {
 				continue
@@ -264,11 +274,7 @@ func ownForkNote(peer string, lost []eventlog.Signed) string {
 			others++
 			continue
 		}
-		text := c.Text
-		if r := []rune(text); len(r) > maxDeliveredShown {
-			text = string(r[:maxDeliveredShown]) + "…"
-		}
-		quoted = append(quoted, strconv.Quote(text))
+		quoted = append(quoted, strconv.Quote(shortened(c.Text)))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d of your messages did not reach %s: it holds other messages under their numbers, written by another copy of this node's data directory (a restored backup, or a copy run elsewhere). Send again what matters", len(lost), peer)

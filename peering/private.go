@@ -174,8 +174,16 @@ func (n *Node) ackMissed(ctx context.Context, upTo uint64) {
 // errScanned ends ackMissed's scan.
 var errScanned = errors.New("scanned")
 
-// maxDeliveredShown bounds the text quoted in a delivery line.
-const maxDeliveredShown = 40
+// maxQuoted bounds the text of a message quoted in a system line.
+const maxQuoted = 40
+
+// shortened is text cut to maxQuoted characters, for quoting.
+func shortened(text string) string {
+	if r := []rune(text); len(r) > maxQuoted {
+		return string(r[:maxQuoted]) + "…"
+	}
+	return text
+}
 
 // delivered shows that the recipient of one of this node's private
 // messages has it.
@@ -196,10 +204,7 @@ func (n *Node) delivered(a eventlog.Ack) {
 	if err != nil {
 		return
 	}
-	if r := []rune(text); len(r) > maxDeliveredShown {
-		text = string(r[:maxDeliveredShown]) + "…"
-	}
-	n.display.ShowSystem(fmt.Sprintf("delivered to %s: %s", n.peerLabel(a.Origin), text))
+	n.display.ShowSystem(fmt.Sprintf("delivered to %s: %s", n.peerLabel(a.Origin), shortened(text)))
 }
 
 // peerLabel is how a peer is shown by its ID alone: under the name the
